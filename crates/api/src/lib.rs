@@ -1,0 +1,13 @@
+//! The REST API: libraries, images, pipelines and jobs under `/api`, the OpenAPI document at
+//! `/api/openapi.json`, browsable docs at `/docs`, and `/healthz` and `/readyz`.
+
+pub mod admin;
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+
+pub use startup::Application;

@@ -1,0 +1,85 @@
+use clap::{Parser, Subcommand};
+use migration::MigratorTrait;
+use settings::{LogFormat, Settings};
+
+/// The image-pipelines REST API.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API (the default).
+    Serve {
+        /// Apply pending database migrations first.
+        #[arg(long)]
+        migrate: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Operator commands.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create a tenant (if new) and print a new API key for it. The key is shown only once.
+    CreateKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        label: Option<String>,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> anyhow::Result<()> {
+    // sqlx brings ring, reqwest and lapin aws-lc-rs: pick one provider before any TLS.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let cli = Cli::parse();
+    if let Some(Command::Openapi) = cli.command {
+        print!("{}", api::openapi::spec_json());
+        return Ok(());
+    }
+    let settings = Settings::load()?;
+    let format = match settings.telemetry.log_format {
+        LogFormat::Json => telemetry::Format::Json,
+        LogFormat::Text => telemetry::Format::Text,
+    };
+    telemetry::init(format, &settings.telemetry.log_filter);
+
+    match cli.command.unwrap_or(Command::Serve { migrate: false }) {
+        Command::Serve { migrate } => {
+            if migrate {
+                run_migrations(&settings).await?;
+            }
+            let app = api::Application::build(&settings).await?;
+            tracing::info!(port = app.port(), "api listening");
+            app.run_until_stopped().await?;
+        }
+        Command::Migrate => run_migrations(&settings).await?,
+        Command::Openapi => {}
+        Command::Admin {
+            command: AdminCommand::CreateKey { tenant, label },
+        } => {
+            let key = api::admin::create_key(&settings, &tenant, label.as_deref()).await?;
+            println!("{key}");
+        }
+    }
+    Ok(())
+}
+
+async fn run_migrations(settings: &Settings) -> anyhow::Result<()> {
+    let db = store::connect(&settings.database).await?;
+    migration::Migrator::up(&db, None).await?;
+    tracing::info!("database migrations applied");
+    Ok(())
+}

@@ -1,0 +1,425 @@
+//! `/api/jobs`: submit, details, history, cancel.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use domain::{
+    job::{JobStatus, Priority},
+    pipeline::PipelineSnapshot,
+    validation::ValidationErrors,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use store::{
+    entities::{job_stage_stats, jobs},
+    jobs::{HistoryFilter, JobView, MAX_IMAGES_PER_JOB, Submission, SubmitError},
+};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    auth::Tenant,
+    error::ApiError,
+    extract::{JsonBody, PageQuery, Validate},
+    routes::Paged,
+    state::AppState,
+};
+
+const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
+
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "pipeline_id": "01936d6e-8f3a-7c1e-9b2a-3f4e5d6c7b8a",
+    "library_id": "01936d6e-8f3a-7c1e-9b2a-000000000001",
+    "priority": "high"
+}))]
+pub struct SubmitJob {
+    pub pipeline_id: Uuid,
+    pub library_id: Uuid,
+    /// Images of the library to analyse; all of them when absent.
+    #[schema(min_items = 1, max_items = 100000)]
+    pub image_ids: Option<Vec<Uuid>>,
+    #[serde(default)]
+    pub priority: Priority,
+}
+
+impl Validate for SubmitJob {
+    fn validate(&self) -> Result<(), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if let Some(ids) = &self.image_ids {
+            if ids.is_empty() {
+                errors.push(
+                    "/image_ids",
+                    "must name at least one image, or be left out to use the whole library",
+                );
+            } else if ids.len() > MAX_IMAGES_PER_JOB {
+                errors.push(
+                    "/image_ids",
+                    format!("at most {MAX_IMAGES_PER_JOB} images per job"),
+                );
+            }
+        }
+        errors.into_result()
+    }
+}
+
+/// Items of a job by state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ItemCounts {
+    pub total: i32,
+    pub pending: i32,
+    pub running: i32,
+    pub passed: i32,
+    pub filtered_out: i32,
+    pub failed: i32,
+    pub cancelled: i32,
+}
+
+/// Progress of one stage of a job.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StageProgress {
+    pub index: i32,
+    pub name: String,
+    /// Items this stage has finished with (passed + filtered out + failed).
+    pub processed: i32,
+    pub passed: i32,
+    pub filtered_out: i32,
+    pub failed: i32,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// Tokens used by a job and their estimated cost.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Usage {
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    pub billed_input_tokens: i64,
+    pub billed_output_tokens: i64,
+    pub cost_usd: f64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Job {
+    pub id: Uuid,
+    pub pipeline_id: Uuid,
+    pub pipeline_name: String,
+    /// The pipeline version the job runs (its snapshot at submission).
+    pub pipeline_version: i32,
+    pub library_id: Uuid,
+    pub status: JobStatus,
+    pub priority: Priority,
+    pub counts: ItemCounts,
+    /// Share of items in a terminal state, 0 to 100.
+    pub percent_complete: f64,
+    pub stages: Vec<StageProgress>,
+    pub usage: Usage,
+    pub error_summary: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// A job as listed in the history (without per-stage progress).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobSummary {
+    pub id: Uuid,
+    pub pipeline_id: Uuid,
+    pub pipeline_name: String,
+    pub library_id: Uuid,
+    pub status: JobStatus,
+    pub priority: Priority,
+    pub counts: ItemCounts,
+    pub percent_complete: f64,
+    pub created_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+fn counts(job: &jobs::Model) -> ItemCounts {
+    ItemCounts {
+        total: job.total_items,
+        pending: job.pending_items,
+        running: job.running_items,
+        passed: job.passed_items,
+        filtered_out: job.filtered_out_items,
+        failed: job.failed_items,
+        cancelled: job.cancelled_items,
+    }
+}
+
+fn percent_complete(job: &jobs::Model) -> f64 {
+    if job.total_items == 0 {
+        return 0.0;
+    }
+    let done = job.passed_items + job.filtered_out_items + job.failed_items + job.cancelled_items;
+    (f64::from(done) * 1000.0 / f64::from(job.total_items)).round() / 10.0
+}
+
+fn snapshot(job: &jobs::Model) -> Result<PipelineSnapshot, ApiError> {
+    serde_json::from_value(job.pipeline_snapshot.clone()).map_err(ApiError::internal)
+}
+
+fn parse_status(job: &jobs::Model) -> Result<(JobStatus, Priority), ApiError> {
+    let status = job.status.parse().map_err(|_| {
+        ApiError::internal(anyhow::anyhow!("job {} has status {}", job.id, job.status))
+    })?;
+    let priority = serde_json::from_value(serde_json::Value::String(job.priority.clone()))
+        .map_err(ApiError::internal)?;
+    Ok((status, priority))
+}
+
+fn stage_progress(s: job_stage_stats::Model) -> StageProgress {
+    StageProgress {
+        index: s.stage_index,
+        name: s.name,
+        processed: s.processed,
+        passed: s.passed,
+        filtered_out: s.filtered_out,
+        failed: s.failed,
+        input_tokens: s.input_tokens,
+        output_tokens: s.output_tokens,
+    }
+}
+
+impl TryFrom<JobView> for Job {
+    type Error = ApiError;
+
+    fn try_from(view: JobView) -> Result<Self, ApiError> {
+        let job = view.job;
+        let snapshot = snapshot(&job)?;
+        let (status, priority) = parse_status(&job)?;
+        Ok(Job {
+            id: job.id,
+            pipeline_id: job.pipeline_id,
+            pipeline_name: snapshot.name,
+            pipeline_version: snapshot.version,
+            library_id: job.library_id,
+            status,
+            priority,
+            counts: counts(&job),
+            percent_complete: percent_complete(&job),
+            stages: view.stages.into_iter().map(stage_progress).collect(),
+            usage: Usage {
+                input_tokens: job.input_tokens,
+                output_tokens: job.output_tokens,
+                billed_input_tokens: job.billed_input_tokens,
+                billed_output_tokens: job.billed_output_tokens,
+                cost_usd: job.cost_usd,
+            },
+            error_summary: job.error_summary,
+            created_at: job.created_at.into(),
+            updated_at: job.updated_at.into(),
+            started_at: job.started_at.map(Into::into),
+            finished_at: job.finished_at.map(Into::into),
+        })
+    }
+}
+
+impl TryFrom<jobs::Model> for JobSummary {
+    type Error = ApiError;
+
+    fn try_from(job: jobs::Model) -> Result<Self, ApiError> {
+        let snapshot = snapshot(&job)?;
+        let (status, priority) = parse_status(&job)?;
+        Ok(JobSummary {
+            id: job.id,
+            pipeline_id: job.pipeline_id,
+            pipeline_name: snapshot.name,
+            library_id: job.library_id,
+            status,
+            priority,
+            counts: counts(&job),
+            percent_complete: percent_complete(&job),
+            created_at: job.created_at.into(),
+            finished_at: job.finished_at.map(Into::into),
+        })
+    }
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = req.headers().get(IDEMPOTENCY_KEY_HEADER) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN && k.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "the {IDEMPOTENCY_KEY_HEADER} header must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            ))
+        })?;
+    Ok(Some(key.to_string()))
+}
+
+/// Submit a job: run a pipeline over a library's images.
+///
+/// The job, its items and one first-stage message per item are accepted together or not
+/// at all. With an `Idempotency-Key`, a retried submission returns the job of the first.
+#[utoipa::path(
+    tag = "jobs",
+    request_body = SubmitJob,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries of the same submission return the same job (1 to 200 visible ASCII characters)")),
+    responses(
+        (status = 202, description = "Accepted: the job is queued", body = Job,
+            headers(("Location" = String, description = "URL of the job"))),
+        (status = 409, description = "The Idempotency-Key was used for a different request", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/jobs/submit")]
+pub async fn submit_job(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    req: HttpRequest,
+    JsonBody(body): JsonBody<SubmitJob>,
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(&req)?;
+    let request_hash = hex::encode(Sha256::digest(
+        serde_json::to_vec(&body).map_err(ApiError::internal)?,
+    ));
+    let submission = Submission {
+        pipeline_id: body.pipeline_id,
+        library_id: body.library_id,
+        image_ids: body.image_ids.as_deref(),
+        priority: body.priority,
+        idempotency_key: key.as_deref(),
+        request_hash: &request_hash,
+    };
+    let priority = body.priority;
+    let publisher = &state.publisher;
+    let accepted = store::jobs::submit(&state.db, tenant, submission, |messages| async move {
+        publisher.publish_stage_messages(&messages, priority).await
+    })
+    .await
+    .map_err(|err| match err {
+        SubmitError::Invalid(errors) => ApiError::Validation(errors),
+        SubmitError::IdempotencyKeyReused => ApiError::Conflict(
+            "this Idempotency-Key was already used for a different request; use a new key".into(),
+        ),
+        SubmitError::Publish(cause) => {
+            tracing::warn!(error = %cause, "could not publish a job's messages; nothing was stored");
+            ApiError::Unavailable("the message broker is unavailable; the job was not accepted, retry later")
+        }
+        SubmitError::Store(e) => e.into(),
+    })?;
+    if accepted.created {
+        tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
+    }
+    let job = Job::try_from(accepted.job)?;
+    Ok(HttpResponse::Accepted()
+        .insert_header(("Location", format!("/api/jobs/{}", job.id)))
+        .insert_header((
+            "Idempotent-Replayed",
+            if accepted.created { "false" } else { "true" },
+        ))
+        .json(job))
+}
+
+/// Get a job's status, counts, per-stage progress and token usage.
+#[utoipa::path(
+    tag = "jobs",
+    params(("job_id" = Uuid, Path, description = "Job id")),
+    responses((status = 200, description = "The job", body = Job))
+)]
+#[get("/jobs/{job_id}")]
+pub async fn get_job(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<Job>, ApiError> {
+    let view = store::jobs::get(&state.db, tenant, *path)
+        .await
+        .map_err(|e| ApiError::from_store(e, "job"))?;
+    Ok(web::Json(Job::try_from(view)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HistoryQuery {
+    /// Only jobs in this status.
+    pub status: Option<JobStatus>,
+    pub pipeline_id: Option<Uuid>,
+    pub library_id: Option<Uuid>,
+    /// Only jobs created at or after this instant (RFC 3339).
+    pub created_from: Option<DateTime<Utc>>,
+    /// Only jobs created before this instant (RFC 3339).
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+/// The job history, newest first, with filters.
+#[utoipa::path(
+    tag = "jobs",
+    params(HistoryQuery, PageQuery),
+    responses((status = 200, description = "A page of jobs", body = Paged<JobSummary>))
+)]
+#[get("/jobs/history")]
+pub async fn job_history(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    filter: web::Query<HistoryQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<web::Json<Paged<JobSummary>>, ApiError> {
+    let page = page.page()?;
+    if let (Some(from), Some(to)) = (filter.created_from, filter.created_to) {
+        if from > to {
+            return Err(ApiError::BadRequest(
+                "created_from must not be after created_to".into(),
+            ));
+        }
+    }
+    let filter = HistoryFilter {
+        status: filter.status,
+        pipeline_id: filter.pipeline_id,
+        library_id: filter.library_id,
+        created_from: filter.created_from,
+        created_to: filter.created_to,
+    };
+    let jobs = store::jobs::history(&state.db, tenant, &filter, page).await?;
+    let items = jobs
+        .items
+        .into_iter()
+        .map(JobSummary::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(web::Json(Paged::new(
+        store::Page {
+            items,
+            total: jobs.total,
+        },
+        page,
+    )))
+}
+
+/// Cancel a job: its pending items and the job become `cancelled`.
+///
+/// Cancelling a cancelled job returns it unchanged; a finished job cannot be cancelled.
+#[utoipa::path(
+    tag = "jobs",
+    params(("job_id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The cancelled job", body = Job),
+        (status = 409, description = "The job already finished", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/jobs/{job_id}/cancel")]
+pub async fn cancel_job(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<Job>, ApiError> {
+    let view = store::jobs::cancel(&state.db, tenant, *path)
+        .await
+        .map_err(|e| ApiError::from_store(e, "job"))?;
+    tracing::info!(job_id = %view.job.id, "job cancelled");
+    Ok(web::Json(Job::try_from(view)?))
+}
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    // `/jobs/history` before `/jobs/{job_id}` so "history" is not read as an id.
+    cfg.service(submit_job)
+        .service(job_history)
+        .service(get_job)
+        .service(cancel_job);
+}

@@ -1,0 +1,117 @@
+//! Building and running the HTTP server. Tests call [`Application::build`] with port 0 and
+//! read the bound port back.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use broker::{Publisher, Topology};
+use settings::Settings;
+use store::objects::Objects;
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    auth::KeyCache,
+    error::ApiError,
+    extract::{JsonLimit, path_error, query_error},
+    openapi,
+    routes::{self, images::UploadLimit},
+    state::AppState,
+};
+
+/// A bound, not yet running, API server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects to the database, broker and object store and binds the listener.
+    ///
+    /// An unreachable broker is not fatal: the API starts, `/readyz` reports it, and
+    /// submissions answer 503 until it is back.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let db = store::connect(&settings.database).await?;
+        let topology = Topology::new(settings.amqp.prefix.clone(), settings.amqp.queue_type);
+        let publisher = Publisher::new(
+            settings.amqp.url.clone(),
+            topology,
+            Duration::from_secs(settings.amqp.timeout_seconds),
+        );
+        if !publisher.ready().await {
+            tracing::warn!(
+                "the broker is unreachable at start-up; submissions will fail until it is back"
+            );
+        }
+        let objects = Objects::from_settings(&settings.storage)?;
+        let state = web::Data::new(AppState {
+            db,
+            publisher,
+            objects,
+            keys: KeyCache::new(Duration::from_secs(settings.http.auth_cache_seconds)),
+        });
+
+        let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
+        let port = listener.local_addr()?.port();
+        let spec = Arc::new(openapi::spec());
+        let json_limit = JsonLimit(settings.http.max_json_bytes);
+        let upload_limit = UploadLimit(settings.http.max_upload_bytes);
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            let spec = (*spec).clone();
+            let served_spec = spec.clone();
+            let (app, _) = App::new()
+                .app_data(app_state.clone())
+                .app_data(json_limit)
+                .app_data(upload_limit)
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .wrap(TracingLogger::default())
+                .into_utoipa_app()
+                // Registered before the `/api` scope, which would otherwise claim the path.
+                .map(|app| {
+                    app.route(
+                        "/api/openapi.json",
+                        web::get().to(move || {
+                            let spec = served_spec.clone();
+                            async move { HttpResponse::Ok().json(spec) }
+                        }),
+                    )
+                })
+                .configure(routes::health::configure)
+                .service(utoipa_actix_web::scope("/api").configure(routes::configure))
+                .split_for_parts();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
+                .service(web::redirect("/docs", "/docs/"))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::NotFound("route"))
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
+        if settings.http.workers > 0 {
+            server = server.workers(settings.http.workers);
+        }
+        Ok(Self {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tests that need the database handle.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish, up to 30 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

@@ -1,0 +1,140 @@
+//! Publishing stage messages with publisher confirms.
+//!
+//! One long-lived connection and confirm-mode channel, shared by every request. When the
+//! broker goes away the next publish fails fast with [`BrokerError`] (the API answers
+//! 503) and the one after reconnects, so the API recovers on its own when the broker returns.
+
+use std::time::Duration;
+
+use domain::{job::Priority, message::StageMessage};
+use futures::future::try_join_all;
+use lapin::{
+    BasicProperties, Channel, Connection,
+    options::{BasicPublishOptions, ConfirmSelectOptions},
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Mutex;
+
+use crate::topology::{STAGE_ROUTING_KEY, Topology};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker error: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("timed out {0}")]
+    Timeout(&'static str),
+    #[error("the broker refused {0} message(s)")]
+    Nacked(usize),
+}
+
+struct Live {
+    connection: Connection,
+    channel: Channel,
+}
+
+/// Publishes stage messages; cheap to share behind an `Arc`.
+pub struct Publisher {
+    url: SecretString,
+    topology: Topology,
+    timeout: Duration,
+    live: Mutex<Option<Live>>,
+}
+
+impl Publisher {
+    /// Creates a publisher; the connection is opened on first use (or by [`Publisher::ready`]).
+    pub fn new(url: SecretString, topology: Topology, timeout: Duration) -> Self {
+        Self {
+            url,
+            topology,
+            timeout,
+            live: Mutex::new(None),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    /// A connected confirm-mode channel, (re)connecting and declaring the topology if needed.
+    async fn channel(&self) -> Result<Channel, BrokerError> {
+        let mut live = self.live.lock().await;
+        if let Some(l) = live.as_ref() {
+            if l.connection.status().connected() && l.channel.status().connected() {
+                return Ok(l.channel.clone());
+            }
+        }
+        *live = None;
+        let connection =
+            crate::connect(self.url.expose_secret(), "api-publisher", self.timeout).await?;
+        let channel = connection.create_channel().await?;
+        self.topology.declare(&channel).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        tracing::info!(prefix = self.topology.prefix(), "connected to the broker");
+        *live = Some(Live {
+            connection,
+            channel: channel.clone(),
+        });
+        Ok(channel)
+    }
+
+    async fn forget(&self) {
+        *self.live.lock().await = None;
+    }
+
+    /// True when the broker is reachable (connecting if necessary).
+    pub async fn ready(&self) -> bool {
+        self.channel().await.is_ok()
+    }
+
+    /// Publishes every message persistently with the given priority and returns once the
+    /// broker has confirmed all of them. Any failure means none may be assumed delivered.
+    pub async fn publish_stage_messages(
+        &self,
+        messages: &[StageMessage],
+        priority: Priority,
+    ) -> Result<(), BrokerError> {
+        let result = tokio::time::timeout(self.timeout, self.publish_confirmed(messages, priority))
+            .await
+            .unwrap_or(Err(BrokerError::Timeout("waiting for publisher confirms")));
+        if result.is_err() {
+            // The channel may be half-broken; start over on the next call.
+            self.forget().await;
+        }
+        result
+    }
+
+    async fn publish_confirmed(
+        &self,
+        messages: &[StageMessage],
+        priority: Priority,
+    ) -> Result<(), BrokerError> {
+        let channel = self.channel().await?;
+        let exchange = self.topology.work_exchange();
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_priority(priority.amqp_priority())
+            .with_content_type("application/json".into())
+            .with_type(domain::message::STAGE_MESSAGE_KIND.into());
+        let mut confirms = Vec::with_capacity(messages.len());
+        for message in messages {
+            let confirm = channel
+                .basic_publish(
+                    exchange.as_str().into(),
+                    STAGE_ROUTING_KEY.into(),
+                    BasicPublishOptions::default(),
+                    &message.encode(),
+                    properties.clone(),
+                )
+                .await?;
+            confirms.push(confirm);
+        }
+        let confirmations = try_join_all(confirms).await?;
+        let nacked = confirmations.iter().filter(|c| !c.is_ack()).count();
+        if nacked > 0 {
+            return Err(BrokerError::Nacked(nacked));
+        }
+        Ok(())
+    }
+}

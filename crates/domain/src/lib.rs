@@ -1,0 +1,23 @@
+//! Pure types and rules shared by every part of the system.
+//!
+//! No I/O and no async here: the pipeline, stage and filter model (with validation and filter
+//! evaluation), the stage message contract, job and item statuses, error classes and image
+//! media types. Everything a caller usually needs is re-exported at the crate root.
+
+pub mod filter;
+pub mod job;
+pub mod media;
+pub mod message;
+pub mod pipeline;
+pub mod validation;
+
+pub use filter::{
+    CompareOp, CompiledFilter, Filter, FilterError, FilterVerdict, StageOutput, parse_json_output,
+};
+pub use job::{ErrorClass, ItemStatus, JobStatus, MAX_AMQP_PRIORITY, ParseEnumError, Priority};
+pub use media::{MAX_IMAGE_BYTES, MediaError, MediaType, sniff};
+pub use message::{DecodeError, STAGE_MESSAGE_KIND, STAGE_MESSAGE_VERSION, StageMessage};
+pub use pipeline::{
+    DEFAULT_MODEL, ImageDetail, MAX_STAGES, PipelineSnapshot, PipelineSpec, StageSpec,
+};
+pub use validation::{FieldError, MAX_NAME_LEN, ValidationErrors, validate_name};

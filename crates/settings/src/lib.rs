@@ -1,0 +1,313 @@
+//! Configuration shared by every binary.
+//!
+//! Layers, later ones winning: defaults in code, then an optional TOML file (named by
+//! `APP_CONFIG_FILE`, or `config/app.toml` when present), then environment variables
+//! `APP__SECTION__KEY` (e.g. `APP__DATABASE__URL`, `APP__HTTP__PORT`). Secrets (database
+//! and broker URLs with passwords, storage keys) are [`SecretString`]s: they never appear in
+//! `Debug` output or logs, and belong in the environment or a mounted file, never in the repo.
+
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Everything a process can be configured with. Each binary reads the sections it needs.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub storage: StorageSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    pub host: String,
+    /// 0 picks a free port (tests); the bound address is reported after start.
+    pub port: u16,
+    /// Largest JSON request body accepted, in bytes.
+    pub max_json_bytes: usize,
+    /// Largest multipart upload request accepted (all files together), in bytes.
+    pub max_upload_bytes: usize,
+    /// Worker threads for the HTTP server; 0 means one per core.
+    pub workers: usize,
+    /// How long an authenticated API key stays cached in memory, in seconds (0 disables).
+    pub auth_cache_seconds: u64,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            max_json_bytes: 1024 * 1024,
+            max_upload_bytes: 200 * 1024 * 1024,
+            workers: 0,
+            auth_cache_seconds: 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub connect_timeout_seconds: u64,
+    /// How long a request waits for a pooled connection before answering 503.
+    pub acquire_timeout_seconds: u64,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("postgres://postgres@127.0.0.1:5432/pipelines"),
+            max_connections: 32,
+            min_connections: 2,
+            connect_timeout_seconds: 5,
+            acquire_timeout_seconds: 5,
+        }
+    }
+}
+
+/// RabbitMQ queue type for the stage queue. See the README for the trade-off.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueType {
+    /// Classic durable queue with `x-max-priority`: honours job priorities.
+    #[default]
+    Classic,
+    /// Quorum queue: replicated, but RabbitMQ 3.x ignores message priorities on it.
+    Quorum,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AmqpSettings {
+    pub url: SecretString,
+    /// Prefix of every exchange and queue name, so several deployments (or tests) share a broker.
+    pub prefix: String,
+    pub queue_type: QueueType,
+    /// Unacknowledged deliveries a consumer may hold.
+    pub prefetch: u16,
+    /// How long to wait for a connection or a publisher confirm before giving up, in seconds.
+    pub timeout_seconds: u64,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: "pipelines".into(),
+            queue_type: QueueType::Classic,
+            prefetch: 64,
+            timeout_seconds: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    #[default]
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StorageSettings {
+    pub backend: StorageBackend,
+    /// Directory for the local backend (created when missing).
+    pub local_path: PathBuf,
+    pub s3: S3Settings,
+}
+
+impl Default for StorageSettings {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Local,
+            local_path: PathBuf::from("var/objects"),
+            s3: S3Settings::default(),
+        }
+    }
+}
+
+/// Any S3-compatible store (AWS S3, MinIO, Ceph, R2, ...).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct S3Settings {
+    pub bucket: String,
+    pub region: String,
+    /// Custom endpoint for S3-compatible stores; empty for AWS.
+    pub endpoint: String,
+    pub access_key_id: Option<SecretString>,
+    pub secret_access_key: Option<SecretString>,
+    /// Allow plain-http endpoints (local MinIO).
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info,sqlx=warn`. `RUST_LOG` overrides it.
+    pub log_filter: String,
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Text,
+            log_filter: "info,sqlx=warn,lapin=warn".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("could not read configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Loads the layered configuration from the process environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        let file = std::env::var_os("APP_CONFIG_FILE").map(PathBuf::from);
+        Self::load_from(file.as_deref(), Environment::with_prefix("APP"))
+    }
+
+    /// Loads defaults, then `file` (or `config/app.toml` if it exists), then `env`.
+    pub fn load_from(file: Option<&Path>, env: Environment) -> Result<Self, SettingsError> {
+        let mut builder = Config::builder();
+        match file {
+            Some(path) => {
+                builder =
+                    builder.add_source(File::from(path).format(FileFormat::Toml).required(true));
+            }
+            None => {
+                builder = builder.add_source(
+                    File::with_name("config/app.toml")
+                        .format(FileFormat::Toml)
+                        .required(false),
+                );
+            }
+        }
+        let settings: Settings = builder
+            .add_source(env.prefix_separator("__").separator("__").try_parsing(true))
+            .build()?
+            .try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges and combinations.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        let invalid = |m: &str| Err(SettingsError::Invalid(m.to_string()));
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1");
+        }
+        if self.database.min_connections > self.database.max_connections {
+            return invalid("database.min_connections must not exceed database.max_connections");
+        }
+        if self.amqp.prefix.is_empty()
+            || !self
+                .amqp
+                .prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return invalid(
+                "amqp.prefix must be non-empty and use only letters, digits, '-', '_' and '.'",
+            );
+        }
+        if self.amqp.prefetch == 0 {
+            return invalid("amqp.prefetch must be at least 1");
+        }
+        if self.http.max_json_bytes < 1024 {
+            return invalid("http.max_json_bytes must be at least 1024");
+        }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
+            return invalid("storage.s3.bucket is required when storage.backend is s3");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn file() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/app.toml")
+    }
+
+    fn env(vars: &[(&str, &str)]) -> Environment {
+        let map: config::Map<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Environment::with_prefix("APP").source(Some(map))
+    }
+
+    #[test]
+    fn the_file_overrides_defaults_it_names_and_keeps_the_others() {
+        let s = Settings::load_from(Some(&file()), env(&[])).unwrap();
+        assert_eq!(s.http.port, 7000, "from the file");
+        assert_eq!(s.amqp.prefix, "from-file");
+        assert_eq!(s.http.host, "127.0.0.1", "a default the file does not set");
+        assert_eq!(s.amqp.queue_type, QueueType::Classic);
+    }
+
+    #[test]
+    fn environment_variables_override_nested_keys() {
+        let s = Settings::load_from(
+            Some(&file()),
+            env(&[
+                ("APP__HTTP__PORT", "9999"),
+                ("APP__DATABASE__URL", "postgres://u:secret@db/x"),
+                ("APP__DATABASE__MAX_CONNECTIONS", "7"),
+                ("APP__AMQP__QUEUE_TYPE", "quorum"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.http.port, 9999);
+        assert_eq!(s.database.max_connections, 7);
+        assert_eq!(s.database.url.expose_secret(), "postgres://u:secret@db/x");
+        assert_eq!(s.amqp.queue_type, QueueType::Quorum);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let s = Settings::load_from(
+            Some(&file()),
+            env(&[("APP__DATABASE__URL", "postgres://u:hunter2@db/x")]),
+        )
+        .unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn invalid_values_are_rejected_with_the_key_named() {
+        let err = Settings::load_from(Some(&file()), env(&[("APP__AMQP__PREFIX", "bad prefix!")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("amqp.prefix"), "{err}");
+    }
+}

@@ -1,0 +1,59 @@
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+/// What can go wrong in the persistence layer, classified for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// The change would break a uniqueness or state rule; the message is safe to show.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached right now; retrying later may succeed.
+    #[error("database unavailable")]
+    Unavailable(#[source] DbErr),
+    #[error("database error")]
+    Database(#[source] DbErr),
+    #[error("object store unavailable")]
+    Objects(#[from] object_store::Error),
+}
+
+impl StoreError {
+    /// A unique-constraint violation becomes a conflict with the given explanation.
+    pub fn conflict_on_unique(err: DbErr, message: &str) -> Self {
+        match err.sql_err() {
+            Some(SqlErr::UniqueConstraintViolation(_)) => StoreError::Conflict(message.to_string()),
+            _ => err.into(),
+        }
+    }
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if is_unavailable(&err) {
+            StoreError::Unavailable(err)
+        } else if let DbErr::RecordNotFound(_) = err {
+            StoreError::NotFound
+        } else {
+            StoreError::Database(err)
+        }
+    }
+}
+
+/// Connection-level failures (pool exhausted, server gone), as opposed to bad queries.
+fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => true,
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(
+                e.as_ref(),
+                Sqlx::Io(_)
+                    | Sqlx::PoolTimedOut
+                    | Sqlx::PoolClosed
+                    | Sqlx::WorkerCrashed
+                    | Sqlx::Tls(_)
+            ) || matches!(e.as_ref(), Sqlx::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
+        }
+        _ => false,
+    }
+}

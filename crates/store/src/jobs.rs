@@ -1,0 +1,452 @@
+//! Jobs: submission (job, items and first-stage messages, all or nothing), details,
+//! history and cancellation.
+
+use std::{collections::HashSet, future::Future};
+
+use chrono::{DateTime, Utc};
+use domain::{
+    job::{JobStatus, Priority},
+    message::StageMessage,
+    pipeline::PipelineSnapshot,
+    validation::ValidationErrors,
+};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
+    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    sea_query::LockType,
+};
+use uuid::Uuid;
+
+use crate::{
+    Page, PageRequest, StoreError, TenantId,
+    entities::{job_stage_stats, jobs},
+    libraries, pipelines,
+};
+
+/// Largest number of images one job may cover.
+pub const MAX_IMAGES_PER_JOB: usize = 100_000;
+
+/// A job with its per-stage progress.
+#[derive(Debug, Clone)]
+pub struct JobView {
+    pub job: jobs::Model,
+    pub stages: Vec<job_stage_stats::Model>,
+}
+
+/// What a client asked for, already parsed.
+pub struct Submission<'a> {
+    pub pipeline_id: Uuid,
+    pub library_id: Uuid,
+    /// `None`: every image of the library.
+    pub image_ids: Option<&'a [Uuid]>,
+    pub priority: Priority,
+    pub idempotency_key: Option<&'a str>,
+    /// Fingerprint of the request body, so a reused idempotency key with a different body is caught.
+    pub request_hash: &'a str,
+}
+
+/// The job and whether this call created it (false: an idempotent replay).
+pub struct Accepted {
+    pub job: JobView,
+    pub created: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError<E> {
+    #[error("invalid submission: {0}")]
+    Invalid(ValidationErrors),
+    #[error("the Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
+    #[error("could not publish the job's messages")]
+    Publish(#[source] E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl<E> From<sea_orm::DbErr> for SubmitError<E> {
+    fn from(err: sea_orm::DbErr) -> Self {
+        SubmitError::Store(err.into())
+    }
+}
+
+fn invalid<E>(path: &str, message: impl Into<String>) -> SubmitError<E> {
+    let mut errors = ValidationErrors::new();
+    errors.push(path, message);
+    SubmitError::Invalid(errors)
+}
+
+/// Accepts a job: in one transaction it snapshots the pipeline, writes the job, one item per
+/// image and the per-stage counters, then calls `publish` with one first-stage message per
+/// item and commits only once `publish` has succeeded (the broker confirmed every message).
+///
+/// So a job is never half-accepted: if publishing fails, nothing is stored and the error is
+/// returned. The remaining window, a commit failing after the messages were confirmed,
+/// leaves messages that name no job; workers drop those.
+pub async fn submit<F, Fut, E>(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    submission: Submission<'_>,
+    publish: F,
+) -> Result<Accepted, SubmitError<E>>
+where
+    F: FnOnce(Vec<StageMessage>) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    if let Some(key) = submission.idempotency_key {
+        if let Some(existing) = replay(db, tenant, key, submission.request_hash).await? {
+            return Ok(existing);
+        }
+    }
+    if let Some(ids) = submission.image_ids {
+        check_image_ids(ids)?;
+    }
+
+    let txn = db.begin().await?;
+    let pipeline = match pipelines::get(&txn, tenant, submission.pipeline_id).await {
+        Err(StoreError::NotFound) => {
+            return Err(invalid("/pipeline_id", "no pipeline with this id"));
+        }
+        other => other?,
+    };
+    match libraries::lock(&txn, tenant, submission.library_id, LockType::Share).await {
+        Err(StoreError::NotFound) => return Err(invalid("/library_id", "no library with this id")),
+        other => other?,
+    };
+
+    let snapshot = PipelineSnapshot {
+        pipeline_id: pipeline.pipeline.id,
+        name: pipeline.pipeline.name.clone(),
+        version: pipeline.pipeline.version,
+        stages: pipeline.spec.stages.clone(),
+    };
+    let job_id = Uuid::now_v7();
+    let now = Utc::now();
+    let inserted = jobs::Entity::insert(jobs::ActiveModel {
+        id: Set(job_id),
+        tenant_id: Set(tenant.0),
+        pipeline_id: Set(submission.pipeline_id),
+        library_id: Set(submission.library_id),
+        pipeline_snapshot: Set(serde_json::to_value(&snapshot)
+            .map_err(|e| StoreError::Database(sea_orm::DbErr::Json(e.to_string())))?),
+        status: Set(JobStatus::Queued.as_str().into()),
+        priority: Set(priority_str(submission.priority).into()),
+        idempotency_key: Set(submission.idempotency_key.map(str::to_string)),
+        request_hash: Set(Some(submission.request_hash.to_string())),
+        total_items: Set(0),
+        pending_items: Set(0),
+        running_items: Set(0),
+        passed_items: Set(0),
+        filtered_out_items: Set(0),
+        failed_items: Set(0),
+        cancelled_items: Set(0),
+        input_tokens: Set(0),
+        output_tokens: Set(0),
+        billed_input_tokens: Set(0),
+        billed_output_tokens: Set(0),
+        cost_usd: Set(0.0),
+        error_summary: Set(None),
+        created_at: Set(now.into()),
+        updated_at: Set(now.into()),
+        started_at: Set(None),
+        finished_at: Set(None),
+    })
+    .exec(&txn)
+    .await;
+    if let Err(err) = inserted {
+        // A concurrent request with the same key won the race: answer with its job.
+        if let (Some(key), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =
+            (submission.idempotency_key, err.sql_err())
+        {
+            drop(txn);
+            if let Some(existing) = replay(db, tenant, key, submission.request_hash).await? {
+                return Ok(existing);
+            }
+        }
+        return Err(err.into());
+    }
+
+    // One statement creates every item, in the library's order, from the images that exist.
+    let rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"INSERT INTO job_items (id, job_id, image_id, status, current_stage, attempts, created_at, updated_at)
+               SELECT gen_random_uuid(), $1, i.id, 'pending', 0, 0, $4, $4
+               FROM images i
+               WHERE i.tenant_id = $2 AND i.library_id = $3 AND ($5::uuid[] IS NULL OR i.id = ANY($5))
+               ORDER BY i.created_at, i.id
+               RETURNING id, image_id"#,
+            [
+                job_id.into(),
+                tenant.0.into(),
+                submission.library_id.into(),
+                now.into(),
+                submission.image_ids.map(<[Uuid]>::to_vec).into(),
+            ],
+        ))
+        .await?;
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        items.push((
+            row.try_get::<Uuid>("", "id")?,
+            row.try_get::<Uuid>("", "image_id")?,
+        ));
+    }
+    if let Some(ids) = submission.image_ids {
+        if items.len() != ids.len() {
+            let found: HashSet<Uuid> = items.iter().map(|(_, image)| *image).collect();
+            let missing: Vec<String> = ids
+                .iter()
+                .filter(|id| !found.contains(id))
+                .take(10)
+                .map(Uuid::to_string)
+                .collect();
+            return Err(invalid(
+                "/image_ids",
+                format!("not images of this library: {}", missing.join(", ")),
+            ));
+        }
+    }
+    if items.is_empty() {
+        return Err(invalid(
+            "/library_id",
+            "the library has no images to analyse",
+        ));
+    }
+    if items.len() > MAX_IMAGES_PER_JOB {
+        return Err(invalid(
+            "/library_id",
+            format!(
+                "a job covers at most {MAX_IMAGES_PER_JOB} images; pass image_ids to choose some"
+            ),
+        ));
+    }
+
+    let total = items.len() as i32;
+    let job = jobs::Entity::update_many()
+        .col_expr(jobs::Column::TotalItems, total.into())
+        .col_expr(jobs::Column::PendingItems, total.into())
+        .filter(jobs::Column::Id.eq(job_id))
+        .exec_with_returning(&txn)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or(StoreError::NotFound)?;
+    let stages: Vec<job_stage_stats::Model> = snapshot
+        .stages
+        .iter()
+        .enumerate()
+        .map(|(index, stage)| job_stage_stats::Model {
+            job_id,
+            stage_index: index as i32,
+            name: stage.name.clone(),
+            processed: 0,
+            passed: 0,
+            filtered_out: 0,
+            failed: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+        })
+        .collect();
+    job_stage_stats::Entity::insert_many(
+        stages
+            .iter()
+            .cloned()
+            .map(job_stage_stats::ActiveModel::from),
+    )
+    .exec(&txn)
+    .await?;
+
+    let messages = items
+        .iter()
+        .map(|(item_id, _)| StageMessage {
+            job_id,
+            item_id: *item_id,
+            stage_index: 0,
+            attempt: 0,
+        })
+        .collect();
+    // Dropping `txn` on this error rolls everything back.
+    publish(messages).await.map_err(SubmitError::Publish)?;
+    txn.commit().await?;
+    Ok(Accepted {
+        job: JobView { job, stages },
+        created: true,
+    })
+}
+
+fn check_image_ids<E>(ids: &[Uuid]) -> Result<(), SubmitError<E>> {
+    if ids.is_empty() {
+        return Err(invalid(
+            "/image_ids",
+            "must name at least one image, or be left out to use the whole library",
+        ));
+    }
+    if ids.len() > MAX_IMAGES_PER_JOB {
+        return Err(invalid(
+            "/image_ids",
+            format!("at most {MAX_IMAGES_PER_JOB} images per job"),
+        ));
+    }
+    let mut seen = HashSet::with_capacity(ids.len());
+    if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
+        return Err(invalid(
+            "/image_ids",
+            format!("image {dup} is listed twice"),
+        ));
+    }
+    Ok(())
+}
+
+/// The job an idempotency key already produced, if any.
+async fn replay<E>(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    key: &str,
+    request_hash: &str,
+) -> Result<Option<Accepted>, SubmitError<E>> {
+    let Some(job) = jobs::Entity::find()
+        .filter(jobs::Column::TenantId.eq(tenant.0))
+        .filter(jobs::Column::IdempotencyKey.eq(key))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if job.request_hash.as_deref() != Some(request_hash) {
+        return Err(SubmitError::IdempotencyKeyReused);
+    }
+    let stages = stage_stats(db, job.id).await?;
+    Ok(Some(Accepted {
+        job: JobView { job, stages },
+        created: false,
+    }))
+}
+
+pub fn priority_str(priority: Priority) -> &'static str {
+    match priority {
+        Priority::Low => "low",
+        Priority::Normal => "normal",
+        Priority::High => "high",
+    }
+}
+
+async fn stage_stats<C: ConnectionTrait>(
+    db: &C,
+    job_id: Uuid,
+) -> Result<Vec<job_stage_stats::Model>, StoreError> {
+    Ok(job_stage_stats::Entity::find()
+        .filter(job_stage_stats::Column::JobId.eq(job_id))
+        .order_by_asc(job_stage_stats::Column::StageIndex)
+        .all(db)
+        .await?)
+}
+
+pub async fn get<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<JobView, StoreError> {
+    let job = jobs::Entity::find_by_id(id)
+        .filter(jobs::Column::TenantId.eq(tenant.0))
+        .one(db)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let stages = stage_stats(db, id).await?;
+    Ok(JobView { job, stages })
+}
+
+/// Filters of the job history; all optional and combined with AND.
+#[derive(Debug, Default, Clone)]
+pub struct HistoryFilter {
+    pub status: Option<JobStatus>,
+    pub pipeline_id: Option<Uuid>,
+    pub library_id: Option<Uuid>,
+    pub created_from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    pub created_to: Option<DateTime<Utc>>,
+}
+
+/// The tenant's jobs, newest first.
+pub async fn history<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    filter: &HistoryFilter,
+    page: PageRequest,
+) -> Result<Page<jobs::Model>, StoreError> {
+    let mut query = jobs::Entity::find().filter(jobs::Column::TenantId.eq(tenant.0));
+    if let Some(status) = filter.status {
+        query = query.filter(jobs::Column::Status.eq(status.as_str()));
+    }
+    if let Some(id) = filter.pipeline_id {
+        query = query.filter(jobs::Column::PipelineId.eq(id));
+    }
+    if let Some(id) = filter.library_id {
+        query = query.filter(jobs::Column::LibraryId.eq(id));
+    }
+    if let Some(from) = filter.created_from {
+        query = query.filter(jobs::Column::CreatedAt.gte(from));
+    }
+    if let Some(to) = filter.created_to {
+        query = query.filter(jobs::Column::CreatedAt.lt(to));
+    }
+    let total = query.clone().count(db).await?;
+    let items = query
+        .order_by_desc(jobs::Column::CreatedAt)
+        .order_by_desc(jobs::Column::Id)
+        .limit(page.limit)
+        .offset(page.offset)
+        .all(db)
+        .await?;
+    Ok(Page { items, total })
+}
+
+/// Cancels a queued or running job: its pending items become `cancelled` and so does the
+/// job. Cancelling a cancelled job returns it unchanged; a finished job is a conflict.
+pub async fn cancel(
+    db: &DatabaseConnection,
+    tenant: TenantId,
+    id: Uuid,
+) -> Result<JobView, StoreError> {
+    let txn = db.begin().await?;
+    let job = jobs::Entity::find_by_id(id)
+        .filter(jobs::Column::TenantId.eq(tenant.0))
+        .lock(LockType::Update)
+        .one(&txn)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let status: JobStatus = job.status.parse().map_err(|_| {
+        StoreError::Database(sea_orm::DbErr::Type(format!(
+            "job {id} has status {}",
+            job.status
+        )))
+    })?;
+    match status {
+        JobStatus::Cancelled => {}
+        JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed => {
+            return Err(StoreError::Conflict(format!(
+                "the job already finished ({})",
+                status.as_str()
+            )));
+        }
+        JobStatus::Queued | JobStatus::Running => {
+            txn.execute_raw(Statement::from_sql_and_values(
+                DatabaseBackend::Postgres,
+                r#"WITH cancelled AS (
+                       UPDATE job_items SET status = 'cancelled', updated_at = now(), finished_at = now()
+                       WHERE job_id = $1 AND status = 'pending'
+                       RETURNING 1
+                   )
+                   UPDATE jobs SET status = 'cancelled',
+                       pending_items = pending_items - (SELECT count(*) FROM cancelled),
+                       cancelled_items = cancelled_items + (SELECT count(*) FROM cancelled),
+                       finished_at = now(), updated_at = now()
+                   WHERE id = $1"#,
+                [id.into()],
+            ))
+            .await?;
+        }
+    }
+    let view = get(&txn, tenant, id).await?;
+    txn.commit().await?;
+    Ok(view)
+}

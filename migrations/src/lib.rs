@@ -1,0 +1,17 @@
+//! Database schema migrations, applied in order by [`Migrator`].
+//!
+//! The schema is written as plain PostgreSQL so that every index and constraint is
+//! visible in one place; `down` drops exactly what `up` created.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_initial_schema;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_initial_schema::Migration)]
+    }
+}

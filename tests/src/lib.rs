@@ -1,0 +1,339 @@
+//! Test harness: starts the real API (`Application::build`) on port 0 against the machine's
+//! PostgreSQL and RabbitMQ, with a fresh database and a unique exchange/queue prefix per test.
+//! Everything a test created is dropped when its [`TestApp`] goes out of scope, even on panic.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use lapin::{BasicProperties, options::BasicGetOptions};
+use migration::MigratorTrait;
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use settings::Settings;
+use uuid::Uuid;
+
+/// Server holding the per-test databases; override with `TEST_DATABASE_SERVER`.
+pub fn database_server() -> String {
+    std::env::var("TEST_DATABASE_SERVER")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Broker for tests; override with `TEST_AMQP_URL`.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Bytes of a sample image under `samples/images/`.
+pub fn sample_image(name: &str) -> Vec<u8> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../samples/images")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Per-test resources: a database, a broker prefix and a storage directory.
+pub struct TestResources {
+    pub database_name: String,
+    pub prefix: String,
+    pub storage_dir: PathBuf,
+}
+
+impl TestResources {
+    pub fn new() -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        Self {
+            database_name: format!("test_{id}"),
+            prefix: format!("test-{id}"),
+            storage_dir: std::env::temp_dir().join(format!("pipelines-test-{id}")),
+        }
+    }
+
+    pub fn database_url(&self) -> String {
+        format!("{}/{}", database_server(), self.database_name)
+    }
+
+    /// Settings pointing at this test's resources, on a free port.
+    pub fn settings(&self) -> Settings {
+        let mut settings = Settings::default();
+        settings.http.port = 0;
+        settings.http.workers = 2;
+        settings.database.url = SecretString::from(self.database_url());
+        settings.database.max_connections = 8;
+        settings.database.min_connections = 0;
+        settings.amqp.url = SecretString::from(amqp_url());
+        settings.amqp.prefix = self.prefix.clone();
+        settings.storage.local_path = self.storage_dir.clone();
+        settings
+    }
+
+    /// Creates the database and applies every migration.
+    pub async fn create_database(&self) -> anyhow::Result<DatabaseConnection> {
+        let server = Database::connect(format!("{}/postgres", database_server())).await?;
+        server
+            .execute_unprepared(&format!("CREATE DATABASE \"{}\"", self.database_name))
+            .await?;
+        server.close().await?;
+        let db = Database::connect(self.database_url()).await?;
+        migration::Migrator::up(&db, None).await?;
+        Ok(db)
+    }
+
+    async fn cleanup(&self) -> anyhow::Result<()> {
+        let server = Database::connect(format!("{}/postgres", database_server())).await?;
+        server
+            .execute_unprepared(&format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                self.database_name
+            ))
+            .await?;
+        let connection =
+            broker::connect(&amqp_url(), "test-cleanup", Duration::from_secs(5)).await?;
+        let channel = connection.create_channel().await?;
+        broker::Topology::new(self.prefix.clone(), settings::QueueType::Classic)
+            .delete(&channel)
+            .await?;
+        let _ = std::fs::remove_dir_all(&self.storage_dir);
+        Ok(())
+    }
+}
+
+impl Default for TestResources {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestResources {
+    fn drop(&mut self) {
+        // Async clean-up from a synchronous Drop: a short-lived runtime on its own thread.
+        let resources = TestResources {
+            database_name: self.database_name.clone(),
+            prefix: self.prefix.clone(),
+            storage_dir: self.storage_dir.clone(),
+        };
+        let handle = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                if let Err(e) = runtime.block_on(resources.cleanup()) {
+                    eprintln!("test clean-up failed: {e:#}");
+                }
+            }
+            // Prevent the inner value's Drop from recursing.
+            std::mem::forget(resources);
+        });
+        let _ = handle.join();
+    }
+}
+
+/// A running API with a tenant and its key.
+pub struct TestApp {
+    pub address: String,
+    pub db: DatabaseConnection,
+    pub key: String,
+    pub client: reqwest::Client,
+    pub resources: TestResources,
+}
+
+impl TestApp {
+    /// Starts the API with default test settings.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(|_| {}).await
+    }
+
+    /// Starts the API after `customise` has adjusted the settings.
+    pub async fn spawn_with(customise: impl FnOnce(&mut Settings)) -> TestApp {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let resources = TestResources::new();
+        let db = resources
+            .create_database()
+            .await
+            .expect("create the test database");
+        let mut settings = resources.settings();
+        customise(&mut settings);
+        let app = api::Application::build(&settings)
+            .await
+            .expect("build the api");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let key = store::tenants::create_key(&db, "tenant-a", None)
+            .await
+            .expect("create a key")
+            .key;
+        TestApp {
+            address,
+            db,
+            key,
+            client: reqwest::Client::new(),
+            resources,
+        }
+    }
+
+    /// A key for another tenant.
+    pub async fn other_tenant_key(&self, name: &str) -> String {
+        store::tenants::create_key(&self.db, name, None)
+            .await
+            .expect("create a key")
+            .key
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.post(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn put(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.put(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.patch(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.client.delete(self.url(path)).bearer_auth(&self.key)
+    }
+
+    /// Creates a library and returns its id.
+    pub async fn create_library(&self, name: &str) -> Uuid {
+        let response = self
+            .post("/api/libraries")
+            .json(&json!({ "name": name }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            201,
+            "create library: {}",
+            response.text().await.unwrap_or_default()
+        );
+        id_of(&response.json::<Value>().await.expect("json"))
+    }
+
+    /// Uploads sample images (by file name) to a library; returns their ids in order.
+    pub async fn upload(&self, library: Uuid, names: &[&str]) -> Vec<Uuid> {
+        let mut form = reqwest::multipart::Form::new();
+        for name in names {
+            let part =
+                reqwest::multipart::Part::bytes(sample_image(name)).file_name(name.to_string());
+            form = form.part("file", part);
+        }
+        let response = self
+            .post(&format!("/api/libraries/{library}/images"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            201,
+            "upload: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let body: Value = response.json().await.expect("json");
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(id_of)
+            .collect()
+    }
+
+    /// Registers `count` URL images in a library (cheap way to make large libraries).
+    pub async fn add_url_images(&self, library: Uuid, count: usize) -> anyhow::Result<()> {
+        self.db
+            .execute_unprepared(&format!(
+                "INSERT INTO images (id, tenant_id, library_id, filename, source, url, created_at)
+                 SELECT gen_random_uuid(), l.tenant_id, l.id, 'img-' || g || '.jpg', 'url',
+                        'https://images.example.org/' || g || '.jpg', now() + g * interval '1 microsecond'
+                 FROM libraries l, generate_series(1, {count}) g WHERE l.id = '{library}'"
+            ))
+            .await
+            .context("insert url images")?;
+        Ok(())
+    }
+
+    /// Creates a pipeline from a stage list and returns its id.
+    pub async fn create_pipeline(&self, name: &str, stages: Value) -> Uuid {
+        let response = self
+            .post("/api/pipelines")
+            .json(&json!({ "name": name, "stages": stages }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            201,
+            "create pipeline: {}",
+            response.text().await.unwrap_or_default()
+        );
+        id_of(&response.json::<Value>().await.expect("json"))
+    }
+
+    /// Takes up to `max` messages off this test's stage queue (acknowledging them).
+    pub async fn drain_stage_queue(&self, max: usize) -> Vec<(Value, BasicProperties)> {
+        let connection = broker::connect(&amqp_url(), "test-drain", Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue =
+            broker::Topology::new(self.resources.prefix.clone(), settings::QueueType::Classic)
+                .stage_queue();
+        let mut messages = Vec::new();
+        while messages.len() < max {
+            let Some(message) = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get")
+            else {
+                break;
+            };
+            let body: Value =
+                serde_json::from_slice(&message.delivery.data).expect("message is JSON");
+            messages.push((body, message.delivery.properties.clone()));
+        }
+        let _ = connection.close(200, "done".into()).await;
+        messages
+    }
+}
+
+/// The `id` field of a JSON object, as a UUID.
+pub fn id_of(value: &Value) -> Uuid {
+    value["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {value}"))
+}
+
+/// A one-stage pipeline definition.
+pub fn one_stage() -> Value {
+    json!([{ "name": "describe", "prompt": "Describe this image in one sentence." }])
+}
+
+/// A two-stage pipeline whose second stage only sees images with an animal.
+pub fn two_stages() -> Value {
+    json!([
+        {
+            "name": "detect",
+            "prompt": "Is there an animal in this image? Answer as JSON.",
+            "json_schema": {
+                "type": "object",
+                "properties": { "animal": { "type": "boolean" }, "species": { "type": "string" } },
+                "required": ["animal"]
+            },
+            "filter": { "type": "field", "pointer": "/animal", "op": "eq", "value": true }
+        },
+        { "name": "describe", "prompt": "Describe the animal.", "image_detail": "high", "max_tokens": 300 }
+    ])
+}

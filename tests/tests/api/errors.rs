@@ -1,0 +1,128 @@
+use serde_json::Value;
+use system_tests::TestApp;
+
+async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
+    assert_eq!(response.status(), status);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+#[tokio::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post("/api/libraries")
+        .header("content-type", "application/json")
+        .body("{\"name\": ")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 400, "malformed_json").await;
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_415() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post("/api/libraries")
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 415, "unsupported_media_type").await;
+}
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let app = TestApp::spawn_with(|s| s.http.max_json_bytes = 4096).await;
+    let big = format!("{{\"name\": \"{}\"}}", "x".repeat(10_000));
+    let response = app
+        .post("/api/libraries")
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    problem(response, 413, "payload_too_large").await;
+}
+
+#[tokio::test]
+async fn unknown_fields_and_blank_names_are_422_with_paths() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .post("/api/libraries")
+        .json(&serde_json::json!({"name": "ok", "colour": "red"}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422, "validation_failed").await;
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("colour")
+    );
+    let response = app
+        .post("/api/libraries")
+        .json(&serde_json::json!({"name": "   "}))
+        .send()
+        .await
+        .unwrap();
+    let body = problem(response, 422, "validation_failed").await;
+    assert_eq!(body["errors"][0]["path"], "/name");
+}
+
+#[tokio::test]
+async fn a_malformed_id_in_the_path_is_400_and_an_unknown_one_404() {
+    let app = TestApp::spawn().await;
+    problem(
+        app.get("/api/jobs/not-a-uuid").send().await.unwrap(),
+        400,
+        "bad_request",
+    )
+    .await;
+    let unknown = uuid::Uuid::now_v7();
+    let body = problem(
+        app.get(&format!("/api/jobs/{unknown}"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+    assert!(body["detail"].as_str().unwrap().contains("job"));
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = TestApp::spawn().await;
+    problem(
+        app.get("/api/nothing-here").send().await.unwrap(),
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_outage_is_503_not_500() {
+    let app = TestApp::spawn_with(|s| {
+        s.database.url = secrecy::SecretString::from("postgres://postgres@127.0.0.1:1/nowhere");
+        s.database.acquire_timeout_seconds = 1;
+        s.database.connect_timeout_seconds = 1;
+    })
+    .await;
+    let response = app.get("/api/libraries").send().await.unwrap();
+    problem(response, 503, "service_unavailable").await;
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+}

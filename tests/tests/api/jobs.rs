@@ -1,0 +1,526 @@
+use std::collections::HashSet;
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use serde_json::{Value, json};
+use system_tests::{TestApp, id_of, one_stage, two_stages};
+use uuid::Uuid;
+
+async fn submit(app: &TestApp, body: Value) -> reqwest::Response {
+    app.post("/api/jobs/submit")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    let row = app
+        .db
+        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+#[tokio::test]
+async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per_item_on_the_queue()
+{
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png", "coffee.png", "astronaut.png"])
+        .await;
+    let pipeline = app.create_pipeline("survey", two_stages()).await;
+
+    let response = submit(
+        &app,
+        json!({"pipeline_id": pipeline, "library_id": library, "priority": "high"}),
+    )
+    .await;
+    assert_eq!(response.status(), 202);
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let job: Value = response.json().await.unwrap();
+    let job_id = id_of(&job);
+    assert_eq!(location, format!("/api/jobs/{job_id}"));
+    assert_eq!(job["status"], "queued");
+    assert_eq!(job["priority"], "high");
+    assert_eq!(job["counts"]["total"], 3);
+    assert_eq!(job["counts"]["pending"], 3);
+    assert_eq!(job["percent_complete"], 0.0);
+    assert_eq!(job["pipeline_name"], "survey");
+    let stage_names: Vec<&str> = job["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(stage_names, ["detect", "describe"]);
+
+    let messages = app.drain_stage_queue(10).await;
+    assert_eq!(messages.len(), 3);
+    let item_ids: HashSet<Uuid> = sqlx_items(&app, job_id).await;
+    let mut seen = HashSet::new();
+    for (body, properties) in &messages {
+        assert_eq!(body["v"], 1);
+        assert_eq!(body["job_id"], job_id.to_string());
+        assert_eq!(body["stage_index"], 0);
+        assert_eq!(body["attempt"], 0);
+        let item: Uuid = body["item_id"].as_str().unwrap().parse().unwrap();
+        assert!(item_ids.contains(&item), "message names an unknown item");
+        assert!(seen.insert(item), "two messages for one item");
+        assert_eq!(properties.priority(), &Some(9));
+        assert_eq!(properties.delivery_mode(), &Some(2), "persistent");
+    }
+
+    let fetched: Value = app
+        .get(&location)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fetched["counts"]["total"], 3);
+    assert_eq!(fetched["stages"][1]["processed"], 0);
+}
+
+async fn sqlx_items(app: &TestApp, job_id: Uuid) -> HashSet<Uuid> {
+    let rows = app
+        .db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT id FROM job_items WHERE job_id = $1 AND status = 'pending'",
+            [job_id.into()],
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .map(|r| r.try_get::<Uuid>("", "id").unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn image_ids_choose_a_subset_and_ids_outside_the_library_are_rejected() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    let ids = app
+        .upload(library, &["chelsea.png", "coffee.png", "horse.png"])
+        .await;
+    let other_library = app.create_library("other").await;
+    let foreign = app.upload(other_library, &["coins.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+
+    let subset = submit(&app, json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], ids[2]], "priority": "low"})).await;
+    assert_eq!(subset.status(), 202);
+    assert_eq!(subset.json::<Value>().await.unwrap()["counts"]["total"], 2);
+    let messages = app.drain_stage_queue(10).await;
+    assert_eq!(messages.len(), 2);
+    assert!(messages.iter().all(|(_, p)| p.priority() == &Some(1)));
+
+    let wrong = submit(
+        &app,
+        json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], foreign[0]]}),
+    )
+    .await;
+    assert_eq!(wrong.status(), 422);
+    let problem: Value = wrong.json().await.unwrap();
+    assert_eq!(problem["errors"][0]["path"], "/image_ids");
+    assert!(
+        problem["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&foreign[0].to_string())
+    );
+
+    let duplicate = submit(
+        &app,
+        json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], ids[0]]}),
+    )
+    .await;
+    assert_eq!(duplicate.status(), 422);
+    let empty = submit(
+        &app,
+        json!({"pipeline_id": pipeline, "library_id": library, "image_ids": []}),
+    )
+    .await;
+    assert_eq!(empty.status(), 422);
+    assert_eq!(
+        app.drain_stage_queue(10).await.len(),
+        0,
+        "rejected submissions publish nothing"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 1);
+}
+
+#[tokio::test]
+async fn unknown_pipeline_or_library_and_empty_libraries_are_422() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    let empty = app.create_library("empty").await;
+    app.upload(library, &["chelsea.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let cases = [
+        (
+            json!({"pipeline_id": Uuid::now_v7(), "library_id": library}),
+            "/pipeline_id",
+        ),
+        (
+            json!({"pipeline_id": pipeline, "library_id": Uuid::now_v7()}),
+            "/library_id",
+        ),
+        (
+            json!({"pipeline_id": pipeline, "library_id": empty}),
+            "/library_id",
+        ),
+        (
+            json!({"pipeline_id": pipeline, "library_id": library, "priority": "urgent"}),
+            "/priority",
+        ),
+        (json!({"library_id": library}), ""),
+    ];
+    for (body, path) in cases {
+        let response = submit(&app, body.clone()).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let problem: Value = response.json().await.unwrap();
+        assert_eq!(problem["errors"][0]["path"], path, "{body}: {problem}");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
+}
+
+#[tokio::test]
+async fn a_retried_submission_with_the_same_idempotency_key_returns_the_same_job_and_publishes_once()
+ {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png", "coffee.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let body = json!({"pipeline_id": pipeline, "library_id": library});
+    let send = || {
+        app.post("/api/jobs/submit")
+            .header("Idempotency-Key", "order-42")
+            .json(&body)
+            .send()
+    };
+
+    // Two concurrent attempts and a later retry all get the one job.
+    let (first, second) = tokio::join!(send(), send());
+    let third = send().await.unwrap();
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.status(), 202);
+    assert_eq!(second.status(), 202);
+    assert_eq!(third.status(), 202);
+    assert_eq!(third.headers()["idempotent-replayed"], "true");
+    let ids: HashSet<Uuid> = [
+        id_of(&first.json().await.unwrap()),
+        id_of(&second.json().await.unwrap()),
+        id_of(&third.json().await.unwrap()),
+    ]
+    .into();
+    assert_eq!(ids.len(), 1);
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 1);
+    assert_eq!(
+        app.drain_stage_queue(10).await.len(),
+        2,
+        "messages of one job only"
+    );
+
+    let different = app
+        .post("/api/jobs/submit")
+        .header("Idempotency-Key", "order-42")
+        .json(&json!({"pipeline_id": pipeline, "library_id": library, "priority": "high"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(different.status(), 409);
+}
+
+#[tokio::test]
+async fn when_the_broker_is_unreachable_the_submission_is_503_and_no_job_is_left_behind() {
+    let app = TestApp::spawn_with(|s| {
+        s.amqp.url = secrecy::SecretString::from("amqp://guest:guest@127.0.0.1:1/%2f");
+        s.amqp.timeout_seconds = 2;
+    })
+    .await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let response = submit(
+        &app,
+        json!({"pipeline_id": pipeline, "library_id": library}),
+    )
+    .await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    assert_eq!(
+        response.json::<Value>().await.unwrap()["code"],
+        "service_unavailable"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(count(&app, "SELECT count(*) FROM job_items").await, 0);
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: Value = ready.json().await.unwrap();
+    assert_eq!(ready["checks"]["broker"], "unavailable");
+    assert_eq!(ready["checks"]["database"], "ok");
+}
+
+#[tokio::test]
+async fn readiness_reports_ok_when_postgres_and_rabbitmq_answer() {
+    let app = TestApp::spawn().await;
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png", "coffee.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let job = id_of(
+        &submit(
+            &app,
+            json!({"pipeline_id": pipeline, "library_id": library}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+
+    let cancelled = app
+        .post(&format!("/api/jobs/{job}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), 200);
+    let cancelled: Value = cancelled.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["counts"]["cancelled"], 2);
+    assert_eq!(cancelled["counts"]["pending"], 0);
+    assert_eq!(cancelled["percent_complete"], 100.0);
+    assert!(cancelled["finished_at"].is_string());
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM job_items WHERE status = 'cancelled'"
+        )
+        .await,
+        2
+    );
+
+    let again = app
+        .post(&format!("/api/jobs/{job}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(
+        again.json::<Value>().await.unwrap()["counts"]["cancelled"],
+        2
+    );
+
+    assert_eq!(
+        app.post(&format!("/api/jobs/{}/cancel", Uuid::now_v7()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_finished_job_cannot_be_cancelled() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let job = id_of(
+        &submit(
+            &app,
+            json!({"pipeline_id": pipeline, "library_id": library}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET status = 'completed' WHERE id = '{job}'"
+        ))
+        .await
+        .unwrap();
+    let response = app
+        .post(&format!("/api/jobs/{job}/cancel"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 409);
+}
+
+#[tokio::test]
+async fn a_job_keeps_the_pipeline_as_it_was_at_submission() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png"]).await;
+    let pipeline = app.create_pipeline("before", two_stages()).await;
+    let job = id_of(
+        &submit(
+            &app,
+            json!({"pipeline_id": pipeline, "library_id": library}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap(),
+    );
+    let update = app
+        .put(&format!("/api/pipelines/{pipeline}"))
+        .json(&json!({"name": "after", "stages": [{"name": "x", "prompt": "y"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(update.status(), 200);
+    let job: Value = app
+        .get(&format!("/api/jobs/{job}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["pipeline_name"], "before");
+    assert_eq!(job["pipeline_version"], 1);
+    assert_eq!(job["stages"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn history_is_newest_first_filtered_and_paginated_with_a_total() {
+    let app = TestApp::spawn().await;
+    let lib_a = app.create_library("a").await;
+    let lib_b = app.create_library("b").await;
+    app.upload(lib_a, &["chelsea.png"]).await;
+    app.upload(lib_b, &["coffee.png"]).await;
+    let p1 = app.create_pipeline("p1", one_stage()).await;
+    let p2 = app.create_pipeline("p2", one_stage()).await;
+    let mut jobs = Vec::new();
+    for (pipeline, library) in [
+        (p1, lib_a),
+        (p1, lib_b),
+        (p2, lib_a),
+        (p2, lib_b),
+        (p1, lib_a),
+    ] {
+        jobs.push(id_of(
+            &submit(
+                &app,
+                json!({"pipeline_id": pipeline, "library_id": library}),
+            )
+            .await
+            .json()
+            .await
+            .unwrap(),
+        ));
+    }
+    assert_eq!(
+        app.post(&format!("/api/jobs/{}/cancel", jobs[1]))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let history = |query: String| {
+        let app = &app;
+        async move {
+            let response = app
+                .get(&format!("/api/jobs/history{query}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{query}");
+            let body: Value = response.json().await.unwrap();
+            let ids: Vec<Uuid> = body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(id_of)
+                .collect();
+            (body["total"].as_u64().unwrap(), ids)
+        }
+    };
+    let (total, ids) = history(String::new()).await;
+    assert_eq!(total, 5);
+    assert_eq!(
+        ids,
+        jobs.iter().rev().copied().collect::<Vec<_>>(),
+        "newest first"
+    );
+
+    assert_eq!(
+        history("?limit=2&offset=2".into()).await,
+        (5, vec![jobs[2], jobs[1]])
+    );
+    assert_eq!(
+        history("?status=cancelled".into()).await,
+        (1, vec![jobs[1]])
+    );
+    assert_eq!(
+        history(format!("?pipeline_id={p2}")).await,
+        (2, vec![jobs[3], jobs[2]])
+    );
+    assert_eq!(
+        history(format!("?library_id={lib_b}&pipeline_id={p1}")).await,
+        (1, vec![jobs[1]])
+    );
+
+    let created: Vec<String> = {
+        let body: Value = app
+            .get("/api/jobs/history")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|j| j["created_at"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // created_from is inclusive, created_to exclusive: [job 1, job 3) holds jobs 1 and 2.
+    let from = urlencode(&created[4 - 1]);
+    let to = urlencode(&created[4 - 3]);
+    assert_eq!(
+        history(format!("?created_from={from}&created_to={to}")).await,
+        (2, vec![jobs[2], jobs[1]])
+    );
+
+    let bad_status = app
+        .get("/api/jobs/history?status=exploded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_status.status(), 400);
+    let bad_limit = app.get("/api/jobs/history?limit=0").send().await.unwrap();
+    assert_eq!(bad_limit.status(), 400);
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests of the API, from the outside: HTTP requests in, HTTP responses,
+//! database rows and broker messages out.
+
+mod auth;
+mod errors;
+mod images;
+mod jobs;
+mod libraries;
+mod openapi;
+mod pipelines;
