@@ -117,10 +117,10 @@ impl Drop for TestResources {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build();
-            if let Ok(runtime) = runtime {
-                if let Err(e) = runtime.block_on(resources.cleanup()) {
-                    eprintln!("test clean-up failed: {e:#}");
-                }
+            if let Ok(runtime) = runtime
+                && let Err(e) = runtime.block_on(resources.cleanup())
+            {
+                eprintln!("test clean-up failed: {e:#}");
             }
             // Prevent the inner value's Drop from recursing.
             std::mem::forget(resources);

@@ -58,10 +58,11 @@ impl Publisher {
     /// A connected confirm-mode channel, (re)connecting and declaring the topology if needed.
     async fn channel(&self) -> Result<Channel, BrokerError> {
         let mut live = self.live.lock().await;
-        if let Some(l) = live.as_ref() {
-            if l.connection.status().connected() && l.channel.status().connected() {
-                return Ok(l.channel.clone());
-            }
+        if let Some(l) = live.as_ref()
+            && l.connection.status().connected()
+            && l.channel.status().connected()
+        {
+            return Ok(l.channel.clone());
         }
         *live = None;
         let connection =

@@ -165,10 +165,10 @@ pub async fn delete(
     }
     images::Entity::delete_by_id(image_id).exec(&txn).await?;
     txn.commit().await?;
-    if let Some(key) = image.object_key {
-        if let Err(error) = objects.delete(&key).await {
-            tracing::warn!(%error, %key, "could not delete an image's bytes");
-        }
+    if let Some(key) = image.object_key
+        && let Err(error) = objects.delete(&key).await
+    {
+        tracing::warn!(%error, %key, "could not delete an image's bytes");
     }
     Ok(())
 }

@@ -92,10 +92,10 @@ where
     F: FnOnce(Vec<StageMessage>) -> Fut,
     Fut: Future<Output = Result<(), E>>,
 {
-    if let Some(key) = submission.idempotency_key {
-        if let Some(existing) = replay(db, tenant, key, submission.request_hash).await? {
-            return Ok(existing);
-        }
+    if let Some(key) = submission.idempotency_key
+        && let Some(existing) = replay(db, tenant, key, submission.request_hash).await?
+    {
+        return Ok(existing);
     }
     if let Some(ids) = submission.image_ids {
         check_image_ids(ids)?;
@@ -191,20 +191,20 @@ where
             row.try_get::<Uuid>("", "image_id")?,
         ));
     }
-    if let Some(ids) = submission.image_ids {
-        if items.len() != ids.len() {
-            let found: HashSet<Uuid> = items.iter().map(|(_, image)| *image).collect();
-            let missing: Vec<String> = ids
-                .iter()
-                .filter(|id| !found.contains(id))
-                .take(10)
-                .map(Uuid::to_string)
-                .collect();
-            return Err(invalid(
-                "/image_ids",
-                format!("not images of this library: {}", missing.join(", ")),
-            ));
-        }
+    if let Some(ids) = submission.image_ids
+        && items.len() != ids.len()
+    {
+        let found: HashSet<Uuid> = items.iter().map(|(_, image)| *image).collect();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .take(10)
+            .map(Uuid::to_string)
+            .collect();
+        return Err(invalid(
+            "/image_ids",
+            format!("not images of this library: {}", missing.join(", ")),
+        ));
     }
     if items.is_empty() {
         return Err(invalid(

@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! End-to-end tests of the API, from the outside: HTTP requests in, HTTP responses,
 //! database rows and broker messages out.
 

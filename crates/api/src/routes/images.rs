@@ -100,10 +100,10 @@ impl Validate for RegisterImageUrl {
         if let Err(message) = check_https_url(&self.url) {
             errors.push("/url", message);
         }
-        if let Some(name) = &self.filename {
-            if let Err(message) = check_filename(name) {
-                errors.push("/filename", message);
-            }
+        if let Some(name) = &self.filename
+            && let Err(message) = check_filename(name)
+        {
+            errors.push("/filename", message);
         }
         errors.into_result()
     }

@@ -363,12 +363,12 @@ pub async fn job_history(
     page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paged<JobSummary>>, ApiError> {
     let page = page.page()?;
-    if let (Some(from), Some(to)) = (filter.created_from, filter.created_to) {
-        if from > to {
-            return Err(ApiError::BadRequest(
-                "created_from must not be after created_to".into(),
-            ));
-        }
+    if let (Some(from), Some(to)) = (filter.created_from, filter.created_to)
+        && from > to
+    {
+        return Err(ApiError::BadRequest(
+            "created_from must not be after created_to".into(),
+        ));
     }
     let filter = HistoryFilter {
         status: filter.status,
