@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-ensure_venv "schemathesis==4.*"
-$CARGO_BUILD 2>/dev/null || cargo build -q -p api
+ensure_venv "schemathesis==4.*" "pika==1.*"
+cargo build -q -p api
 BIN=target/debug/api
 ID=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
 DB="schemathesis_$ID"
@@ -35,7 +35,7 @@ wait_http "http://127.0.0.1:$PORT/healthz" 60
 .venv/bin/schemathesis run openapi/openapi.json \
   --url "http://127.0.0.1:$PORT" \
   --header "Authorization: Bearer $KEY" \
-  --checks all \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,unsupported_method,missing_required_header \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-25}" \
   --workers 2 \
   --seed 1 \

@@ -61,6 +61,13 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for JsonBody<T> {
                 }
                 body.extend_from_slice(&chunk);
             }
+            // serde would also build a struct from a JSON array; every body here is an object.
+            if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+                return Err(ApiError::invalid(
+                    "",
+                    "the request body must be a JSON object",
+                ));
+            }
             let value = parse_json::<T>(&body)?;
             value.validate().map_err(ApiError::Validation)?;
             Ok(JsonBody(value))
@@ -164,8 +171,13 @@ impl PageQuery {
     }
 }
 
-/// Error handler for `web::Path`: a malformed id names nothing.
-pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
+/// Error handler for `web::Path`. A segment that fails to parse may be a literal route
+/// under another method (`GET /api/jobs/submit`): that is a 405, anything else a 400.
+pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
+    let routes = req.app_data::<web::Data<crate::fallback::RouteTable>>();
+    if let Some(response) = routes.and_then(|r| r.method_not_allowed(req)) {
+        return actix_web::error::InternalError::from_response(err, response).into();
+    }
     ApiError::BadRequest(format!("invalid path parameter: {err}")).into()
 }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod fallback;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

@@ -13,8 +13,8 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
     auth::KeyCache,
-    error::ApiError,
     extract::{JsonLimit, path_error, query_error},
+    fallback::{RouteTable, not_routed},
     openapi,
     routes::{self, images::UploadLimit},
     state::AppState,
@@ -56,6 +56,7 @@ impl Application {
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
         let port = listener.local_addr()?.port();
         let spec = Arc::new(openapi::spec());
+        let route_table = web::Data::new(RouteTable::from_spec(&spec));
         let json_limit = JsonLimit(settings.http.max_json_bytes);
         let upload_limit = UploadLimit(settings.http.max_upload_bytes);
         let app_state = state.clone();
@@ -64,6 +65,7 @@ impl Application {
             let served_spec = spec.clone();
             let (app, _) = App::new()
                 .app_data(app_state.clone())
+                .app_data(route_table.clone())
                 .app_data(json_limit)
                 .app_data(upload_limit)
                 .app_data(web::PathConfig::default().error_handler(path_error))
@@ -85,9 +87,7 @@ impl Application {
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
                 .service(web::redirect("/docs", "/docs/"))
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::NotFound("route"))
-                }))
+                .default_service(web::to(not_routed))
         })
         .listen(listener)?
         .shutdown_timeout(30);

@@ -126,3 +126,35 @@ async fn a_database_outage_is_503_not_500() {
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
 }
+
+#[tokio::test]
+async fn a_known_path_with_an_unsupported_method_is_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let response = app.put("/api/libraries").send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    let allow = response.headers()["allow"].to_str().unwrap().to_string();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    problem(response, 405, "method_not_allowed").await;
+}
+
+#[tokio::test]
+async fn a_json_array_where_an_object_belongs_is_422() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("x").await;
+    let response = app
+        .patch(&format!("/api/libraries/{library}"))
+        .header("content-type", "application/json")
+        .body("[null, null]")
+        .send()
+        .await
+        .unwrap();
+    problem(response, 422, "validation_failed").await;
+}
+
+#[tokio::test]
+async fn a_literal_route_under_the_wrong_method_is_405_not_a_bad_id() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/jobs/submit").send().await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "POST");
+}

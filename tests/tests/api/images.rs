@@ -129,7 +129,7 @@ async fn an_https_url_can_be_registered_and_other_schemes_cannot() {
     let app = TestApp::spawn().await;
     let library = app.create_library("remote").await;
     let ok = app
-        .post(&format!("/api/libraries/{library}/images/url"))
+        .post(&format!("/api/libraries/{library}/image-urls"))
         .json(&json!({"url": "https://images.example.org/cats/tabby.jpg"}))
         .send()
         .await
@@ -141,7 +141,7 @@ async fn an_https_url_can_be_registered_and_other_schemes_cannot() {
     assert_eq!(image["content_url"], Value::Null);
 
     let bad = app
-        .post(&format!("/api/libraries/{library}/images/url"))
+        .post(&format!("/api/libraries/{library}/image-urls"))
         .json(&json!({"url": "http://images.example.org/a.jpg"}))
         .send()
         .await

@@ -78,16 +78,24 @@ pub struct ImageList {
 #[allow(dead_code)]
 pub struct UploadForm {
     /// PNG, JPEG, WEBP or non-animated GIF, at most 20 MB each.
-    #[schema(value_type = Vec<String>, format = Binary)]
+    #[schema(value_type = Vec<String>, format = Binary, min_items = 1)]
     file: Vec<Vec<u8>>,
 }
+
+/// Raw image bytes.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct ImageBytes(#[allow(dead_code)] Vec<u8>);
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://example.org/photos/cat.jpg"}))]
 pub struct RegisterImageUrl {
     /// An https URL the workers fetch the image from.
-    #[schema(max_length = 2048)]
+    #[schema(
+        max_length = 2048,
+        pattern = r"^https://[^\s/?#@:]+[^\s\x00-\x1F\x7F]*$"
+    )]
     pub url: String,
     /// Defaults to the last segment of the URL's path.
     #[schema(max_length = 255)]
@@ -180,7 +188,7 @@ pub async fn upload_images(
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     if !is_multipart {
         return Err(ApiError::UnsupportedMediaType(
-            "upload images as multipart/form-data, or POST JSON to .../images/url to register a URL".into(),
+            "upload images as multipart/form-data, or POST JSON to /api/libraries/{library_id}/image-urls to register a URL".into(),
         ));
     }
     // Fail fast on an unknown library before reading megabytes.
@@ -276,7 +284,7 @@ pub struct UploadLimit(pub usize);
     request_body = RegisterImageUrl,
     responses((status = 201, description = "The registered image", body = Image))
 )]
-#[post("/libraries/{library_id}/images/url")]
+#[post("/libraries/{library_id}/image-urls")]
 pub async fn register_image_url(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
@@ -342,7 +350,8 @@ pub async fn get_image(
     tag = "images",
     params(("library_id" = Uuid, Path, description = "Library id"), ("image_id" = Uuid, Path, description = "Image id")),
     responses(
-        (status = 200, description = "The image bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 200, description = "The image bytes, with the image's media type",
+            content((ImageBytes = "image/png"), (ImageBytes = "image/jpeg"), (ImageBytes = "image/webp"), (ImageBytes = "image/gif"), (ImageBytes = "application/octet-stream"))),
         (status = 307, description = "The image is registered by URL: follow the Location header"),
     )
 )]

@@ -262,7 +262,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[utoipa::path(
     tag = "jobs",
     request_body = SubmitJob,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes retries of the same submission return the same job (1 to 200 visible ASCII characters)")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7E]{1,200}$", description = "Makes retries of the same submission return the same job (1 to 200 visible ASCII characters)")),
     responses(
         (status = 202, description = "Accepted: the job is queued", body = Job,
             headers(("Location" = String, description = "URL of the job"))),

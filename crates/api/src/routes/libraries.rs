@@ -46,7 +46,11 @@ impl From<LibraryView> for Library {
 #[schema(example = json!({"name": "Field photos", "description": "Camera-trap images, spring 2026"}))]
 pub struct CreateLibrary {
     /// 1 to 200 characters, unique among the tenant's libraries.
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub name: String,
     #[schema(max_length = 2000)]
     pub description: Option<String>,
@@ -75,7 +79,11 @@ impl Validate for CreateLibrary {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Field photos (2026)"}))]
 pub struct UpdateLibrary {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$"
+    )]
     pub name: Option<String>,
     #[schema(max_length = 2000)]
     pub description: Option<String>,

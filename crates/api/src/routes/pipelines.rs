@@ -49,7 +49,12 @@ impl From<PipelineView> for Pipeline {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineDefinition {
-    #[schema(min_length = 1, max_length = 200, example = "Animal survey")]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$",
+        example = "Animal survey"
+    )]
     pub name: String,
     #[schema(max_length = 2000)]
     pub description: Option<String>,
