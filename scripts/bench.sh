@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make bench`: job submission latency (1,000 and 10,000 images) and GET /api/jobs/{id}
+# under load, against the release api with the local PostgreSQL and RabbitMQ.
+# Prints one line per measurement; the numbers are recorded in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk >/dev/null; }; }
+ensure_venv "pika==1.*"
+cargo build -q --release -p api
+BIN=target/release/api
+ID=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
+DB="bench_$ID"
+PREFIX="bench-$ID"
+PORT=$(free_port)
+STORAGE=$(mktemp -d)
+export APP__DATABASE__URL="$DATABASE_SERVER/$DB"
+export APP__HTTP__PORT=$PORT
+export APP__AMQP__PREFIX=$PREFIX
+export APP__STORAGE__LOCAL_PATH=$STORAGE
+export APP__TELEMETRY__LOG_FILTER=warn
+BASE="http://127.0.0.1:$PORT"
+RUNS=${BENCH_RUNS:-3}
+DURATION=${BENCH_DURATION:-15s}
+
+ensure_database "$DB"
+cleanup() {
+  [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
+  drop_database "$DB"
+  rm -rf "$STORAGE"
+  .venv/bin/python scripts/delete_topology.py "$PREFIX" || true
+}
+trap cleanup EXIT
+$BIN migrate >/dev/null
+KEY=$($BIN admin create-key --tenant bench)
+$BIN serve &
+API_PID=$!
+wait_http "$BASE/readyz" 60
+AUTH="Authorization: Bearer $KEY"
+
+queue_depth() {
+  .venv/bin/python - "$PREFIX.stage" <<'PY'
+import sys, pika
+c = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f"))
+ch = c.channel()
+print(ch.queue_declare(queue=sys.argv[1], passive=True).method.message_count)
+c.close()
+PY
+}
+
+purge_queue() {
+  .venv/bin/python - "$PREFIX.stage" <<'PY'
+import sys, pika
+c = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f"))
+c.channel().queue_purge(queue=sys.argv[1])
+c.close()
+PY
+}
+
+PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" \
+  -d '{"name":"bench","stages":[{"name":"describe","prompt":"Describe the image."},{"name":"again","prompt":"Again."}]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+echo "# job submission (the 202 is sent only after the broker confirmed every message)"
+for N in 1000 10000; do
+  LIBRARY=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/libraries" -d "{\"name\":\"lib-$N\"}" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+  psql -q "$APP__DATABASE__URL" -c "INSERT INTO images (id, tenant_id, library_id, filename, source, url, created_at)
+    SELECT gen_random_uuid(), l.tenant_id, l.id, 'img-' || g || '.jpg', 'url', 'https://images.example.org/' || g || '.jpg',
+           now() + g * interval '1 microsecond' FROM libraries l, generate_series(1, $N) g WHERE l.id = '$LIBRARY'"
+  for run in $(seq 1 "$RUNS"); do
+    purge_queue
+    OUT=$(curl -sS -o /tmp/bench-job.json -w '%{http_code} %{time_total}' -H "$AUTH" -H 'content-type: application/json' \
+      "$BASE/api/jobs/submit" -d "{\"pipeline_id\":\"$PIPELINE\",\"library_id\":\"$LIBRARY\"}")
+    read -r CODE SECONDS_TAKEN <<<"$OUT"
+    DEPTH=$(queue_depth)
+    printf 'submit images=%-6s run=%s status=%s time_to_202_ms=%.1f messages_on_queue=%s\n' \
+      "$N" "$run" "$CODE" "$(python3 -c "print($SECONDS_TAKEN*1000)")" "$DEPTH"
+    [ "$CODE" = 202 ] && [ "$DEPTH" = "$N" ] || { echo "submission of $N images failed" >&2; exit 1; }
+  done
+done
+
+JOB=$(python3 -c 'import json; print(json.load(open("/tmp/bench-job.json"))["id"])')
+echo "# GET /api/jobs/{id} of a 10,000-image job: wrk, 2 threads, 64 connections, $DURATION"
+wrk -t2 -c64 -d"$DURATION" --latency -H "$AUTH" "$BASE/api/jobs/$JOB" | sed -n '/Latency Distribution/,/Requests\/sec/p'
