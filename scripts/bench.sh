@@ -9,34 +9,10 @@ source scripts/lib.sh
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk >/dev/null; }; }
 ensure_venv "pika==1.*"
 cargo build -q --release -p api
-BIN=target/release/api
-ID=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
-DB="bench_$ID"
-PREFIX="bench-$ID"
-PORT=$(free_port)
-STORAGE=$(mktemp -d)
-export APP__DATABASE__URL="$DATABASE_SERVER/$DB"
-export APP__HTTP__PORT=$PORT
-export APP__AMQP__PREFIX=$PREFIX
-export APP__STORAGE__LOCAL_PATH=$STORAGE
-export APP__TELEMETRY__LOG_FILTER=warn
-BASE="http://127.0.0.1:$PORT"
 RUNS=${BENCH_RUNS:-3}
 DURATION=${BENCH_DURATION:-15s}
-
-ensure_database "$DB"
-cleanup() {
-  [ -n "${API_PID:-}" ] && kill "$API_PID" 2>/dev/null && wait "$API_PID" 2>/dev/null
-  drop_database "$DB"
-  rm -rf "$STORAGE"
-  .venv/bin/python scripts/delete_topology.py "$PREFIX" || true
-}
-trap cleanup EXIT
-$BIN migrate >/dev/null
-KEY=$($BIN admin create-key --tenant bench)
-$BIN serve &
-API_PID=$!
-wait_http "$BASE/readyz" 60
+start_isolated_api target/release/api bench
+PREFIX=$ISOLATED_PREFIX
 AUTH="Authorization: Bearer $KEY"
 
 queue_depth() {

@@ -30,3 +30,35 @@ ensure_venv() {
   if [ ! -x .venv/bin/python ]; then python3 -m venv .venv; fi
   .venv/bin/pip install -q --disable-pip-version-check "$@"
 }
+
+# Starts the api binary $1 on a free port with its own database, broker prefix and storage
+# directory (named after $2), and removes them all on exit. Sets BASE and KEY.
+start_isolated_api() {
+  local bin=$1 name=$2 id
+  id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
+  ISOLATED_DB="${name}_$id"
+  ISOLATED_PREFIX="$name-$id"
+  ISOLATED_STORAGE=$(mktemp -d)
+  local port
+  port=$(free_port)
+  export APP__DATABASE__URL="$DATABASE_SERVER/$ISOLATED_DB"
+  export APP__HTTP__PORT=$port
+  export APP__AMQP__PREFIX=$ISOLATED_PREFIX
+  export APP__STORAGE__LOCAL_PATH=$ISOLATED_STORAGE
+  export APP__TELEMETRY__LOG_FILTER=${APP__TELEMETRY__LOG_FILTER:-warn}
+  ensure_database "$ISOLATED_DB"
+  trap stop_isolated_api EXIT
+  "$bin" migrate >/dev/null
+  KEY=$("$bin" admin create-key --tenant "$name")
+  "$bin" serve &
+  ISOLATED_PID=$!
+  BASE="http://127.0.0.1:$port"
+  wait_http "$BASE/readyz" 60
+}
+
+stop_isolated_api() {
+  [ -n "${ISOLATED_PID:-}" ] && kill "$ISOLATED_PID" 2>/dev/null && wait "$ISOLATED_PID" 2>/dev/null
+  drop_database "$ISOLATED_DB"
+  rm -rf "$ISOLATED_STORAGE"
+  .venv/bin/python scripts/delete_topology.py "$ISOLATED_PREFIX" || true
+}
