@@ -7,5 +7,6 @@ mod errors;
 mod images;
 mod jobs;
 mod libraries;
+mod migrations;
 mod openapi;
 mod pipelines;
