@@ -59,4 +59,14 @@ done
 
 JOB=$(python3 -c 'import json; print(json.load(open("/tmp/bench-job.json"))["id"])')
 echo "# GET /api/jobs/{id} of a 10,000-image job: wrk, 2 threads, 64 connections, $DURATION"
+echo "## as configured by default (job views cached for 250 ms per replica)"
 wrk -t2 -c64 -d"$DURATION" --latency -H "$AUTH" "$BASE/api/jobs/$JOB" | sed -n '/Latency Distribution/,/Requests\/sec/p'
+
+# A second replica on the same database with the cache off: every request reads Postgres.
+UNCACHED_PORT=$(free_port)
+APP__HTTP__PORT=$UNCACHED_PORT APP__HTTP__JOB_CACHE_MILLIS=0 target/release/api serve &
+UNCACHED_PID=$!
+trap 'kill $UNCACHED_PID 2>/dev/null; stop_isolated_api' EXIT
+wait_http "http://127.0.0.1:$UNCACHED_PORT/readyz" 60
+echo "## with the job cache off (APP__HTTP__JOB_CACHE_MILLIS=0): one Postgres query per request"
+wrk -t2 -c64 -d"$DURATION" --latency -H "$AUTH" "http://127.0.0.1:$UNCACHED_PORT/api/jobs/$JOB" | sed -n '/Latency Distribution/,/Requests\/sec/p'

@@ -3,59 +3,22 @@
 //! Successful look-ups are cached in memory for a short, configured time, so a hot endpoint
 //! costs no extra query; a revoked key therefore stops working within that time.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    pin::Pin,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::{future::Future, pin::Pin};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use store::TenantId;
 
-use crate::{error::ApiError, state::AppState};
+use crate::{cache::TtlCache, error::ApiError, state::AppState};
 
 /// The authenticated tenant of a request.
 #[derive(Debug, Clone, Copy)]
 pub struct Tenant(pub TenantId);
 
-/// Cache of key hash → tenant, bounded in size.
-pub struct KeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<String, (TenantId, Instant)>>,
-}
+/// Verified keys: SHA-256 of the key → tenant.
+pub type KeyCache = TtlCache<String, TenantId>;
 
-const MAX_CACHED_KEYS: usize = 10_000;
-
-impl KeyCache {
-    pub fn new(ttl: Duration) -> Self {
-        Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn get(&self, hash: &str) -> Option<TenantId> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(hash)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(t, _)| *t)
-    }
-
-    fn put(&self, hash: String, tenant: TenantId) {
-        if self.ttl.is_zero() {
-            return;
-        }
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX_CACHED_KEYS {
-                entries.clear();
-            }
-            entries.insert(hash, (tenant, Instant::now()));
-        }
-    }
-}
+/// Keys cached at most (the cache starts over beyond this).
+pub const MAX_CACHED_KEYS: usize = 10_000;
 
 fn bearer_token(req: &HttpRequest) -> Option<String> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;

@@ -12,13 +12,17 @@ use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    auth::KeyCache,
+    auth::{KeyCache, MAX_CACHED_KEYS},
+    cache::TtlCache,
     extract::{JsonLimit, path_error, query_error},
     fallback::{RouteTable, not_routed},
     openapi,
     routes::{self, images::UploadLimit},
     state::AppState,
 };
+
+/// Job views cached at most per replica.
+const MAX_CACHED_JOB_VIEWS: usize = 10_000;
 
 /// A bound, not yet running, API server.
 pub struct Application {
@@ -50,7 +54,14 @@ impl Application {
             db,
             publisher,
             objects,
-            keys: KeyCache::new(Duration::from_secs(settings.http.auth_cache_seconds)),
+            keys: KeyCache::new(
+                Duration::from_secs(settings.http.auth_cache_seconds),
+                MAX_CACHED_KEYS,
+            ),
+            job_views: TtlCache::new(
+                Duration::from_millis(settings.http.job_cache_millis),
+                MAX_CACHED_JOB_VIEWS,
+            ),
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;

@@ -1,8 +1,10 @@
 use broker::Publisher;
+use bytes::Bytes;
 use sea_orm::DatabaseConnection;
-use store::objects::Objects;
+use store::{TenantId, objects::Objects};
+use uuid::Uuid;
 
-use crate::auth::KeyCache;
+use crate::{auth::KeyCache, cache::TtlCache};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -10,4 +12,7 @@ pub struct AppState {
     pub publisher: Publisher,
     pub objects: Objects,
     pub keys: KeyCache,
+    /// Rendered `GET /api/jobs/{id}` bodies for a short time: the endpoint clients poll.
+    /// Entries of a job this replica changes are removed at once.
+    pub job_views: TtlCache<(TenantId, Uuid), Bytes>,
 }

@@ -118,19 +118,20 @@ impl Publisher {
             .with_priority(priority.amqp_priority())
             .with_content_type("application/json".into())
             .with_type(domain::message::STAGE_MESSAGE_KIND.into());
-        let mut confirms = Vec::with_capacity(messages.len());
-        for message in messages {
-            let confirm = channel
-                .basic_publish(
-                    exchange.as_str().into(),
-                    STAGE_ROUTING_KEY.into(),
-                    BasicPublishOptions::default(),
-                    &message.encode(),
-                    properties.clone(),
-                )
-                .await?;
-            confirms.push(confirm);
-        }
+        let payloads: Vec<Vec<u8>> = messages.iter().map(StageMessage::encode).collect();
+        // All publishes are polled together: each one queues its frames (and takes its
+        // delivery tag) on first poll, in order, then waits for the socket write. Awaiting
+        // them one by one would pay a round trip through the I/O loop per message.
+        let confirms = try_join_all(payloads.iter().map(|payload| {
+            channel.basic_publish(
+                exchange.as_str().into(),
+                STAGE_ROUTING_KEY.into(),
+                BasicPublishOptions::default(),
+                payload,
+                properties.clone(),
+            )
+        }))
+        .await?;
         let confirmations = try_join_all(confirms).await?;
         let nacked = confirmations.iter().filter(|c| !c.is_ack()).count();
         if nacked > 0 {

@@ -56,7 +56,7 @@ macro_rules! named_enum {
 
 /// Largest AMQP priority any message uses; declare priority queues with
 /// `x-max-priority` set to this.
-pub const MAX_AMQP_PRIORITY: u8 = 10;
+pub const MAX_AMQP_PRIORITY: u8 = 2;
 
 /// How urgently a job's messages are consumed relative to other jobs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -74,13 +74,13 @@ pub enum Priority {
 named_enum!(Priority, "priority", { Low => "low", Normal => "normal", High => "high" });
 
 impl Priority {
-    /// The AMQP message priority (at most [`MAX_AMQP_PRIORITY`]); gaps leave room for
-    /// finer levels later without re-declaring queues.
+    /// The AMQP message priority (at most [`MAX_AMQP_PRIORITY`]). A classic queue keeps one
+    /// sub-queue per level and publishing slows as levels grow, so there is one per priority.
     pub fn amqp_priority(self) -> u8 {
         match self {
-            Self::Low => 1,
-            Self::Normal => 5,
-            Self::High => 9,
+            Self::Low => 0,
+            Self::Normal => 1,
+            Self::High => 2,
         }
     }
 }
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn priorities_map_to_increasing_amqp_priorities_within_the_queue_maximum() {
         let levels: Vec<_> = Priority::ALL.iter().map(|p| p.amqp_priority()).collect();
-        assert_eq!(levels, [1, 5, 9]);
+        assert_eq!(levels, [0, 1, 2]);
         assert!(levels.iter().all(|&l| l <= MAX_AMQP_PRIORITY));
     }
 

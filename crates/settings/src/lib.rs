@@ -37,6 +37,9 @@ pub struct HttpSettings {
     pub workers: usize,
     /// How long an authenticated API key stays cached in memory, in seconds (0 disables).
     pub auth_cache_seconds: u64,
+    /// How long a rendered job (`GET /api/jobs/{id}`) may be served from memory, in
+    /// milliseconds (0 disables). Progress seen through another replica lags by at most this.
+    pub job_cache_millis: u64,
 }
 
 impl Default for HttpSettings {
@@ -48,6 +51,7 @@ impl Default for HttpSettings {
             max_upload_bytes: 200 * 1024 * 1024,
             workers: 0,
             auth_cache_seconds: 30,
+            job_cache_millis: 250,
         }
     }
 }

@@ -12,8 +12,8 @@ use domain::{
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
-    sea_query::LockType,
+    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait, sea_query::LockType,
 };
 use uuid::Uuid;
 
@@ -101,6 +101,7 @@ where
         check_image_ids(ids)?;
     }
 
+    let started = std::time::Instant::now();
     let txn = db.begin().await?;
     let pipeline = match pipelines::get(&txn, tenant, submission.pipeline_id).await {
         Err(StoreError::NotFound) => {
@@ -113,6 +114,26 @@ where
         other => other?,
     };
 
+    // The images to analyse, in the library's order.
+    let image_rows = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"SELECT id FROM images
+               WHERE tenant_id = $1 AND library_id = $2 AND ($3::uuid[] IS NULL OR id = ANY($3))
+               ORDER BY created_at, id"#,
+            [
+                tenant.0.into(),
+                submission.library_id.into(),
+                submission.image_ids.map(<[Uuid]>::to_vec).into(),
+            ],
+        ))
+        .await?;
+    let image_ids = image_rows
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_selection(submission.image_ids, &image_ids)?;
+
     let snapshot = PipelineSnapshot {
         pipeline_id: pipeline.pipeline.id,
         name: pipeline.pipeline.name.clone(),
@@ -121,6 +142,7 @@ where
     };
     let job_id = Uuid::now_v7();
     let now = Utc::now();
+    let total = image_ids.len() as i32;
     let inserted = jobs::Entity::insert(jobs::ActiveModel {
         id: Set(job_id),
         tenant_id: Set(tenant.0),
@@ -132,8 +154,8 @@ where
         priority: Set(priority_str(submission.priority).into()),
         idempotency_key: Set(submission.idempotency_key.map(str::to_string)),
         request_hash: Set(Some(submission.request_hash.to_string())),
-        total_items: Set(0),
-        pending_items: Set(0),
+        total_items: Set(total),
+        pending_items: Set(total),
         running_items: Set(0),
         passed_items: Set(0),
         filtered_out_items: Set(0),
@@ -150,87 +172,24 @@ where
         started_at: Set(None),
         finished_at: Set(None),
     })
-    .exec(&txn)
+    .exec_with_returning(&txn)
     .await;
-    if let Err(err) = inserted {
-        // A concurrent request with the same key won the race: answer with its job.
-        if let (Some(key), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =
-            (submission.idempotency_key, err.sql_err())
-        {
-            drop(txn);
-            if let Some(existing) = replay(db, tenant, key, submission.request_hash).await? {
-                return Ok(existing);
+    let job = match inserted {
+        Ok(job) => job,
+        Err(err) => {
+            // A concurrent request with the same key won the race: answer with its job.
+            if let (Some(key), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) =
+                (submission.idempotency_key, err.sql_err())
+            {
+                drop(txn);
+                if let Some(existing) = replay(db, tenant, key, submission.request_hash).await? {
+                    return Ok(existing);
+                }
             }
+            return Err(err.into());
         }
-        return Err(err.into());
-    }
+    };
 
-    // One statement creates every item, in the library's order, from the images that exist.
-    let rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            r#"INSERT INTO job_items (id, job_id, image_id, status, current_stage, attempts, created_at, updated_at)
-               SELECT gen_random_uuid(), $1, i.id, 'pending', 0, 0, $4, $4
-               FROM images i
-               WHERE i.tenant_id = $2 AND i.library_id = $3 AND ($5::uuid[] IS NULL OR i.id = ANY($5))
-               ORDER BY i.created_at, i.id
-               RETURNING id, image_id"#,
-            [
-                job_id.into(),
-                tenant.0.into(),
-                submission.library_id.into(),
-                now.into(),
-                submission.image_ids.map(<[Uuid]>::to_vec).into(),
-            ],
-        ))
-        .await?;
-    let mut items = Vec::with_capacity(rows.len());
-    for row in &rows {
-        items.push((
-            row.try_get::<Uuid>("", "id")?,
-            row.try_get::<Uuid>("", "image_id")?,
-        ));
-    }
-    if let Some(ids) = submission.image_ids
-        && items.len() != ids.len()
-    {
-        let found: HashSet<Uuid> = items.iter().map(|(_, image)| *image).collect();
-        let missing: Vec<String> = ids
-            .iter()
-            .filter(|id| !found.contains(id))
-            .take(10)
-            .map(Uuid::to_string)
-            .collect();
-        return Err(invalid(
-            "/image_ids",
-            format!("not images of this library: {}", missing.join(", ")),
-        ));
-    }
-    if items.is_empty() {
-        return Err(invalid(
-            "/library_id",
-            "the library has no images to analyse",
-        ));
-    }
-    if items.len() > MAX_IMAGES_PER_JOB {
-        return Err(invalid(
-            "/library_id",
-            format!(
-                "a job covers at most {MAX_IMAGES_PER_JOB} images; pass image_ids to choose some"
-            ),
-        ));
-    }
-
-    let total = items.len() as i32;
-    let job = jobs::Entity::update_many()
-        .col_expr(jobs::Column::TotalItems, total.into())
-        .col_expr(jobs::Column::PendingItems, total.into())
-        .filter(jobs::Column::Id.eq(job_id))
-        .exec_with_returning(&txn)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or(StoreError::NotFound)?;
     let stages: Vec<job_stage_stats::Model> = snapshot
         .stages
         .iter()
@@ -256,22 +215,84 @@ where
     .exec(&txn)
     .await?;
 
-    let messages = items
+    // Item ids are made here, so the items can be written while the broker takes the
+    // messages: both must succeed before the commit, and either failing rolls back.
+    let item_ids: Vec<Uuid> = image_ids.iter().map(|_| Uuid::now_v7()).collect();
+    let messages = item_ids
         .iter()
-        .map(|(item_id, _)| StageMessage {
+        .map(|item_id| StageMessage {
             job_id,
             item_id: *item_id,
             stage_index: 0,
             attempt: 0,
         })
         .collect();
+    let insert_items = txn.execute_raw(Statement::from_sql_and_values(
+        DatabaseBackend::Postgres,
+        r#"INSERT INTO job_items (id, job_id, image_id, status, current_stage, attempts, created_at, updated_at)
+           SELECT item, $3, image, 'pending', 0, 0, $4, $4
+           FROM UNNEST($1::uuid[], $2::uuid[]) AS t(item, image)"#,
+        [
+            item_ids.clone().into(),
+            image_ids.into(),
+            job_id.into(),
+            now.into(),
+        ],
+    ));
+    let stored_at = started.elapsed();
+    let (inserted, published) = tokio::join!(insert_items, publish(messages));
+    inserted?;
     // Dropping `txn` on this error rolls everything back.
-    publish(messages).await.map_err(SubmitError::Publish)?;
+    published.map_err(SubmitError::Publish)?;
+    let published_at = started.elapsed();
     txn.commit().await?;
+    tracing::debug!(
+        %job_id,
+        items = item_ids.len(),
+        stored_ms = stored_at.as_millis() as u64,
+        items_and_messages_ms = published_at.as_millis() as u64,
+        committed_ms = started.elapsed().as_millis() as u64,
+        "job submission timings"
+    );
     Ok(Accepted {
         job: JobView { job, stages },
         created: true,
     })
+}
+
+/// Checks the images found against the request: every named image exists in the library,
+/// and the job is neither empty nor too large.
+fn check_selection<E>(requested: Option<&[Uuid]>, found: &[Uuid]) -> Result<(), SubmitError<E>> {
+    if let Some(ids) = requested
+        && found.len() != ids.len()
+    {
+        let found: HashSet<&Uuid> = found.iter().collect();
+        let missing: Vec<String> = ids
+            .iter()
+            .filter(|id| !found.contains(id))
+            .take(10)
+            .map(Uuid::to_string)
+            .collect();
+        return Err(invalid(
+            "/image_ids",
+            format!("not images of this library: {}", missing.join(", ")),
+        ));
+    }
+    if found.is_empty() {
+        return Err(invalid(
+            "/library_id",
+            "the library has no images to analyse",
+        ));
+    }
+    if found.len() > MAX_IMAGES_PER_JOB {
+        return Err(invalid(
+            "/library_id",
+            format!(
+                "a job covers at most {MAX_IMAGES_PER_JOB} images; pass image_ids to choose some"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_image_ids<E>(ids: &[Uuid]) -> Result<(), SubmitError<E>> {
@@ -346,12 +367,23 @@ pub async fn get<C: ConnectionTrait>(
     tenant: TenantId,
     id: Uuid,
 ) -> Result<JobView, StoreError> {
-    let job = jobs::Entity::find_by_id(id)
-        .filter(jobs::Column::TenantId.eq(tenant.0))
-        .one(db)
+    // One round trip: the job with its per-stage counters aggregated alongside. This is
+    // the endpoint clients poll, so it matters.
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"SELECT j.*,
+                      (SELECT coalesce(json_agg(s ORDER BY s.stage_index), '[]'::json)
+                       FROM job_stage_stats s WHERE s.job_id = j.id) AS stage_stats
+               FROM jobs j WHERE j.id = $1 AND j.tenant_id = $2"#,
+            [id.into(), tenant.0.into()],
+        ))
         .await?
         .ok_or(StoreError::NotFound)?;
-    let stages = stage_stats(db, id).await?;
+    let job = jobs::Model::from_query_result(&row, "")?;
+    let stages: serde_json::Value = row.try_get("", "stage_stats")?;
+    let stages = serde_json::from_value(stages)
+        .map_err(|e| StoreError::Database(sea_orm::DbErr::Json(e.to_string())))?;
     Ok(JobView { job, stages })
 }
 

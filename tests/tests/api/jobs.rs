@@ -68,7 +68,7 @@ async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per
         let item: Uuid = body["item_id"].as_str().unwrap().parse().unwrap();
         assert!(item_ids.contains(&item), "message names an unknown item");
         assert!(seen.insert(item), "two messages for one item");
-        assert_eq!(properties.priority(), &Some(9));
+        assert_eq!(properties.priority(), &Some(2));
         assert_eq!(properties.delivery_mode(), &Some(2), "persistent");
     }
 
@@ -115,7 +115,7 @@ async fn image_ids_choose_a_subset_and_ids_outside_the_library_are_rejected() {
     assert_eq!(subset.json::<Value>().await.unwrap()["counts"]["total"], 2);
     let messages = app.drain_stage_queue(10).await;
     assert_eq!(messages.len(), 2);
-    assert!(messages.iter().all(|(_, p)| p.priority() == &Some(1)));
+    assert!(messages.iter().all(|(_, p)| p.priority() == &Some(0)));
 
     let wrong = submit(
         &app,

@@ -1,6 +1,7 @@
 //! `/api/jobs`: submit, details, history, cancel.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{
     job::{JobStatus, Priority},
@@ -329,11 +330,23 @@ pub async fn get_job(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     path: web::Path<Uuid>,
-) -> Result<web::Json<Job>, ApiError> {
-    let view = store::jobs::get(&state.db, tenant, *path)
-        .await
-        .map_err(|e| ApiError::from_store(e, "job"))?;
-    Ok(web::Json(Job::try_from(view)?))
+) -> Result<HttpResponse, ApiError> {
+    let key = (tenant, *path);
+    let body = match state.job_views.get(&key) {
+        Some(body) => body,
+        None => {
+            let view = store::jobs::get(&state.db, tenant, *path)
+                .await
+                .map_err(|e| ApiError::from_store(e, "job"))?;
+            let body =
+                Bytes::from(serde_json::to_vec(&Job::try_from(view)?).map_err(ApiError::internal)?);
+            state.job_views.put(key, body.clone());
+            body
+        }
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -412,6 +425,7 @@ pub async fn cancel_job(
     let view = store::jobs::cancel(&state.db, tenant, *path)
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
+    state.job_views.remove(&(tenant, *path));
     tracing::info!(job_id = %view.job.id, "job cancelled");
     Ok(web::Json(Job::try_from(view)?))
 }
