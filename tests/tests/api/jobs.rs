@@ -297,6 +297,10 @@ async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
         .await
         .unwrap(),
     );
+    // Read it first, so a cached view of the queued job exists.
+    let path = format!("/api/jobs/{job}");
+    let queued: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(queued["status"], "queued");
 
     let cancelled = app
         .post(&format!("/api/jobs/{job}/cancel"))
@@ -317,6 +321,12 @@ async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
         )
         .await,
         2
+    );
+
+    let fetched: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        fetched["status"], "cancelled",
+        "visible at once, not when the cached view expires"
     );
 
     let again = app
