@@ -1,4 +1,5 @@
-//! Tracing set-up shared by every binary: human-readable or JSON logs, filtered by
+//! Tracing set-up shared by every binary: human-readable or JSON logs on standard error
+//! (standard output stays for what a command prints, such as a new API key), filtered by
 //! `RUST_LOG` when set, else by the configured filter.
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
@@ -25,7 +26,9 @@ pub fn init(format: Format, default_filter: &str) {
                     .with_current_span(true),
             )
             .try_init(),
-        Format::Text => registry.with(fmt::layer().with_target(true)).try_init(),
+        Format::Text => registry
+            .with(fmt::layer().with_target(true).with_writer(std::io::stderr))
+            .try_init(),
     };
     // Already initialised (several test servers in one process): keep the first.
     let _ = result;
