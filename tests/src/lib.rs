@@ -281,6 +281,35 @@ impl TestApp {
         id_of(&response.json::<Value>().await.expect("json"))
     }
 
+    /// Submits a job over a whole library and returns its id (asserting 202).
+    pub async fn submit_job(&self, pipeline: Uuid, library: Uuid) -> Uuid {
+        let response = self
+            .post("/api/jobs/submit")
+            .json(&json!({ "pipeline_id": pipeline, "library_id": library }))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            202,
+            "submit: {}",
+            response.text().await.unwrap_or_default()
+        );
+        id_of(&response.json::<Value>().await.expect("json"))
+    }
+
+    /// GETs `path` and returns its JSON body (asserting 200).
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).send().await.expect("request");
+        assert_eq!(
+            response.status(),
+            200,
+            "GET {path}: {}",
+            response.text().await.unwrap_or_default()
+        );
+        response.json().await.expect("json")
+    }
+
     /// Takes up to `max` messages off this test's stage queue (acknowledging them).
     pub async fn drain_stage_queue(&self, max: usize) -> Vec<(Value, BasicProperties)> {
         let connection = broker::connect(&amqp_url(), "test-drain", Duration::from_secs(5))

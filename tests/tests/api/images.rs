@@ -10,13 +10,8 @@ async fn several_images_upload_in_one_request_and_their_bytes_come_back_unchange
     assert_eq!(ids.len(), 2);
 
     let image: Value = app
-        .get(&format!("/api/libraries/{library}/images/{}", ids[1]))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/libraries/{library}/images/{}", ids[1]))
+        .await;
     let original = sample_image("rocket.jpg");
     assert_eq!(image["media_type"], "image/jpeg");
     assert_eq!(image["size_bytes"], original.len());
@@ -36,22 +31,10 @@ async fn several_images_upload_in_one_request_and_their_bytes_come_back_unchange
     assert_eq!(content.bytes().await.unwrap().as_ref(), original.as_slice());
 
     let listed: Value = app
-        .get(&format!("/api/libraries/{library}/images"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/libraries/{library}/images"))
+        .await;
     assert_eq!(listed["total"], 2);
-    let library_view: Value = app
-        .get(&format!("/api/libraries/{library}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let library_view: Value = app.get_json(&format!("/api/libraries/{library}")).await;
     assert_eq!(library_view["image_count"], 2);
 }
 
@@ -78,13 +61,8 @@ async fn a_file_that_is_not_a_supported_image_rejects_the_whole_upload() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["errors"][0]["path"], "/files/1");
     let listed: Value = app
-        .get(&format!("/api/libraries/{library}/images"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .get_json(&format!("/api/libraries/{library}/images"))
+        .await;
     assert_eq!(listed["total"], 0, "nothing stored");
 }
 

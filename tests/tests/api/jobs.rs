@@ -72,14 +72,7 @@ async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per
         assert_eq!(properties.delivery_mode(), &Some(2), "persistent");
     }
 
-    let fetched: Value = app
-        .get(&location)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.get_json(&location).await;
     assert_eq!(fetched["counts"]["total"], 3);
     assert_eq!(fetched["stages"][1]["processed"], 0);
 }
@@ -287,19 +280,10 @@ async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png", "coffee.png"]).await;
     let pipeline = app.create_pipeline("p", one_stage()).await;
-    let job = id_of(
-        &submit(
-            &app,
-            json!({"pipeline_id": pipeline, "library_id": library}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap(),
-    );
+    let job = app.submit_job(pipeline, library).await;
     // Read it first, so a cached view of the queued job exists.
     let path = format!("/api/jobs/{job}");
-    let queued: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    let queued: Value = app.get_json(&path).await;
     assert_eq!(queued["status"], "queued");
 
     let cancelled = app
@@ -323,7 +307,7 @@ async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
         2
     );
 
-    let fetched: Value = app.get(&path).send().await.unwrap().json().await.unwrap();
+    let fetched: Value = app.get_json(&path).await;
     assert_eq!(
         fetched["status"], "cancelled",
         "visible at once, not when the cached view expires"
@@ -356,16 +340,7 @@ async fn a_finished_job_cannot_be_cancelled() {
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png"]).await;
     let pipeline = app.create_pipeline("p", one_stage()).await;
-    let job = id_of(
-        &submit(
-            &app,
-            json!({"pipeline_id": pipeline, "library_id": library}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap(),
-    );
+    let job = app.submit_job(pipeline, library).await;
     app.db
         .execute_unprepared(&format!(
             "UPDATE jobs SET status = 'completed' WHERE id = '{job}'"
@@ -386,16 +361,7 @@ async fn a_job_keeps_the_pipeline_as_it_was_at_submission() {
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png"]).await;
     let pipeline = app.create_pipeline("before", two_stages()).await;
-    let job = id_of(
-        &submit(
-            &app,
-            json!({"pipeline_id": pipeline, "library_id": library}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap(),
-    );
+    let job = app.submit_job(pipeline, library).await;
     let update = app
         .put(&format!("/api/pipelines/{pipeline}"))
         .json(&json!({"name": "after", "stages": [{"name": "x", "prompt": "y"}]}))
@@ -403,14 +369,7 @@ async fn a_job_keeps_the_pipeline_as_it_was_at_submission() {
         .await
         .unwrap();
     assert_eq!(update.status(), 200);
-    let job: Value = app
-        .get(&format!("/api/jobs/{job}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let job: Value = app.get_json(&format!("/api/jobs/{job}")).await;
     assert_eq!(job["pipeline_name"], "before");
     assert_eq!(job["pipeline_version"], 1);
     assert_eq!(job["stages"].as_array().unwrap().len(), 2);
@@ -433,16 +392,7 @@ async fn history_is_newest_first_filtered_and_paginated_with_a_total() {
         (p2, lib_b),
         (p1, lib_a),
     ] {
-        jobs.push(id_of(
-            &submit(
-                &app,
-                json!({"pipeline_id": pipeline, "library_id": library}),
-            )
-            .await
-            .json()
-            .await
-            .unwrap(),
-        ));
+        jobs.push(app.submit_job(pipeline, library).await);
     }
     assert_eq!(
         app.post(&format!("/api/jobs/{}/cancel", jobs[1]))
@@ -498,14 +448,7 @@ async fn history_is_newest_first_filtered_and_paginated_with_a_total() {
     );
 
     let created: Vec<String> = {
-        let body: Value = app
-            .get("/api/jobs/history")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body: Value = app.get_json("/api/jobs/history").await;
         body["items"]
             .as_array()
             .unwrap()

@@ -19,14 +19,7 @@ async fn a_library_can_be_created_listed_renamed_and_deleted() {
     );
     assert_eq!(library["image_count"], 0);
 
-    let fetched: Value = app
-        .get(&location)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let fetched: Value = app.get_json(&location).await;
     assert_eq!(fetched["name"], "Field photos");
 
     let renamed = app
@@ -51,14 +44,7 @@ async fn libraries_are_paginated_newest_first_with_a_total() {
     for i in 0..5 {
         app.create_library(&format!("lib-{i}")).await;
     }
-    let page: Value = app
-        .get("/api/libraries?limit=2&offset=1")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.get_json("/api/libraries?limit=2&offset=1").await;
     assert_eq!(page["total"], 5);
     assert_eq!(page["limit"], 2);
     assert_eq!(page["offset"], 1);

@@ -5,14 +5,7 @@ use system_tests::{TestApp, two_stages};
 async fn a_pipeline_round_trips_with_defaults_filled_in_and_updates_bump_its_version() {
     let app = TestApp::spawn().await;
     let id = app.create_pipeline("survey", two_stages()).await;
-    let pipeline: Value = app
-        .get(&format!("/api/pipelines/{id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pipeline: Value = app.get_json(&format!("/api/pipelines/{id}")).await;
     assert_eq!(pipeline["version"], 1);
     let stages = pipeline["stages"].as_array().unwrap();
     assert_eq!(stages.len(), 2);
@@ -34,14 +27,7 @@ async fn a_pipeline_round_trips_with_defaults_filled_in_and_updates_bump_its_ver
     assert_eq!(updated["version"], 2);
     assert_eq!(updated["stages"].as_array().unwrap().len(), 1);
 
-    let listed: Value = app
-        .get("/api/pipelines")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = app.get_json("/api/pipelines").await;
     assert_eq!(listed["total"], 1);
     assert_eq!(
         app.delete(&format!("/api/pipelines/{id}"))
