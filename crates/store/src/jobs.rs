@@ -151,7 +151,7 @@ where
         pipeline_snapshot: Set(serde_json::to_value(&snapshot)
             .map_err(|e| StoreError::Database(sea_orm::DbErr::Json(e.to_string())))?),
         status: Set(JobStatus::Queued.as_str().into()),
-        priority: Set(priority_str(submission.priority).into()),
+        priority: Set(submission.priority.as_str().into()),
         idempotency_key: Set(submission.idempotency_key.map(str::to_string)),
         request_hash: Set(Some(submission.request_hash.to_string())),
         total_items: Set(total),
@@ -341,14 +341,6 @@ async fn replay<E>(
         job: JobView { job, stages },
         created: false,
     }))
-}
-
-pub fn priority_str(priority: Priority) -> &'static str {
-    match priority {
-        Priority::Low => "low",
-        Priority::Normal => "normal",
-        Priority::High => "high",
-    }
 }
 
 async fn stage_stats<C: ConnectionTrait>(

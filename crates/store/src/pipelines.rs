@@ -106,18 +106,10 @@ async fn insert_stages<C: ConnectionTrait>(
                 .map(|f| serde_json::to_value(f).unwrap_or_default())),
             temperature: Set(stage.temperature),
             max_tokens: Set(stage.max_tokens.map(|t| t as i32)),
-            image_detail: Set(enum_str(&stage.image_detail)),
+            image_detail: Set(stage.image_detail.as_str().into()),
         });
     stages::Entity::insert_many(rows).exec(db).await?;
     Ok(())
-}
-
-/// The serde name of a unit enum variant, as stored in a text column.
-fn enum_str<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => String::new(),
-    }
 }
 
 fn stage_from_row(row: stages::Model) -> Result<StageSpec, StoreError> {

@@ -5,14 +5,13 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{
     job::{JobStatus, Priority},
-    pipeline::PipelineSnapshot,
     validation::ValidationErrors,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::{
     entities::{job_stage_stats, jobs},
-    jobs::{HistoryFilter, JobView, MAX_IMAGES_PER_JOB, Submission, SubmitError},
+    jobs::{HistoryFilter, JobView, Submission, SubmitError},
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -45,23 +44,11 @@ pub struct SubmitJob {
     pub priority: Priority,
 }
 
+/// The selection rules (non-empty, no duplicates, at most 100,000 images, all in the
+/// library) are checked where the images are looked up, in `store::jobs::submit`.
 impl Validate for SubmitJob {
     fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        if let Some(ids) = &self.image_ids {
-            if ids.is_empty() {
-                errors.push(
-                    "/image_ids",
-                    "must name at least one image, or be left out to use the whole library",
-                );
-            } else if ids.len() > MAX_IMAGES_PER_JOB {
-                errors.push(
-                    "/image_ids",
-                    format!("at most {MAX_IMAGES_PER_JOB} images per job"),
-                );
-            }
-        }
-        errors.into_result()
+        Ok(())
     }
 }
 
@@ -158,16 +145,28 @@ fn percent_complete(job: &jobs::Model) -> f64 {
     (f64::from(done) * 1000.0 / f64::from(job.total_items)).round() / 10.0
 }
 
-fn snapshot(job: &jobs::Model) -> Result<PipelineSnapshot, ApiError> {
-    serde_json::from_value(job.pipeline_snapshot.clone()).map_err(ApiError::internal)
+/// The part of a job's pipeline snapshot the API shows, read without copying the stages.
+#[derive(Deserialize)]
+struct SnapshotHeader {
+    name: String,
+    version: i32,
+}
+
+fn snapshot(job: &jobs::Model) -> Result<SnapshotHeader, ApiError> {
+    SnapshotHeader::deserialize(&job.pipeline_snapshot).map_err(ApiError::internal)
 }
 
 fn parse_status(job: &jobs::Model) -> Result<(JobStatus, Priority), ApiError> {
     let status = job.status.parse().map_err(|_| {
         ApiError::internal(anyhow::anyhow!("job {} has status {}", job.id, job.status))
     })?;
-    let priority = serde_json::from_value(serde_json::Value::String(job.priority.clone()))
-        .map_err(ApiError::internal)?;
+    let priority = job.priority.parse().map_err(|_| {
+        ApiError::internal(anyhow::anyhow!(
+            "job {} has priority {}",
+            job.id,
+            job.priority
+        ))
+    })?;
     Ok((status, priority))
 }
 
