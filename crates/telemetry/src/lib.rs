@@ -23,7 +23,9 @@ pub fn init(format: Format, default_filter: &str) {
                 fmt::layer()
                     .json()
                     .flatten_event(true)
-                    .with_current_span(true),
+                    .with_current_span(true)
+                    .with_span_list(false)
+                    .with_writer(std::io::stderr),
             )
             .try_init(),
         Format::Text => registry
