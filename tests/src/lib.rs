@@ -132,6 +132,8 @@ impl Drop for TestResources {
 /// A running API with a tenant and its key.
 pub struct TestApp {
     pub address: String,
+    /// The settings the api runs with (same database, broker prefix and storage for workers).
+    pub settings: Settings,
     pub db: DatabaseConnection,
     pub key: String,
     pub client: reqwest::Client,
@@ -165,6 +167,7 @@ impl TestApp {
             .key;
         TestApp {
             address,
+            settings,
             db,
             key,
             client: reqwest::Client::new(),
@@ -365,4 +368,58 @@ pub fn two_stages() -> Value {
         },
         { "name": "describe", "prompt": "Describe the animal.", "image_detail": "high", "max_tokens": 300 }
     ])
+}
+
+/// A worker running in this process, stopped (gracefully) when dropped or by [`RunningWorker::stop`].
+pub struct RunningWorker {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl RunningWorker {
+    /// Builds a worker from `settings` and starts consuming.
+    pub async fn start(settings: &Settings) -> RunningWorker {
+        let worker = worker::Worker::build(settings)
+            .await
+            .expect("build the worker");
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move { worker.run(stopped).await });
+        RunningWorker {
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Asks the worker to stop and waits until it has.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.await.expect("worker task").expect("worker run");
+        }
+    }
+}
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

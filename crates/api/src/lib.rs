@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod error;
+pub mod events;
 pub mod extract;
 pub mod fallback;
 pub mod openapi;

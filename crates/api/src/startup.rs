@@ -14,6 +14,7 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     auth::{KeyCache, MAX_CACHED_KEYS},
     cache::TtlCache,
+    events::EventHub,
     extract::{JsonLimit, path_error, query_error},
     fallback::{RouteTable, not_routed},
     openapi,
@@ -50,10 +51,16 @@ impl Application {
             );
         }
         let objects = Objects::from_settings(&settings.storage)?;
+        let events = EventHub::start(
+            settings.amqp.url.clone(),
+            Topology::new(settings.amqp.prefix.clone(), settings.amqp.queue_type),
+            Duration::from_secs(settings.amqp.timeout_seconds),
+        );
         let state = web::Data::new(AppState {
             db,
             publisher,
             objects,
+            events,
             keys: KeyCache::new(
                 Duration::from_secs(settings.http.auth_cache_seconds),
                 MAX_CACHED_KEYS,

@@ -4,7 +4,7 @@ use sea_orm::DatabaseConnection;
 use store::{TenantId, objects::Objects};
 use uuid::Uuid;
 
-use crate::{auth::KeyCache, cache::TtlCache};
+use crate::{auth::KeyCache, cache::TtlCache, events::EventHub};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -12,6 +12,7 @@ pub struct AppState {
     pub publisher: Publisher,
     pub objects: Objects,
     pub keys: KeyCache,
+    pub events: EventHub,
     /// Rendered `GET /api/jobs/{id}` bodies for a short time: the endpoint clients poll.
     /// Entries of a job this replica changes are removed at once.
     pub job_views: TtlCache<(TenantId, Uuid), Bytes>,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use domain::{job::Priority, message::StageMessage};
+use domain::{event::JobEvent, job::Priority, message::StageMessage};
 use futures::future::try_join_all;
 use lapin::{
     BasicProperties, Channel, Connection,
@@ -101,6 +101,37 @@ impl Publisher {
             .unwrap_or(Err(BrokerError::Timeout("waiting for publisher confirms")));
         if result.is_err() {
             // The channel may be half-broken; start over on the next call.
+            self.forget().await;
+        }
+        result
+    }
+
+    /// Publishes a job event on the events exchange (not persistent: it is a notification;
+    /// readers fall back to the database).
+    pub async fn publish_event(&self, event: &JobEvent) -> Result<(), BrokerError> {
+        let result = tokio::time::timeout(self.timeout, async {
+            let channel = self.channel().await?;
+            let confirm = channel
+                .basic_publish(
+                    self.topology.events_exchange().as_str().into(),
+                    event.routing_key().as_str().into(),
+                    BasicPublishOptions::default(),
+                    &event.encode(),
+                    BasicProperties::default()
+                        .with_delivery_mode(1)
+                        .with_content_type("application/json".into())
+                        .with_type(domain::event::JOB_EVENT_KIND.into()),
+                )
+                .await?
+                .await?;
+            if confirm.is_nack() {
+                return Err(BrokerError::Nacked(1));
+            }
+            Ok(())
+        })
+        .await
+        .unwrap_or(Err(BrokerError::Timeout("publishing a job event")));
+        if result.is_err() {
             self.forget().await;
         }
         result

@@ -183,7 +183,7 @@ pub enum ResponseFormat {
 }
 
 /// A non-streamed answer (`ChatResponseV2`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatResponse {
     /// Cohere's identifier of this generation.
     pub id: String,
@@ -205,7 +205,7 @@ impl ChatResponse {
 }
 
 /// Why generation stopped (`ChatFinishReason`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FinishReason {
     /// The model finished its message.
@@ -226,7 +226,7 @@ pub enum FinishReason {
 }
 
 /// The assistant's message (`AssistantMessageResponse`); tool calls and citations are ignored.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct AssistantMessage {
     /// The content parts, in order (absent or `null` reads as empty).
     #[serde(default, deserialize_with = "null_as_default")]
@@ -247,7 +247,7 @@ impl AssistantMessage {
 }
 
 /// One part of the assistant's message, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ResponseContent {
     /// Generated text.
@@ -266,7 +266,7 @@ pub enum ResponseContent {
 }
 
 /// Token accounting (`Usage`). The spec types every count as a JSON number, so they are `f64`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Usage {
     /// What is billed.
     #[serde(default)]
@@ -280,7 +280,7 @@ pub struct Usage {
 }
 
 /// Billed tokens (`UsageBilledUnits`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct BilledUnits {
     /// Billed input tokens.
     #[serde(default)]
@@ -291,7 +291,7 @@ pub struct BilledUnits {
 }
 
 /// Tokens the model consumed and produced (`UsageTokens`).
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Tokens {
     /// Input tokens.
     #[serde(default)]

@@ -4,6 +4,7 @@
 //! evaluation), the stage message contract, job and item statuses, error classes and image
 //! media types. Everything a caller usually needs is re-exported at the crate root.
 
+pub mod event;
 pub mod filter;
 pub mod job;
 pub mod media;

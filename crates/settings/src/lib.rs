@@ -21,6 +21,57 @@ pub struct Settings {
     pub amqp: AmqpSettings,
     pub storage: StorageSettings,
     pub telemetry: TelemetrySettings,
+    pub cohere: CohereSettings,
+    pub worker: WorkerSettings,
+}
+
+/// Where and how the workers call Cohere.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct CohereSettings {
+    /// `https://api.cohere.com` in production; the stand-in's address in tests and demos.
+    pub base_url: String,
+    /// The API key (secret: set `APP__COHERE__API_KEY` from a secret store).
+    pub api_key: Option<SecretString>,
+    /// Bound on one call, images included.
+    pub timeout_seconds: u64,
+}
+
+impl Default for CohereSettings {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.cohere.com".into(),
+            api_key: None,
+            timeout_seconds: 120,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct WorkerSettings {
+    /// Stage executions in flight at once in one worker process.
+    pub concurrency: usize,
+    /// Largest image fetched from a registered URL, in bytes.
+    pub max_image_bytes: usize,
+    /// Timeout for fetching an image from its URL.
+    pub fetch_timeout_seconds: u64,
+    /// Allow image URLs on loopback/private addresses (development only).
+    pub allow_private_urls: bool,
+    /// How long SIGTERM waits for in-flight work before leaving it to redelivery.
+    pub shutdown_grace_seconds: u64,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 32,
+            max_image_bytes: 20 * 1024 * 1024,
+            fetch_timeout_seconds: 30,
+            allow_private_urls: false,
+            shutdown_grace_seconds: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -239,6 +290,9 @@ impl Settings {
             return invalid(
                 "amqp.prefix must be non-empty and use only letters, digits, '-', '_' and '.'",
             );
+        }
+        if self.worker.concurrency == 0 {
+            return invalid("worker.concurrency must be at least 1");
         }
         if self.amqp.prefetch == 0 {
             return invalid("amqp.prefetch must be at least 1");

@@ -171,6 +171,7 @@ where
         updated_at: Set(now.into()),
         started_at: Set(None),
         finished_at: Set(None),
+        event_seq: Set(0),
     })
     .exec_with_returning(&txn)
     .await;
@@ -379,6 +380,19 @@ pub async fn get<C: ConnectionTrait>(
     Ok(JobView { job, stages })
 }
 
+/// The job's items by state.
+pub fn counts(job: &jobs::Model) -> domain::event::JobCounts {
+    domain::event::JobCounts {
+        total: job.total_items,
+        pending: job.pending_items,
+        running: job.running_items,
+        passed: job.passed_items,
+        filtered_out: job.filtered_out_items,
+        failed: job.failed_items,
+        cancelled: job.cancelled_items,
+    }
+}
+
 /// Filters of the job history; all optional and combined with AND.
 #[derive(Debug, Default, Clone)]
 pub struct HistoryFilter {
@@ -463,7 +477,7 @@ pub async fn cancel(
                    UPDATE jobs SET status = 'cancelled',
                        pending_items = pending_items - (SELECT count(*) FROM cancelled),
                        cancelled_items = cancelled_items + (SELECT count(*) FROM cancelled),
-                       finished_at = now(), updated_at = now()
+                       finished_at = now(), updated_at = now(), event_seq = event_seq + 1
                    WHERE id = $1"#,
                 [id.into()],
             ))

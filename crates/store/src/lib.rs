@@ -12,7 +12,9 @@ pub mod libraries;
 pub mod objects;
 pub mod page;
 pub mod pipelines;
+pub mod results;
 pub mod tenants;
+pub mod work;
 
 use std::time::Duration;
 

@@ -10,3 +10,4 @@ mod libraries;
 mod migrations;
 mod openapi;
 mod pipelines;
+mod results;

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{
+    event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind},
     job::{JobStatus, Priority},
     validation::ValidationErrors,
 };
@@ -52,18 +53,6 @@ impl Validate for SubmitJob {
     }
 }
 
-/// Items of a job by state.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ItemCounts {
-    pub total: i32,
-    pub pending: i32,
-    pub running: i32,
-    pub passed: i32,
-    pub filtered_out: i32,
-    pub failed: i32,
-    pub cancelled: i32,
-}
-
 /// Progress of one stage of a job.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct StageProgress {
@@ -98,7 +87,7 @@ pub struct Job {
     pub library_id: Uuid,
     pub status: JobStatus,
     pub priority: Priority,
-    pub counts: ItemCounts,
+    pub counts: JobCounts,
     /// Share of items in a terminal state, 0 to 100.
     pub percent_complete: f64,
     pub stages: Vec<StageProgress>,
@@ -119,22 +108,14 @@ pub struct JobSummary {
     pub library_id: Uuid,
     pub status: JobStatus,
     pub priority: Priority,
-    pub counts: ItemCounts,
+    pub counts: JobCounts,
     pub percent_complete: f64,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-fn counts(job: &jobs::Model) -> ItemCounts {
-    ItemCounts {
-        total: job.total_items,
-        pending: job.pending_items,
-        running: job.running_items,
-        passed: job.passed_items,
-        filtered_out: job.filtered_out_items,
-        failed: job.failed_items,
-        cancelled: job.cancelled_items,
-    }
+fn counts(job: &jobs::Model) -> JobCounts {
+    store::jobs::counts(job)
 }
 
 fn percent_complete(job: &jobs::Model) -> f64 {
@@ -425,6 +406,18 @@ pub async fn cancel_job(
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
     state.job_views.remove(&(tenant, *path));
+    let event = JobEvent {
+        v: JOB_EVENT_VERSION,
+        job_id: view.job.id,
+        seq: view.job.event_seq,
+        kind: JobEventKind::CancelRequested,
+        status: JobStatus::Cancelled,
+        counts: counts(&view.job),
+    };
+    // Workers learn of the cancellation from the job's status too; the event makes it prompt.
+    if let Err(error) = state.publisher.publish_event(&event).await {
+        tracing::warn!(%error, "could not publish the cancellation event");
+    }
     tracing::info!(job_id = %view.job.id, "job cancelled");
     Ok(web::Json(Job::try_from(view)?))
 }

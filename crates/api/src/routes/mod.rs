@@ -1,11 +1,13 @@
 //! HTTP handlers, one module per resource. Each handler parses its input, calls a store or
 //! service function and maps the result; errors become problem+json in one place.
 
+pub mod events;
 pub mod health;
 pub mod images;
 pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
+pub mod results;
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -37,4 +39,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     images::configure(cfg);
     pipelines::configure(cfg);
     jobs::configure(cfg);
+    cfg.service(events::job_events);
+    results::configure(cfg);
 }

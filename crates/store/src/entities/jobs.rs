@@ -42,6 +42,8 @@ pub struct Model {
     pub started_at: Option<DateTimeWithTimeZone>,
     #[sea_orm(nullable)]
     pub finished_at: Option<DateTimeWithTimeZone>,
+    /// Incremented with every change; orders job events.
+    pub event_seq: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,0 +1,109 @@
+//! Job events from the broker, fanned out in-process to server-sent-event streams.
+//!
+//! Each api replica binds its own exclusive queue to the events topic exchange and
+//! broadcasts what arrives; so any replica can serve the live view of any job.
+
+use std::{sync::Arc, time::Duration};
+
+use broker::Topology;
+use domain::event::JobEvent;
+use futures::StreamExt;
+use lapin::{
+    ExchangeKind,
+    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::broadcast;
+
+/// Events buffered per subscriber before it counts as lagging (it then re-reads the job).
+const BUFFER: usize = 4096;
+
+#[derive(Clone)]
+pub struct EventHub {
+    sender: broadcast::Sender<JobEvent>,
+}
+
+impl EventHub {
+    /// Starts consuming job events in the background, reconnecting when the broker goes away.
+    pub fn start(url: SecretString, topology: Topology, timeout: Duration) -> Self {
+        let (sender, _) = broadcast::channel(BUFFER);
+        let hub = Self { sender };
+        let feeder = hub.sender.clone();
+        let url = Arc::new(url);
+        tokio::spawn(async move {
+            loop {
+                if let Err(error) = consume(&url, &topology, timeout, &feeder).await {
+                    tracing::warn!(%error, "job events unavailable; reconnecting");
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+        });
+        hub
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+        self.sender.subscribe()
+    }
+}
+
+async fn consume(
+    url: &SecretString,
+    topology: &Topology,
+    timeout: Duration,
+    feeder: &broadcast::Sender<JobEvent>,
+) -> Result<(), broker::BrokerError> {
+    let connection = broker::connect(url.expose_secret(), "api-events", timeout).await?;
+    let channel = connection.create_channel().await?;
+    channel
+        .exchange_declare(
+            topology.events_exchange().as_str().into(),
+            ExchangeKind::Topic,
+            lapin::options::ExchangeDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            topology.events_exchange().as_str().into(),
+            "job.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    let mut consumer = channel
+        .basic_consume(
+            queue.name().clone(),
+            "api-events".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::debug!("receiving job events");
+    while let Some(delivery) = consumer.next().await {
+        let delivery = delivery?;
+        if let Some(event) = JobEvent::decode(&delivery.data) {
+            // No subscriber is not an error.
+            let _ = feeder.send(event);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,133 @@
+//! `GET /api/jobs/{job_id}/events`: the job's progress as server-sent events.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, get, web};
+use bytes::Bytes;
+use domain::event::JobEvent;
+use futures::{StreamExt, stream};
+use serde::Serialize;
+use store::TenantId;
+use tokio::sync::broadcast::{self, error::RecvError};
+use uuid::Uuid;
+
+use crate::{auth::Tenant, error::ApiError, routes::jobs::Job, state::AppState};
+
+/// How often a stream re-reads the job, so a lost event delays an update, never loses it.
+const RESYNC_EVERY: Duration = Duration::from_secs(5);
+
+fn frame(event: &str, seq: i64, data: &impl Serialize) -> Bytes {
+    let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
+    Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
+}
+
+fn event_name(event: &JobEvent) -> &'static str {
+    use domain::event::JobEventKind::*;
+    match event.kind {
+        StageDone { .. } => "stage_done",
+        ItemFinished { .. } => "item_finished",
+        JobFinished => "job_finished",
+        CancelRequested => "cancel_requested",
+    }
+}
+
+struct Live {
+    state: web::Data<AppState>,
+    tenant: TenantId,
+    job_id: Uuid,
+    events: broadcast::Receiver<JobEvent>,
+    last_seq: i64,
+    done: bool,
+}
+
+impl Live {
+    /// The job as stored now, as a `snapshot` frame if it is newer than what was sent.
+    async fn resync(&mut self) -> Option<Bytes> {
+        let view = store::jobs::get(&self.state.db, self.tenant, self.job_id)
+            .await
+            .ok()?;
+        let seq = view.job.event_seq;
+        let job = Job::try_from(view).ok()?;
+        self.done = job.status.is_terminal();
+        (seq > self.last_seq || self.done).then(|| {
+            self.last_seq = seq;
+            frame("snapshot", seq, &job)
+        })
+    }
+
+    /// The next frame to send, or `None` when the stream is over.
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        if self.done {
+            return None;
+        }
+        let mut resync = tokio::time::interval(RESYNC_EVERY);
+        resync.tick().await;
+        loop {
+            tokio::select! {
+                received = self.events.recv() => match received {
+                    Ok(event) if event.job_id == self.job_id && event.seq > self.last_seq => {
+                        self.last_seq = event.seq;
+                        self.done = event.is_final();
+                        return Some(frame(event_name(&event), event.seq, &event));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        if let Some(frame) = self.resync().await {
+                            return Some(frame);
+                        }
+                    }
+                    Err(RecvError::Closed) => return None,
+                },
+                _ = resync.tick() => {
+                    return Some(self.resync().await.unwrap_or_else(|| Bytes::from_static(b": keep-alive\n\n")));
+                }
+            }
+        }
+    }
+}
+
+/// Follow a job live as server-sent events.
+///
+/// The stream starts with a `snapshot` event (the job as `GET /api/jobs/{id}` shows it), then
+/// sends `stage_done`, `item_finished`, `cancel_requested` and finally `job_finished` events,
+/// each with the job's counters after the change; `id:` is the job's event sequence number.
+/// It ends after the job finishes. Any api replica can serve any job.
+#[utoipa::path(
+    tag = "jobs",
+    params(("job_id" = Uuid, Path, description = "Job id")),
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String))
+)]
+#[get("/jobs/{job_id}/events")]
+pub async fn job_events(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    path: web::Path<Uuid>,
+) -> Result<HttpResponse, ApiError> {
+    let job_id = *path;
+    // Subscribe before reading the snapshot, so nothing falls between the two.
+    let events = state.events.subscribe();
+    let view = store::jobs::get(&state.db, tenant, job_id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "job"))?;
+    let seq = view.job.event_seq;
+    let job = Job::try_from(view)?;
+    let first = frame("snapshot", seq, &job);
+    let live = Live {
+        done: job.status.is_terminal(),
+        state,
+        tenant,
+        job_id,
+        events,
+        last_seq: seq,
+    };
+    let rest = stream::unfold(live, |mut live| async move {
+        let frame = live.next_frame().await?;
+        Some((Ok::<_, actix_web::Error>(frame), live))
+    });
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body))
+}

@@ -1,0 +1,48 @@
+use settings::{LogFormat, Settings};
+use tokio::sync::watch;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // sqlx brings ring, reqwest and lapin aws-lc-rs: pick one provider before any TLS.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let settings = Settings::load()?;
+    let format = match settings.telemetry.log_format {
+        LogFormat::Json => telemetry::Format::Json,
+        LogFormat::Text => telemetry::Format::Text,
+    };
+    telemetry::init(format, &settings.telemetry.log_filter);
+    if settings.cohere.api_key.is_none() {
+        anyhow::bail!("APP__COHERE__API_KEY is not set");
+    }
+    let worker = worker::Worker::build(&settings).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = stop_tx.send(true);
+    });
+    worker.run(stop_rx).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
