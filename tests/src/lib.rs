@@ -423,3 +423,83 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The bearer key the in-process Cohere stand-in accepts in tests.
+pub const STANDIN_KEY: &str = "standin-test-key";
+
+/// Starts a Cohere stand-in on a free port and points `settings` at it.
+pub fn start_standin(settings: &mut Settings) -> cohere_standin::Running {
+    let standin = cohere_standin::spawn(cohere_standin::StandInConfig::new(STANDIN_KEY))
+        .expect("start the stand-in");
+    settings.cohere.base_url = standin.base_url();
+    settings.cohere.api_key = Some(SecretString::from(STANDIN_KEY));
+    settings.cohere.timeout_seconds = 10;
+    standin
+}
+
+/// `count` distinct valid images: the sample photos, each made unique by trailing bytes
+/// (which image decoders ignore and which change the content hash).
+pub fn distinct_images(count: usize) -> Vec<(String, Vec<u8>)> {
+    const SAMPLES: [&str; 8] = [
+        "chelsea.png",
+        "coffee.png",
+        "astronaut.png",
+        "horse.png",
+        "camera.png",
+        "coins.png",
+        "text.png",
+        "rocket.jpg",
+    ];
+    (0..count)
+        .map(|i| {
+            let name = SAMPLES[i % SAMPLES.len()];
+            let mut bytes = sample_image(name);
+            bytes.extend_from_slice(format!("#variant-{i}").as_bytes());
+            (format!("{i}-{name}"), bytes)
+        })
+        .collect()
+}
+
+impl TestApp {
+    /// Uploads images given as (file name, bytes); returns their ids in order.
+    pub async fn upload_bytes(&self, library: Uuid, files: &[(String, Vec<u8>)]) -> Vec<Uuid> {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, bytes) in files {
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
+            );
+        }
+        let response = self
+            .post(&format!("/api/libraries/{library}/images"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            201,
+            "upload: {}",
+            response.text().await.unwrap_or_default()
+        );
+        let body: Value = response.json().await.expect("json");
+        body["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(id_of)
+            .collect()
+    }
+
+    /// Waits until the job is in a terminal state and returns it.
+    pub async fn wait_for_job(&self, job: Uuid, timeout: Duration) -> Value {
+        eventually(timeout, "the job to finish", || async {
+            let job: Value = self.get_json(&format!("/api/jobs/{job}")).await;
+            let status = job["status"].as_str().unwrap_or_default().to_string();
+            ["completed", "completed_with_errors", "failed", "cancelled"]
+                .contains(&status.as_str())
+                .then_some(job)
+        })
+        .await
+    }
+}

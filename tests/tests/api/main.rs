@@ -9,5 +9,6 @@ mod jobs;
 mod libraries;
 mod migrations;
 mod openapi;
+mod pipeline_runs;
 mod pipelines;
 mod results;
