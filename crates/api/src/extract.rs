@@ -69,9 +69,53 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for JsonBody<T> {
                 ));
             }
             let value = parse_json::<T>(&body)?;
+            reject_nul_characters(&body)?;
             value.validate().map_err(ApiError::Validation)?;
             Ok(JsonBody(value))
         })
+    }
+}
+
+/// PostgreSQL text and jsonb cannot hold U+0000, and no field here has a use for it: refuse
+/// it (with the field's path) rather than fail when storing.
+fn reject_nul_characters(body: &[u8]) -> Result<(), ApiError> {
+    fn find(value: &serde_json::Value, path: &mut String) -> Option<String> {
+        match value {
+            serde_json::Value::String(s) if s.contains('\0') => Some(path.clone()),
+            serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("/{i}"));
+                let found = find(item, path);
+                path.truncate(len);
+                found
+            }),
+            serde_json::Value::Object(fields) => fields.iter().find_map(|(key, item)| {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                let found = if key.contains('\0') {
+                    Some(path.clone())
+                } else {
+                    find(item, path)
+                };
+                path.truncate(len);
+                found
+            }),
+            _ => None,
+        }
+    }
+    // Cheap pre-check: a NUL can only arrive as the escape \u0000.
+    if !body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Ok(());
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    match find(&value, &mut String::new()) {
+        Some(path) => Err(ApiError::invalid(
+            &path,
+            "must not contain NUL (U+0000) characters",
+        )),
+        None => Ok(()),
     }
 }
 

@@ -23,7 +23,7 @@ use crate::error::Problem;
         description = "Run image-analysis pipelines (ordered prompts to a Cohere vision model, with filters between stages) over libraries of images.",
         version = "0.1.0"
     ),
-    components(schemas(Problem)),
+    components(schemas(Problem, domain::event::JobEvent)),
     modifiers(&Conventions),
     tags(
         (name = "libraries", description = "Collections of images"),

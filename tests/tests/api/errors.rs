@@ -158,3 +158,19 @@ async fn a_literal_route_under_the_wrong_method_is_405_not_a_bad_id() {
     assert_eq!(response.status(), 405);
     assert_eq!(response.headers()["allow"], "POST");
 }
+
+#[tokio::test]
+async fn a_nul_character_in_any_text_field_is_422_with_its_path() {
+    let app = TestApp::spawn().await;
+    let body =
+        r#"{"name": "p", "stages": [{"name": "a", "prompt": "ok", "system_prompt": "bad\u0000"}]}"#;
+    let response = app
+        .post("/api/pipelines")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let problem = problem(response, 422, "validation_failed").await;
+    assert_eq!(problem["errors"][0]["path"], "/stages/0/system_prompt");
+}

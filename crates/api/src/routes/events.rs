@@ -16,6 +16,20 @@ use crate::{auth::Tenant, error::ApiError, routes::jobs::Job, state::AppState};
 /// How often a stream re-reads the job, so a lost event delays an update, never loses it.
 const RESYNC_EVERY: Duration = Duration::from_secs(5);
 
+/// One server-sent event as it appears on the stream.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ServerSentEvent {
+    /// What happened.
+    #[schema(pattern = "^(snapshot|stage_done|item_finished|cancel_requested|job_finished)$")]
+    event: String,
+    /// The job's event sequence number (increasing).
+    #[schema(pattern = "^[0-9]+$")]
+    id: String,
+    /// JSON: the job as `GET /api/jobs/{id}` shows it for `snapshot`, else a `JobEvent`.
+    data: String,
+}
+
 fn frame(event: &str, seq: i64, data: &impl Serialize) -> Bytes {
     let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
@@ -95,7 +109,7 @@ impl Live {
 #[utoipa::path(
     tag = "jobs",
     params(("job_id" = Uuid, Path, description = "Job id")),
-    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = String))
+    responses((status = 200, description = "An event stream", content_type = "text/event-stream", body = ServerSentEvent))
 )]
 #[get("/jobs/{job_id}/events")]
 pub async fn job_events(
