@@ -8,17 +8,17 @@ APP_PORT ?= 8080
 export APP__DATABASE__URL ?= $(DATABASE_SERVER)/$(DEV_DATABASE)
 export APP__HTTP__PORT ?= $(APP_PORT)
 
-.PHONY: run build test fmt-check clippy nextest schemathesis openapi bench bench-submit bench-get clean-test-leftovers
+.PHONY: run build test fmt-check clippy nextest cohere-wire schemathesis openapi bench
 
-## Build, migrate, start the api, create a development tenant and print its key and the URLs.
+## Build, migrate, start api + worker (+ the offline Cohere stand-in without a key), seed a demo, print the key.
 run: build
 	@scripts/run.sh
 
 build:
-	$(CARGO) build --release -p api
+	$(CARGO) build --release -p api -p worker -p cohere-standin
 
 ## Everything CI checks: formatting, lints, all tests (with the OpenAPI drift check), API fuzzing.
-test: fmt-check clippy nextest schemathesis
+test: fmt-check clippy nextest cohere-wire schemathesis
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -28,6 +28,10 @@ clippy:
 
 nextest:
 	$(CARGO) nextest run --workspace --no-fail-fast
+
+## The worker's Cohere request bodies against Cohere's OpenAPI (third_party/cohere); the official SDK against the stand-in.
+cohere-wire:
+	@scripts/cohere_wire_check.sh
 
 ## Fuzz the running api against the committed OpenAPI document.
 schemathesis:
