@@ -46,7 +46,8 @@ if [ -z "$LIBRARY" ]; then
   for f in samples/images/*.png samples/images/*.jpg; do FILES+=(-F "file=@$f"); done
   curl -fsS -H "$AUTH" "${FILES[@]}" "$BASE/api/libraries/$LIBRARY/images" >/dev/null
 fi
-PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" -d '{
+PIPELINE=$(curl -fsS -H "$AUTH" "$BASE/api/pipelines?limit=200" | json '" ".join(p["id"] for p in d["items"] if p["name"] == "Animal survey")')
+[ -n "$PIPELINE" ] || PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" -d '{
   "name": "Animal survey",
   "description": "Find the animals, then describe them",
   "stages": [
