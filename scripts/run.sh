@@ -38,7 +38,7 @@ wait_http "$BASE/readyz" 60
 # Demo data: the sample photos and a two-stage pipeline whose second stage only sees animals.
 AUTH="Authorization: Bearer $KEY"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-LIBRARY=$(curl -fsS -H "$AUTH" "$BASE/api/libraries?limit=200" | json '" ".join(l["id"] for l in d["items"] if l["name"] == "Demo photos")')
+LIBRARY=$(curl -fsS -H "$AUTH" "$BASE/api/libraries?limit=200" | json 'next((l["id"] for l in d["items"] if l["name"] == "Demo photos"), "")')
 if [ -z "$LIBRARY" ]; then
   LIBRARY=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/libraries" \
     -d '{"name": "Demo photos", "description": "Sample photos shipped with the project"}' | json 'd["id"]')
@@ -46,7 +46,7 @@ if [ -z "$LIBRARY" ]; then
   for f in samples/images/*.png samples/images/*.jpg; do FILES+=(-F "file=@$f"); done
   curl -fsS -H "$AUTH" "${FILES[@]}" "$BASE/api/libraries/$LIBRARY/images" >/dev/null
 fi
-PIPELINE=$(curl -fsS -H "$AUTH" "$BASE/api/pipelines?limit=200" | json '" ".join(p["id"] for p in d["items"] if p["name"] == "Animal survey")')
+PIPELINE=$(curl -fsS -H "$AUTH" "$BASE/api/pipelines?limit=200" | json 'next((p["id"] for p in d["items"] if p["name"] == "Animal survey"), "")')
 [ -n "$PIPELINE" ] || PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" -d '{
   "name": "Animal survey",
   "description": "Find the animals, then describe them",
