@@ -44,3 +44,4 @@ openapi:
 ## Benchmarks (numbers go to docs/benchmarks.md).
 bench:
 	@scripts/bench.sh
+	@scripts/bench_worker.sh

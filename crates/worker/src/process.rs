@@ -75,7 +75,7 @@ async fn process_message(
     ctx: &Context,
     message: &StageMessage,
 ) -> Result<Disposition, store::StoreError> {
-    let Some(work) = work::load(&ctx.db, message).await? else {
+    let Some(work) = load_committed(ctx, message).await? else {
         // A submission whose commit failed after its messages were confirmed.
         tracing::info!("message names no job or item; dropped");
         return Ok(Disposition::Ack);
@@ -155,6 +155,31 @@ async fn process_message(
     let result = stage_result(&stage, &response, latency_ms);
     let outcome = work::record(&ctx.db, &work, message.stage_index, &result).await?;
     Ok(follow(ctx, &work, outcome).await)
+}
+
+/// How long a message may name a job that is not visible yet. The api commits a submission
+/// right after the broker confirmed its messages, so a consuming worker can see a message
+/// first; only a submission whose commit failed stays invisible for longer.
+const UNCOMMITTED_JOB_WAIT: Duration = Duration::from_secs(10);
+
+/// Loads the message's work, waiting (up to [`UNCOMMITTED_JOB_WAIT`]) for the submission's
+/// commit when the job or item is not there yet.
+async fn load_committed(
+    ctx: &Context,
+    message: &StageMessage,
+) -> Result<Option<Work>, store::StoreError> {
+    let deadline = Instant::now() + UNCOMMITTED_JOB_WAIT;
+    let mut pause = Duration::from_millis(20);
+    loop {
+        if let Some(work) = work::load(&ctx.db, message).await? {
+            return Ok(Some(work));
+        }
+        if Instant::now() + pause > deadline {
+            return Ok(None);
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(500));
+    }
 }
 
 /// Fails the item permanently with `reason`, then follows up like any outcome.

@@ -278,3 +278,57 @@ async fn server_sent_events_follow_the_job_in_order_to_its_end() {
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
     assert!(events.iter().any(|(kind, _, _)| kind == "item_finished"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_delivered_before_its_submission_commits_is_processed_not_dropped() {
+    let mut app = TestApp::spawn().await;
+    let standin = start_standin(&mut app.settings);
+    let library = app.create_library("photos").await;
+    app.upload_bytes(library, &distinct_images(2)).await;
+    let pipeline = app.create_pipeline("one", system_tests::one_stage()).await;
+    let worker = worker::Worker::build(&app.settings).await.unwrap();
+    let ctx = worker.context();
+
+    // Hand the messages to the worker from inside the submission, i.e. before its commit, as a
+    // worker already consuming the queue would get them.
+    let tenant = store::TenantId(
+        app.db
+            .query_one_raw(Statement::from_string(
+                DatabaseBackend::Postgres,
+                "SELECT id FROM tenants WHERE name = 'tenant-a'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get::<uuid::Uuid>("", "id")
+            .unwrap(),
+    );
+    let mut processing = Vec::new();
+    let submission = store::jobs::Submission {
+        pipeline_id: pipeline,
+        library_id: library,
+        image_ids: None,
+        priority: domain::job::Priority::Normal,
+        idempotency_key: None,
+        request_hash: "test",
+    };
+    let accepted = store::jobs::submit(&app.db, tenant, submission, |messages| {
+        for message in messages {
+            let ctx = ctx.clone();
+            processing.push(tokio::spawn(async move {
+                worker::process::process(&ctx, &message.encode()).await
+            }));
+        }
+        async { Ok::<(), std::convert::Infallible>(()) }
+    })
+    .await
+    .unwrap();
+    for task in processing {
+        assert_eq!(task.await.unwrap(), worker::process::Disposition::Ack);
+    }
+    let job = app
+        .get_json(&format!("/api/jobs/{}", accepted.job.job.id))
+        .await;
+    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(standin.standin.calls().total, 2);
+}

@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# `make bench` (second part): the worker against the Cohere stand-in, with the release api,
+# the local PostgreSQL and RabbitMQ. Measures
+#   1. throughput: stand-in without latency, one worker at concurrency 64, a 2,000-image job;
+#   2. concurrency efficiency: stand-in at a fixed 200 ms, concurrency 32, a 320-image job,
+#      measured throughput / (32 / 0.2 s);
+#   3. worker memory: peak RSS (VmHWM) of a worker at concurrency 64 over a 1,000-image job
+#      with 200 ms latency.
+# Each job is timed until GET /api/jobs/{id} (job cache off), polled every 100 ms, says
+# `completed`; from when is set by BENCH_WORKER_ORDER (see run_job). Prints one line per
+# measurement (and one `#` line with the CPU each process used during the throughput run);
+# docs/benchmarks.md describes the method.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+THROUGHPUT_ITEMS=${BENCH_WORKER_THROUGHPUT_ITEMS:-2000}
+EFFICIENCY_ITEMS=${BENCH_WORKER_EFFICIENCY_ITEMS:-320}
+MEMORY_ITEMS=${BENCH_WORKER_MEMORY_ITEMS:-1000}
+# A job that makes no progress for this long is reported as stalled.
+STALL_SECONDS=${BENCH_WORKER_STALL_SECONDS:-30}
+# submit-first (default) or worker-first: see run_job.
+ORDER=${BENCH_WORKER_ORDER:-worker-first}
+IMAGES=$(printf '%s\n' "$THROUGHPUT_ITEMS" "$EFFICIENCY_ITEMS" "$MEMORY_ITEMS" | sort -n | tail -1)
+
+ensure_venv "pika==1.*" # for the queue checks here and the topology clean-up in lib.sh
+cargo build -q --release -p api -p worker -p cohere-standin
+
+WORK=
+WORKER_PID=
+STANDIN_PID=
+stop_process() { # SIGTERM, then wait for it to exit
+  local pid=$1
+  [ -n "$pid" ] || return 0
+  kill -TERM "$pid" 2>/dev/null || return 0
+  wait "$pid" 2>/dev/null || true
+}
+cleanup() {
+  stop_process "$WORKER_PID"
+  stop_process "$STANDIN_PID"
+  WORKER_PID= STANDIN_PID=
+  stop_isolated_api
+  [ -z "$WORK" ] || rm -rf "$WORK"
+}
+
+# Fresh job views: every poll reads PostgreSQL.
+export APP__HTTP__JOB_CACHE_MILLIS=0
+start_isolated_api target/release/api bench-worker
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+WORK=$(mktemp -d)
+PREFIX=$ISOLATED_PREFIX
+AUTH="Authorization: Bearer $KEY"
+STANDIN_KEY="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# The library: the sample photos, each copy made distinct by a few appended bytes.
+python3 - "$WORK/images" "$IMAGES" <<'PY'
+import glob, os, sys
+out, n = sys.argv[1], int(sys.argv[2])
+samples = sorted(glob.glob("samples/images/*.png") + glob.glob("samples/images/*.jpg"))
+data = [open(p, "rb").read() for p in samples]
+os.makedirs(out)
+for i in range(n):
+    ext = os.path.splitext(samples[i % len(samples)])[1]
+    with open(f"{out}/{i:05d}{ext}", "wb") as f:
+        f.write(data[i % len(samples)] + b"\0bench-worker-%d" % i)
+PY
+LIBRARY=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/libraries" \
+  -d '{"name":"bench-worker"}' | json 'd["id"]')
+mapfile -t FILES < <(ls "$WORK"/images/* | sort)
+for ((i = 0; i < ${#FILES[@]}; i += 100)); do
+  FORM=()
+  for f in "${FILES[@]:i:100}"; do FORM+=(-F "file=@$f"); done
+  curl -fsS -H "$AUTH" "${FORM[@]}" "$BASE/api/libraries/$LIBRARY/images" \
+    | json '"\n".join(i["id"] for i in d["items"])' >>"$WORK/image_ids"
+done
+[ "$(wc -l <"$WORK/image_ids")" -eq "$IMAGES" ] || { echo "uploaded $(wc -l <"$WORK/image_ids") of $IMAGES images" >&2; exit 1; }
+rm -rf "$WORK/images"
+PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" \
+  -d '{"name":"bench-worker","stages":[{"name":"describe","prompt":"Describe the image."}]}' | json 'd["id"]')
+
+# Stand-in answering after exactly $1 ms.
+start_standin() {
+  local port
+  port=$(free_port)
+  target/release/cohere-standin --host 127.0.0.1 --port "$port" --api-key "$STANDIN_KEY" \
+    --latency-min-ms "$1" --latency-max-ms "$1" 2>>"$WORK/standin.log" &
+  STANDIN_PID=$!
+  STANDIN_URL="http://127.0.0.1:$port"
+  wait_http "$STANDIN_URL/health" 30
+}
+
+# Consumers on the stage queue.
+consumers() {
+  .venv/bin/python - "$PREFIX.stage" <<'PY'
+import sys, pika
+c = pika.BlockingConnection(pika.URLParameters("amqp://guest:guest@127.0.0.1:5672/%2f"))
+print(c.channel().queue_declare(queue=sys.argv[1], passive=True).method.consumer_count)
+c.close()
+PY
+}
+
+# One worker process at concurrency $1, returning once it consumes the stage queue.
+start_worker() {
+  : >"$WORK/worker.log"
+  APP__COHERE__BASE_URL=$STANDIN_URL APP__COHERE__API_KEY=$STANDIN_KEY APP__WORKER__CONCURRENCY=$1 \
+    APP__TELEMETRY__LOG_FORMAT=json APP__TELEMETRY__LOG_FILTER=info,sqlx=warn,lapin=warn \
+    target/release/worker 2>>"$WORK/worker.log" &
+  WORKER_PID=$!
+  local deadline=$((SECONDS + 30))
+  until grep -q consuming "$WORK/worker.log" && [ "$(consumers)" = 1 ]; do
+    kill -0 "$WORKER_PID" 2>/dev/null || { echo "the worker exited:" >&2; cat "$WORK/worker.log" >&2; exit 1; }
+    ((SECONDS < deadline)) || { echo "the worker is not consuming after 30 s" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+
+stop_worker_and_standin() {
+  stop_process "$WORKER_PID"
+  stop_process "$STANDIN_PID"
+  WORKER_PID= STANDIN_PID=
+}
+
+# Submits a job over the first $1 images; prints its id and the wall-clock time of the 202.
+submit_job() {
+  python3 - "$BASE" "$KEY" "$PIPELINE" "$LIBRARY" "$WORK/image_ids" "$1" <<'PY'
+import json, sys, time, urllib.request
+base, key, pipeline, library, ids_file, n = sys.argv[1:7]
+ids = open(ids_file).read().split()[:int(n)]
+headers = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+body = json.dumps({"pipeline_id": pipeline, "library_id": library, "image_ids": ids}).encode()
+request = urllib.request.Request(f"{base}/api/jobs/submit", data=body, headers=headers)
+with urllib.request.urlopen(request) as response:
+    assert response.status == 202, response.status
+    print(json.load(response)["id"], f"{time.time():.6f}")
+PY
+}
+
+# The wall-clock time of the worker's "consuming" log line (JSON logs).
+consuming_since() {
+  python3 - "$WORK/worker.log" <<'PY'
+import datetime, json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("{") and json.loads(line).get("message") == "consuming":
+        stamp = json.loads(line)["timestamp"]
+        print(f"{datetime.datetime.fromisoformat(stamp.replace('Z', '+00:00')).timestamp():.6f}")
+        break
+PY
+}
+
+# Polls job $1 every 100 ms until it is `completed`; prints "<items> <seconds since $2>" ($2:
+# a wall-clock time). Fails, with the job's state, when it ends otherwise or makes no progress
+# for $STALL_SECONDS.
+wait_job() {
+  python3 - "$BASE" "$KEY" "$1" "$2" "$STALL_SECONDS" <<'PY'
+import json, sys, time, urllib.request
+base, key, job, since, stall = sys.argv[1:6]
+since, stall = float(since), float(stall)
+headers = {"Authorization": f"Bearer {key}"}
+last_change, last_counts = time.time(), None
+while True:
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/api/jobs/{job}", headers=headers)) as response:
+        view = json.load(response)
+    now = time.time()
+    if view["status"] == "completed":
+        print(view["counts"]["total"], f"{now - since:.3f}")
+        break
+    if view["status"] not in ("queued", "running"):
+        sys.exit(f"job {job} ended {view['status']}: {view['counts']}")
+    if view["counts"] != last_counts:
+        last_change, last_counts = now, view["counts"]
+    elif now - last_change > stall:
+        sys.exit(f"job {job} stalled for {stall:.0f} s, {now - since:.1f} s after it started: "
+                 f"status {view['status']}, counts {view['counts']}")
+    time.sleep(0.1)
+PY
+}
+
+# Runs a job of $2 images through a fresh worker at concurrency $1; sets ITEMS and TAKEN
+# (seconds), and CPU_BEFORE/CPU_AFTER (cpu_snapshot around the timed part).
+# worker-first (what the benchmark means to measure): the worker consumes before the job is
+# submitted, and the clock starts at the 202. submit-first (the default): the job is submitted
+# with no worker running, then the worker starts, and the clock starts at its "consuming" log
+# line. The default works around the worker dropping messages that reach it before their
+# submission is committed (see docs/benchmarks.md).
+run_job() {
+  local job since out
+  if [ "$ORDER" = worker-first ]; then
+    start_worker "$1"
+    CPU_BEFORE=$(cpu_snapshot)
+    read -r job since <<<"$(submit_job "$2")"
+  else
+    read -r job since <<<"$(submit_job "$2")"
+    CPU_BEFORE=$(cpu_snapshot)
+    start_worker "$1"
+    since=$(consuming_since)
+  fi
+  [ -n "$job" ] && [ -n "$since" ] || { echo "could not start the job" >&2; return 1; }
+  out=$(wait_job "$job" "$since") || { tail -n 5 "$WORK/worker.log" >&2; return 1; }
+  CPU_AFTER=$(cpu_snapshot)
+  read -r ITEMS TAKEN <<<"$out"
+}
+
+# CPU seconds (user + system) used so far by: the worker, the api, the stand-in (by pid), every
+# postgres process and beam.smp (by name), and the whole machine (busy, from /proc/stat).
+cpu_snapshot() {
+  python3 - "$WORKER_PID" "$ISOLATED_PID" "$STANDIN_PID" <<'PY'
+import os, sys, time
+tick = os.sysconf("SC_CLK_TCK")
+pids = dict(zip(("worker", "api", "standin"), sys.argv[1:4]))
+out = {name: 0.0 for name in ("worker", "api", "standin", "postgres", "rabbitmq")}
+for pid in os.listdir("/proc"):
+    if not pid.isdigit():
+        continue
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        continue
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    fields = stat[stat.rindex(")") + 2:].split()
+    seconds = (int(fields[11]) + int(fields[12])) / tick
+    name = next((k for k, v in pids.items() if v == pid), None)
+    name = name or {"postgres": "postgres", "beam.smp": "rabbitmq"}.get(comm)
+    if name:
+        out[name] += seconds
+cpu = [int(x) for x in open("/proc/stat").readline().split()[1:]]
+out["busy"] = (sum(cpu) - cpu[3] - cpu[4]) / tick
+out["wall"] = time.time()
+print(" ".join(f"{k}={v}" for k, v in out.items()))
+PY
+}
+
+# --- 1. throughput -------------------------------------------------------------------------
+start_standin 0
+run_job 64 "$THROUGHPUT_ITEMS" || { echo "throughput run failed" >&2; exit 1; }
+stop_worker_and_standin
+python3 - <<PY
+items, seconds = int("$ITEMS"), float("$TAKEN")
+print(f"worker throughput: {items} stage executions in {seconds:.2f} s = {items / seconds:.0f}/s (target >= 1500/s)")
+PY
+python3 - "$CPU_BEFORE" "$CPU_AFTER" <<'PY'
+import os, sys
+before, after = (dict((k, float(v)) for k, v in (p.split("=") for p in s.split())) for s in sys.argv[1:3])
+d = {k: after[k] - before[k] for k in after}
+wall, cores = d["wall"], os.cpu_count()
+named = ("worker", "api", "standin", "postgres", "rabbitmq")
+other = d["busy"] - sum(d[k] for k in named)
+parts = ", ".join(f"{k} {d[k]:.2f}" for k in named)
+print(f"# CPU seconds during the throughput run ({wall:.2f} s wall x {cores} cores = {cores * wall:.2f}): "
+      f"{parts}, other {max(other, 0):.2f}, idle {max(cores * wall - d['busy'], 0):.2f}")
+PY
+
+# --- 2. concurrency efficiency -------------------------------------------------------------
+start_standin 200
+run_job 32 "$EFFICIENCY_ITEMS" || { echo "efficiency run failed" >&2; exit 1; }
+stop_worker_and_standin
+python3 - <<PY
+items, seconds = int("$ITEMS"), float("$TAKEN")
+ideal = 32 / 0.2
+rate = items / seconds
+print(f"worker concurrency efficiency: {items} stage executions in {seconds:.2f} s = {rate:.0f}/s "
+      f"of an ideal {ideal:.0f}/s (32 in flight / 0.2 s) = {rate / ideal:.2f} (target >= 0.90)")
+PY
+
+# --- 3. memory -----------------------------------------------------------------------------
+start_standin 200
+run_job 64 "$MEMORY_ITEMS" || { echo "memory run failed" >&2; exit 1; }
+HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$WORKER_PID/status")
+stop_worker_and_standin
+python3 - <<PY
+print(f"worker memory: peak RSS {$HWM_KB / 1024:.1f} MB at concurrency 64 over $ITEMS stage executions "
+      f"with 200 ms latency ({float('$TAKEN'):.2f} s) (target < 100 MB)")
+PY
