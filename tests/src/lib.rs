@@ -226,31 +226,11 @@ impl TestApp {
 
     /// Uploads sample images (by file name) to a library; returns their ids in order.
     pub async fn upload(&self, library: Uuid, names: &[&str]) -> Vec<Uuid> {
-        let mut form = reqwest::multipart::Form::new();
-        for name in names {
-            let part =
-                reqwest::multipart::Part::bytes(sample_image(name)).file_name(name.to_string());
-            form = form.part("file", part);
-        }
-        let response = self
-            .post(&format!("/api/libraries/{library}/images"))
-            .multipart(form)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(
-            response.status(),
-            201,
-            "upload: {}",
-            response.text().await.unwrap_or_default()
-        );
-        let body: Value = response.json().await.expect("json");
-        body["items"]
-            .as_array()
-            .expect("items")
+        let files: Vec<(String, Vec<u8>)> = names
             .iter()
-            .map(id_of)
-            .collect()
+            .map(|name| (name.to_string(), sample_image(name)))
+            .collect();
+        self.upload_bytes(library, &files).await
     }
 
     /// Registers `count` URL images in a library (cheap way to make large libraries).
