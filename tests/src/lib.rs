@@ -209,19 +209,11 @@ impl TestApp {
 
     /// Creates a library and returns its id.
     pub async fn create_library(&self, name: &str) -> Uuid {
-        let response = self
-            .post("/api/libraries")
-            .json(&json!({ "name": name }))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(
-            response.status(),
-            201,
-            "create library: {}",
-            response.text().await.unwrap_or_default()
-        );
-        id_of(&response.json::<Value>().await.expect("json"))
+        id_of(
+            &self
+                .post_expecting("/api/libraries", json!({ "name": name }), 201)
+                .await,
+        )
     }
 
     /// Uploads sample images (by file name) to a library; returns their ids in order.
@@ -249,36 +241,33 @@ impl TestApp {
 
     /// Creates a pipeline from a stage list and returns its id.
     pub async fn create_pipeline(&self, name: &str, stages: Value) -> Uuid {
-        let response = self
-            .post("/api/pipelines")
-            .json(&json!({ "name": name, "stages": stages }))
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(
-            response.status(),
-            201,
-            "create pipeline: {}",
-            response.text().await.unwrap_or_default()
-        );
-        id_of(&response.json::<Value>().await.expect("json"))
+        id_of(
+            &self
+                .post_expecting(
+                    "/api/pipelines",
+                    json!({ "name": name, "stages": stages }),
+                    201,
+                )
+                .await,
+        )
     }
 
     /// Submits a job over a whole library and returns its id (asserting 202).
     pub async fn submit_job(&self, pipeline: Uuid, library: Uuid) -> Uuid {
-        let response = self
-            .post("/api/jobs/submit")
-            .json(&json!({ "pipeline_id": pipeline, "library_id": library }))
-            .send()
-            .await
-            .expect("request");
+        let body = json!({ "pipeline_id": pipeline, "library_id": library });
+        id_of(&self.post_expecting("/api/jobs/submit", body, 202).await)
+    }
+
+    /// POSTs `body` as JSON to `path`, asserts the status and returns the JSON answer.
+    pub async fn post_expecting(&self, path: &str, body: Value, status: u16) -> Value {
+        let response = self.post(path).json(&body).send().await.expect("request");
         assert_eq!(
             response.status(),
-            202,
-            "submit: {}",
+            status,
+            "POST {path}: {}",
             response.text().await.unwrap_or_default()
         );
-        id_of(&response.json::<Value>().await.expect("json"))
+        response.json().await.expect("json")
     }
 
     /// GETs `path` and returns its JSON body (asserting 200).
