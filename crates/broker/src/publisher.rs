@@ -96,9 +96,67 @@ impl Publisher {
         messages: &[StageMessage],
         priority: Priority,
     ) -> Result<(), BrokerError> {
-        let result = tokio::time::timeout(self.timeout, self.publish_confirmed(messages, priority))
+        let batch: Vec<(StageMessage, Priority)> =
+            messages.iter().map(|m| (*m, priority)).collect();
+        self.publish_prioritised(&batch).await
+    }
+
+    /// Like [`Publisher::publish_stage_messages`], each message with its own priority.
+    pub async fn publish_prioritised(
+        &self,
+        messages: &[(StageMessage, Priority)],
+    ) -> Result<(), BrokerError> {
+        let exchange = self.topology.work_exchange();
+        let base = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_type(domain::message::STAGE_MESSAGE_KIND.into());
+        let batch = messages.iter().map(|(message, priority)| Outgoing {
+            exchange: &exchange,
+            routing_key: STAGE_ROUTING_KEY.to_string(),
+            payload: message.encode(),
+            properties: base.clone().with_priority(priority.amqp_priority()),
+        });
+        self.publish_all(batch.collect(), "waiting for publisher confirms")
             .await
-            .unwrap_or(Err(BrokerError::Timeout("waiting for publisher confirms")));
+    }
+
+    /// Publishes one job event; see [`Publisher::publish_events`].
+    pub async fn publish_event(&self, event: &JobEvent) -> Result<(), BrokerError> {
+        self.publish_events(std::slice::from_ref(event)).await
+    }
+
+    /// Publishes job events on the events exchange (not persistent: they are notifications;
+    /// readers fall back to the database).
+    pub async fn publish_events(&self, events: &[JobEvent]) -> Result<(), BrokerError> {
+        let exchange = self.topology.events_exchange();
+        let base = BasicProperties::default()
+            .with_delivery_mode(1)
+            .with_content_type("application/json".into())
+            .with_type(domain::event::JOB_EVENT_KIND.into());
+        let batch = events.iter().map(|event| Outgoing {
+            exchange: &exchange,
+            routing_key: event.routing_key(),
+            payload: event.encode(),
+            properties: base.clone(),
+        });
+        self.publish_all(batch.collect(), "publishing job events")
+            .await
+    }
+
+    /// Publishes a batch on the confirm channel and waits for every confirm, within the
+    /// timeout; on any failure the channel is dropped so the next call starts afresh.
+    async fn publish_all(
+        &self,
+        batch: Vec<Outgoing<'_>>,
+        waiting_for: &'static str,
+    ) -> Result<(), BrokerError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let result = tokio::time::timeout(self.timeout, self.publish_confirmed(&batch))
+            .await
+            .unwrap_or(Err(BrokerError::Timeout(waiting_for)));
         if result.is_err() {
             // The channel may be half-broken; start over on the next call.
             self.forget().await;
@@ -106,60 +164,18 @@ impl Publisher {
         result
     }
 
-    /// Publishes a job event on the events exchange (not persistent: it is a notification;
-    /// readers fall back to the database).
-    pub async fn publish_event(&self, event: &JobEvent) -> Result<(), BrokerError> {
-        let result = tokio::time::timeout(self.timeout, async {
-            let channel = self.channel().await?;
-            let confirm = channel
-                .basic_publish(
-                    self.topology.events_exchange().as_str().into(),
-                    event.routing_key().as_str().into(),
-                    BasicPublishOptions::default(),
-                    &event.encode(),
-                    BasicProperties::default()
-                        .with_delivery_mode(1)
-                        .with_content_type("application/json".into())
-                        .with_type(domain::event::JOB_EVENT_KIND.into()),
-                )
-                .await?
-                .await?;
-            if confirm.is_nack() {
-                return Err(BrokerError::Nacked(1));
-            }
-            Ok(())
-        })
-        .await
-        .unwrap_or(Err(BrokerError::Timeout("publishing a job event")));
-        if result.is_err() {
-            self.forget().await;
-        }
-        result
-    }
-
-    async fn publish_confirmed(
-        &self,
-        messages: &[StageMessage],
-        priority: Priority,
-    ) -> Result<(), BrokerError> {
+    async fn publish_confirmed(&self, batch: &[Outgoing<'_>]) -> Result<(), BrokerError> {
         let channel = self.channel().await?;
-        let exchange = self.topology.work_exchange();
-        let properties = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_priority(priority.amqp_priority())
-            .with_content_type("application/json".into())
-            .with_type(domain::message::STAGE_MESSAGE_KIND.into());
-        let payloads: Vec<Vec<u8>> = messages.iter().map(StageMessage::encode).collect();
         // All publishes are polled together: each one queues its frames (and takes its
         // delivery tag) on first poll, in order, then waits for the socket write. Awaiting
         // them one by one would pay a round trip through the I/O loop per message.
-        let confirms = try_join_all(payloads.iter().map(|payload| {
+        let confirms = try_join_all(batch.iter().map(|out| {
             channel.basic_publish(
-                exchange.as_str().into(),
-                STAGE_ROUTING_KEY.into(),
+                out.exchange.as_str().into(),
+                out.routing_key.as_str().into(),
                 BasicPublishOptions::default(),
-                payload,
-                properties.clone(),
+                &out.payload,
+                out.properties.clone(),
             )
         }))
         .await?;
@@ -170,4 +186,12 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// One message to publish.
+struct Outgoing<'a> {
+    exchange: &'a String,
+    routing_key: String,
+    payload: Vec<u8>,
+    properties: BasicProperties,
 }

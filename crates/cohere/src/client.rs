@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::error::{CohereError, retry_after_from_headers};
-use crate::types::{ChatRequest, ChatResponse};
+use crate::types::{ChatRequest, ChatResponse, EncodedChatRequest};
 
 /// Cohere's production API; pass it to [`CohereClient::new`] unless testing against a mock.
 pub const DEFAULT_BASE_URL: &str = "https://api.cohere.com";
@@ -110,11 +110,18 @@ impl CohereClient {
     ///
     /// Dropping the future aborts the call. Check [`ChatResponse::finish_reason`]: a 200 answer
     /// can still be truncated (`MaxTokens`) or failed (`Error`, `Timeout`).
-    #[tracing::instrument(name = "cohere_chat", skip_all, fields(model = %request.model))]
     pub async fn chat(&self, request: &ChatRequest) -> Result<ChatResponse, CohereError> {
-        let body = serde_json::to_vec(request).map_err(|error| CohereError::Encode {
+        let encoded = request.encode().map_err(|error| CohereError::Encode {
             detail: error.to_string(),
         })?;
+        self.send(&encoded).await
+    }
+
+    /// Like [`CohereClient::chat`] for a request serialized beforehand (which lets the caller
+    /// free the request's image data before the call; retries resend the same bytes).
+    #[tracing::instrument(name = "cohere_chat", skip_all, fields(model = %request.model))]
+    pub async fn send(&self, request: &EncodedChatRequest) -> Result<ChatResponse, CohereError> {
+        let body = request.body.clone();
         let started = Instant::now();
         let response = self
             .http

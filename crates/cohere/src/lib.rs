@@ -34,6 +34,7 @@ pub mod types;
 pub use client::{CohereClient, DEFAULT_BASE_URL};
 pub use error::{CohereError, classify_status};
 pub use types::{
-    AssistantMessage, BilledUnits, ChatRequest, ChatResponse, ContentPart, Detail, FinishReason,
-    ImageUrl, Message, ResponseContent, ResponseFormat, Tokens, Usage,
+    AssistantMessage, BilledUnits, ChatRequest, ChatResponse, ContentPart, Detail,
+    EncodedChatRequest, FinishReason, ImageUrl, Message, ResponseContent, ResponseFormat, Tokens,
+    Usage,
 };

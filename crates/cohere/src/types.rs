@@ -28,6 +28,33 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
+    /// The JSON body. Drop the request afterwards to free its (possibly large) image data
+    /// while the call runs.
+    pub fn encode(&self) -> Result<EncodedChatRequest, serde_json::Error> {
+        // The body is about as long as its strings; sizing it up front avoids regrowing (and
+        // copying) a buffer of several megabytes.
+        let strings: usize = self
+            .messages
+            .iter()
+            .map(|message| match message {
+                Message::System { content } => content.len(),
+                Message::User { content } => content
+                    .iter()
+                    .map(|part| match part {
+                        ContentPart::Text { text } => text.len(),
+                        ContentPart::ImageUrl { image_url } => image_url.url.len(),
+                    })
+                    .sum(),
+            })
+            .sum();
+        let mut body = Vec::with_capacity(strings + strings / 16 + 1024);
+        serde_json::to_writer(&mut body, self)?;
+        Ok(EncodedChatRequest {
+            model: self.model.clone(),
+            body: body.into(),
+        })
+    }
+
     /// A request with only the required fields set.
     pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
         Self {
@@ -37,6 +64,24 @@ impl ChatRequest {
             temperature: None,
             max_tokens: None,
         }
+    }
+}
+
+/// A [`ChatRequest`] serialized, ready to send (see [`crate::CohereClient::send`]).
+#[derive(Clone)]
+pub struct EncodedChatRequest {
+    /// The request's model, for logs.
+    pub model: String,
+    /// The JSON body.
+    pub body: bytes::Bytes,
+}
+
+impl std::fmt::Debug for EncodedChatRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncodedChatRequest")
+            .field("model", &self.model)
+            .field("body_len", &self.body.len())
+            .finish()
     }
 }
 
@@ -116,11 +161,13 @@ impl ImageUrl {
     /// `media_type` is used as given (e.g. `image/png`); checking that it matches the bytes and
     /// is a type Cohere accepts is the caller's job.
     pub fn data_uri(media_type: &str, bytes: &[u8], detail: Option<Detail>) -> Self {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-        Self {
-            url: format!("data:{media_type};base64,{encoded}"),
-            detail,
-        }
+        let prefix = format!("data:{media_type};base64,");
+        let encoded_len = base64::encoded_len(bytes.len(), true).unwrap_or(0);
+        // One allocation of the final size: images are large, and copies add up per call.
+        let mut url = String::with_capacity(prefix.len() + encoded_len);
+        url.push_str(&prefix);
+        base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut url);
+        Self { url, detail }
     }
 }
 

@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use crate::job::{ItemStatus, JobStatus};
 
-pub const JOB_EVENT_VERSION: u32 = 1;
+pub const JOB_EVENT_VERSION: u32 = 2;
 
 /// AMQP `type` property of job events.
-pub const JOB_EVENT_KIND: &str = "job_event.v1";
+pub const JOB_EVENT_KIND: &str = "job_event.v2";
 
 /// Counters of a job's items by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -28,20 +28,23 @@ pub struct JobCounts {
     pub cancelled: i32,
 }
 
+/// One item's move in a [`JobEventKind::Progress`] event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ItemProgress {
+    pub item_id: Uuid,
+    /// The stage the item finished (or, when cancelled, the stage it was at).
+    pub stage_index: u32,
+    /// `running` when the item moves on to the next stage; else its terminal state.
+    pub item_status: ItemStatus,
+}
+
 /// What happened.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JobEventKind {
-    /// An item finished a stage and moves on to the next one.
-    StageDone { item_id: Uuid, stage_index: u32 },
-    /// An item reached a terminal state.
-    ItemFinished {
-        item_id: Uuid,
-        stage_index: u32,
-        item_status: ItemStatus,
-    },
-    /// The job reached a terminal state (the last event of a job).
-    JobFinished,
+    /// Items finished stages: a worker writes its outcomes in batches, and each batch makes
+    /// one event per job. When the job's `status` is terminal, this was its last change.
+    Progress { items: Vec<ItemProgress> },
     /// The job was cancelled: workers stop its work.
     CancelRequested,
 }
@@ -60,22 +63,26 @@ pub struct JobEvent {
 }
 
 impl JobEvent {
-    /// The routing key on the events exchange: `job.<job_id>.<type>`.
-    pub fn routing_key(&self) -> String {
-        let kind = match self.kind {
-            JobEventKind::StageDone { .. } => "stage_done",
-            JobEventKind::ItemFinished { .. } => "item_finished",
-            JobEventKind::JobFinished => "job_finished",
+    /// What the event is called on the wire (the routing key's last word, the SSE event name):
+    /// `progress`, `cancel_requested`, or `job_finished` for the job's last change.
+    pub fn name(&self) -> &'static str {
+        match self.kind {
             JobEventKind::CancelRequested => "cancel_requested",
-        };
-        format!("job.{}.{kind}", self.job_id)
+            JobEventKind::Progress { .. } if self.is_final() => "job_finished",
+            JobEventKind::Progress { .. } => "progress",
+        }
+    }
+
+    /// The routing key on the events exchange: `job.<job_id>.<name>`.
+    pub fn routing_key(&self) -> String {
+        format!("job.{}.{}", self.job_id, self.name())
     }
 
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Decodes an event; `None` for anything that is not a version-1 event.
+    /// Decodes an event; `None` for anything that is not an event of this version.
     pub fn decode(bytes: &[u8]) -> Option<JobEvent> {
         serde_json::from_slice::<JobEvent>(bytes)
             .ok()
@@ -98,10 +105,12 @@ mod tests {
             v: JOB_EVENT_VERSION,
             job_id: Uuid::nil(),
             seq: 7,
-            kind: JobEventKind::ItemFinished {
-                item_id: Uuid::nil(),
-                stage_index: 1,
-                item_status: ItemStatus::Passed,
+            kind: JobEventKind::Progress {
+                items: vec![ItemProgress {
+                    item_id: Uuid::nil(),
+                    stage_index: 1,
+                    item_status: ItemStatus::Passed,
+                }],
             },
             status: JobStatus::Running,
             counts: JobCounts {
@@ -112,15 +121,20 @@ mod tests {
             },
         };
         let json: serde_json::Value = serde_json::from_slice(&event.encode()).unwrap();
-        assert_eq!(json["type"], "item_finished");
-        assert_eq!(json["item_status"], "passed");
+        assert_eq!(json["type"], "progress");
+        assert_eq!(json["items"][0]["item_status"], "passed");
         assert_eq!(JobEvent::decode(&event.encode()), Some(event.clone()));
-        assert!(event.routing_key().ends_with(".item_finished"));
+        assert!(event.routing_key().ends_with(".progress"));
+        let last = JobEvent {
+            status: JobStatus::Completed,
+            ..event
+        };
+        assert_eq!(last.name(), "job_finished");
     }
 
     #[test]
     fn other_versions_and_garbage_are_not_events() {
-        assert_eq!(JobEvent::decode(b"{\"v\":2}"), None);
+        assert_eq!(JobEvent::decode(b"{\"v\":1}"), None);
         assert_eq!(JobEvent::decode(b"nope"), None);
     }
 }

@@ -52,6 +52,9 @@ impl Default for CohereSettings {
 pub struct WorkerSettings {
     /// Stage executions in flight at once in one worker process.
     pub concurrency: usize,
+    /// Unacknowledged deliveries the worker may hold; 0 means twice `concurrency`, so the next
+    /// messages are loaded while the current ones are analysed and their outcomes written.
+    pub prefetch: u16,
     /// Largest image fetched from a registered URL, in bytes.
     pub max_image_bytes: usize,
     /// Timeout for fetching an image from its URL.
@@ -62,10 +65,22 @@ pub struct WorkerSettings {
     pub shutdown_grace_seconds: u64,
 }
 
+impl WorkerSettings {
+    /// The consumer prefetch to ask the broker for.
+    pub fn effective_prefetch(&self) -> u16 {
+        if self.prefetch > 0 {
+            self.prefetch
+        } else {
+            u16::try_from(self.concurrency.saturating_mul(2)).unwrap_or(u16::MAX)
+        }
+    }
+}
+
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             concurrency: 32,
+            prefetch: 0,
             max_image_bytes: 20 * 1024 * 1024,
             fetch_timeout_seconds: 30,
             allow_private_urls: false,
@@ -148,8 +163,6 @@ pub struct AmqpSettings {
     /// Prefix of every exchange and queue name, so several deployments (or tests) share a broker.
     pub prefix: String,
     pub queue_type: QueueType,
-    /// Unacknowledged deliveries a consumer may hold.
-    pub prefetch: u16,
     /// How long to wait for a connection or a publisher confirm before giving up, in seconds.
     pub timeout_seconds: u64,
 }
@@ -160,7 +173,6 @@ impl Default for AmqpSettings {
             url: SecretString::from("amqp://guest:guest@127.0.0.1:5672/%2f"),
             prefix: "pipelines".into(),
             queue_type: QueueType::Classic,
-            prefetch: 64,
             timeout_seconds: 5,
         }
     }
@@ -293,9 +305,6 @@ impl Settings {
         }
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency must be at least 1");
-        }
-        if self.amqp.prefetch == 0 {
-            return invalid("amqp.prefetch must be at least 1");
         }
         if self.http.max_json_bytes < 1024 {
             return invalid("http.max_json_bytes must be at least 1024");

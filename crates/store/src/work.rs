@@ -1,114 +1,171 @@
-//! What a worker reads and writes for one stage message.
+//! What workers read and write, in batches.
 //!
-//! Every change an outcome makes (the result row, the item's state, the job's counters and
-//! per-stage progress, the job's final status) is written in one transaction, keyed so that a
-//! redelivered message finds its work done and changes nothing twice.
+//! A worker loads the work of many stage messages with one query ([`load`]) and writes the
+//! outcomes of many in one transaction ([`apply`]): the result rows, the items' states, the
+//! per-stage and per-job counters and the jobs' final statuses. One transaction per batch
+//! rather than per message is what lets a worker keep up with a fast model: the `jobs` row of
+//! a job is updated once per batch, not once per image.
+//!
+//! Every change is checked against the item's locked row, so a redelivered message finds its
+//! work done and changes nothing twice.
 
-use chrono::Utc;
+use std::collections::{BTreeMap, HashMap};
+
 use domain::{
-    event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind},
+    event::{ItemProgress, JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind},
     job::{ErrorClass, ItemStatus, JobStatus, Priority},
     message::StageMessage,
     pipeline::PipelineSnapshot,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, QueryFilter, QuerySelect, Statement, TransactionTrait, sea_query::LockType,
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, QueryResult, Statement, TransactionTrait,
 };
+use serde::Serialize;
 use uuid::Uuid;
 
-use crate::{
-    StoreError,
-    entities::{images, job_items, job_results, jobs},
-};
-
-/// Everything needed to process one stage message.
-#[derive(Debug, Clone)]
-pub struct Work {
-    pub job_id: Uuid,
-    pub tenant_id: Uuid,
-    pub job_status: JobStatus,
-    pub priority: Priority,
-    pub snapshot: PipelineSnapshot,
-    pub item: job_items::Model,
-    /// `None` when the image was deleted.
-    pub image: Option<images::Model>,
-    /// The stored result of this stage, when an earlier delivery got that far.
-    pub existing_result: Option<job_results::Model>,
-}
+use crate::StoreError;
 
 fn corrupt(what: String) -> StoreError {
     StoreError::Database(sea_orm::DbErr::Custom(what))
 }
 
-/// Loads the job, item, image and any stored result for a message; `None` when the job or
-/// the item does not exist (a message of a submission that was never committed).
-pub async fn load(
-    db: &DatabaseConnection,
-    message: &StageMessage,
-) -> Result<Option<Work>, StoreError> {
-    let Some(job) = jobs::Entity::find_by_id(message.job_id).one(db).await? else {
-        return Ok(None);
-    };
-    let Some(item) = job_items::Entity::find_by_id(message.item_id)
-        .filter(job_items::Column::JobId.eq(message.job_id))
-        .one(db)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let image = images::Entity::find_by_id(item.image_id).one(db).await?;
-    let existing_result = job_results::Entity::find()
-        .filter(job_results::Column::ItemId.eq(item.id))
-        .filter(job_results::Column::StageIndex.eq(message.stage_index as i32))
-        .one(db)
-        .await?;
-    let job_status = job
-        .status
+fn parse<T: std::str::FromStr>(what: &str, id: Uuid, value: &str) -> Result<T, StoreError> {
+    value
         .parse()
-        .map_err(|_| corrupt(format!("job {} has status {}", job.id, job.status)))?;
-    let priority = job
-        .priority
-        .parse()
-        .map_err(|_| corrupt(format!("job {} has priority {}", job.id, job.priority)))?;
-    let snapshot = serde_json::from_value(job.pipeline_snapshot).map_err(|e| {
-        corrupt(format!(
-            "job {} has an unreadable pipeline snapshot: {e}",
-            job.id
-        ))
-    })?;
-    Ok(Some(Work {
-        job_id: job.id,
-        tenant_id: job.tenant_id,
-        job_status,
-        priority,
-        snapshot,
-        item,
-        image,
-        existing_result,
-    }))
+        .map_err(|_| corrupt(format!("{what} {id} has status or priority {value}")))
 }
 
-/// Moves a pending item to running (and a queued job to running). Idempotent.
-pub async fn start(db: &DatabaseConnection, job_id: Uuid, item_id: Uuid) -> Result<(), StoreError> {
-    db.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        r#"WITH started AS (
-               UPDATE job_items SET status = 'running', updated_at = now()
-               WHERE id = $1 AND status = 'pending'
-               RETURNING 1
-           )
-           UPDATE jobs SET
-               pending_items = pending_items - (SELECT count(*) FROM started),
-               running_items = running_items + (SELECT count(*) FROM started),
-               status = CASE WHEN status = 'queued' THEN 'running' ELSE status END,
-               started_at = coalesce(started_at, now()),
-               updated_at = now()
-           WHERE id = $2 AND status IN ('queued', 'running') AND EXISTS (SELECT 1 FROM started)"#,
-        [item_id.into(), job_id.into()],
-    ))
-    .await?;
-    Ok(())
+fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
+}
+
+/// What never changes about a job while it runs: workers cache it.
+#[derive(Debug, Clone)]
+pub struct JobHeader {
+    pub job_id: Uuid,
+    pub tenant_id: Uuid,
+    pub priority: Priority,
+    pub snapshot: PipelineSnapshot,
+}
+
+/// The headers of the given jobs (those that exist).
+pub async fn job_headers(
+    db: &DatabaseConnection,
+    job_ids: &[Uuid],
+) -> Result<Vec<JobHeader>, StoreError> {
+    let rows = db
+        .query_all_raw(stmt(
+            "SELECT id, tenant_id, priority, pipeline_snapshot FROM jobs WHERE id = ANY($1)",
+            vec![job_ids.to_vec().into()],
+        ))
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let job_id: Uuid = row.try_get("", "id")?;
+            let priority: String = row.try_get("", "priority")?;
+            let snapshot: serde_json::Value = row.try_get("", "pipeline_snapshot")?;
+            Ok(JobHeader {
+                job_id,
+                tenant_id: row.try_get("", "tenant_id")?,
+                priority: parse("job", job_id, &priority)?,
+                snapshot: serde_json::from_value(snapshot).map_err(|e| {
+                    corrupt(format!(
+                        "job {job_id} has an unreadable pipeline snapshot: {e}"
+                    ))
+                })?,
+            })
+        })
+        .collect()
+}
+
+/// Where an image's bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageSource {
+    /// Uploaded bytes in the object store.
+    pub object_key: Option<String>,
+    /// A registered URL.
+    pub url: Option<String>,
+}
+
+/// The state a stage message finds.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub job_status: JobStatus,
+    pub item_status: ItemStatus,
+    pub current_stage: u32,
+    pub image_id: Uuid,
+    /// `None` when the image was deleted.
+    pub image: Option<ImageSource>,
+    /// The message's stage result is stored already (an earlier delivery got that far).
+    pub result_stored: bool,
+}
+
+#[derive(Serialize)]
+struct LoadRow {
+    ord: usize,
+    job_id: Uuid,
+    item_id: Uuid,
+    stage: u32,
+}
+
+/// The state each message finds, in order; `None` where the job or the item does not exist
+/// (yet: a submission's messages can arrive before its commit).
+pub async fn load(
+    db: &DatabaseConnection,
+    messages: &[StageMessage],
+) -> Result<Vec<Option<Loaded>>, StoreError> {
+    let wanted: Vec<LoadRow> = messages
+        .iter()
+        .enumerate()
+        .map(|(ord, m)| LoadRow {
+            ord,
+            job_id: m.job_id,
+            item_id: m.item_id,
+            stage: m.stage_index,
+        })
+        .collect();
+    let rows = db
+        .query_all_raw(stmt(
+            r#"SELECT m.ord, i.image_id, i.status AS item_status, i.current_stage,
+                      j.status AS job_status, img.id IS NOT NULL AS image_exists,
+                      img.object_key, img.url,
+                      EXISTS (SELECT 1 FROM job_results r
+                              WHERE r.item_id = i.id AND r.stage_index = m.stage) AS result_stored
+               FROM jsonb_to_recordset($1::jsonb) AS m(ord int, job_id uuid, item_id uuid, stage int)
+               JOIN job_items i ON i.id = m.item_id AND i.job_id = m.job_id
+               JOIN jobs j ON j.id = i.job_id
+               LEFT JOIN images img ON img.id = i.image_id"#,
+            vec![serde_json::to_value(&wanted).unwrap_or_default().into()],
+        ))
+        .await?;
+    let mut loaded = vec![None; messages.len()];
+    for row in rows {
+        let ord: i32 = row.try_get("", "ord")?;
+        let Some(slot) = usize::try_from(ord).ok().and_then(|o| loaded.get_mut(o)) else {
+            continue;
+        };
+        let message = &messages[ord as usize];
+        let item_status: String = row.try_get("", "item_status")?;
+        let job_status: String = row.try_get("", "job_status")?;
+        let current_stage: i32 = row.try_get("", "current_stage")?;
+        let image_exists: bool = row.try_get("", "image_exists")?;
+        *slot = Some(Loaded {
+            job_status: parse("job", message.job_id, &job_status)?,
+            item_status: parse("item", message.item_id, &item_status)?,
+            current_stage: current_stage.max(0) as u32,
+            image_id: row.try_get("", "image_id")?,
+            image: image_exists
+                .then(|| {
+                    Ok::<_, StoreError>(ImageSource {
+                        object_key: row.try_get("", "object_key")?,
+                        url: row.try_get("", "url")?,
+                    })
+                })
+                .transpose()?,
+            result_stored: row.try_get("", "result_stored")?,
+        });
+    }
+    Ok(loaded)
 }
 
 /// A stage's answer, ready to be stored.
@@ -127,442 +184,443 @@ pub struct StageResult {
     pub latency_ms: i32,
 }
 
-/// What the worker does after an outcome is durable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Advance {
-    /// Publish this message (the item's next stage), then acknowledge.
-    Next(StageMessage),
-    /// The item reached a terminal state; `job_finished` is set when that ended the job.
-    Finished {
-        item: ItemStatus,
-        job_finished: Option<JobStatus>,
-    },
-    /// Nothing left to do (the item was already terminal).
-    Nothing,
-}
-
-/// An outcome's follow-up and the job event to publish once it is committed.
+/// One message's outcome, to be written by [`apply`].
 #[derive(Debug, Clone)]
-pub struct Outcome {
-    pub advance: Advance,
-    pub event: Option<JobEvent>,
+pub enum Change {
+    /// The model answered: store the result and move the item on (to the next stage when it
+    /// passed the filter and `last_stage` is false, else to `passed` / `filtered_out`).
+    Record {
+        message: StageMessage,
+        image_id: Uuid,
+        result: StageResult,
+        last_stage: bool,
+    },
+    /// The stage can never be done for this item: the item fails.
+    Fail {
+        message: StageMessage,
+        class: ErrorClass,
+        reason: String,
+    },
+    /// The job was cancelled: the item ends `cancelled`.
+    Cancel { message: StageMessage },
+    /// The stage's result is stored already (a redelivery): write nothing, find what is left.
+    Resume { message: StageMessage },
 }
 
-impl Outcome {
-    fn quiet(advance: Advance) -> Self {
-        Self {
-            advance,
-            event: None,
+impl Change {
+    pub fn message(&self) -> &StageMessage {
+        match self {
+            Change::Record { message, .. }
+            | Change::Fail { message, .. }
+            | Change::Cancel { message }
+            | Change::Resume { message } => message,
         }
     }
 }
 
-/// The counters an item's outcome changes on its job and stage.
-#[derive(Default)]
-struct Deltas {
-    /// Items leaving `pending` / `running`.
-    left_pending: i32,
-    left_running: i32,
-    cancelled: i32,
+/// What a batch of changes leads to once committed.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Per change, in order: the next stage's message to publish, if any. A redelivered
+    /// message whose item already moved on gets its next message again (the broker may not
+    /// have taken it before); processing that twice is harmless.
+    pub next: Vec<Option<StageMessage>>,
+    /// One event per job the batch changed.
+    pub events: Vec<JobEvent>,
+}
+
+/// An item's row as locked by [`apply`], updated as the batch's changes are applied to it.
+struct ItemState {
+    job_id: Uuid,
+    status: ItemStatus,
+    stage: i32,
+    changed: bool,
+    error_class: Option<ErrorClass>,
+    last_error: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ResultRow<'a> {
+    id: Uuid,
+    job_id: Uuid,
+    item_id: Uuid,
+    image_id: Uuid,
+    stage_index: u32,
+    model: &'a str,
+    output_text: &'a str,
+    // Absent keys become NULL; a JSON null would become the jsonb value `null`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_json: Option<&'a serde_json::Value>,
+    passed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter_reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    finish_reason: Option<&'a str>,
+    input_tokens: i64,
+    output_tokens: i64,
+    billed_input_tokens: i64,
+    billed_output_tokens: i64,
+    latency_ms: i32,
+}
+
+#[derive(Serialize)]
+struct ItemRow<'a> {
+    id: Uuid,
+    status: &'static str,
+    stage: i32,
+    finished: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_class: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_error: Option<&'a str>,
+}
+
+/// Counter changes of one stage of one job.
+#[derive(Serialize, Default)]
+struct StageDelta {
+    job_id: Uuid,
+    stage_index: i32,
+    processed: i32,
     passed: i32,
     filtered_out: i32,
     failed: i32,
     input_tokens: i64,
     output_tokens: i64,
-    billed_input_tokens: i64,
-    billed_output_tokens: i64,
 }
 
-/// Stores a stage result and moves the item on: to its next stage when it passed the filter
-/// and one remains, else to `passed` / `filtered_out`. A redelivery finds the item already
-/// moved and returns what is left to do without counting anything again.
-pub async fn record(
-    db: &DatabaseConnection,
-    work: &Work,
-    stage_index: u32,
-    result: &StageResult,
-) -> Result<Outcome, StoreError> {
-    let txn = db.begin().await?;
-    let Some(item) = lock_item(&txn, work.item.id).await? else {
-        return Ok(Outcome::quiet(Advance::Nothing));
-    };
-    if let Some(done) = already_advanced(&item, work.job_id, stage_index)? {
-        return Ok(Outcome::quiet(done));
-    }
-    let stage = stage_index as i32;
-    job_results::Entity::insert(job_results::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        job_id: Set(work.job_id),
-        item_id: Set(item.id),
-        image_id: Set(item.image_id),
-        stage_index: Set(stage),
-        model: Set(result.model.clone()),
-        output_text: Set(result.output_text.clone()),
-        output_json: Set(result.output_json.clone()),
-        passed: Set(result.passed),
-        filter_reason: Set(result.filter_reason.clone()),
-        finish_reason: Set(result.finish_reason.clone()),
-        input_tokens: Set(result.input_tokens),
-        output_tokens: Set(result.output_tokens),
-        billed_input_tokens: Set(result.billed_input_tokens),
-        billed_output_tokens: Set(result.billed_output_tokens),
-        latency_ms: Set(result.latency_ms),
-        created_at: Set(Utc::now().into()),
-    })
-    .on_conflict_do_nothing()
-    .exec_without_returning(&txn)
-    .await?;
-
-    let mut deltas = Deltas {
-        input_tokens: result.input_tokens,
-        output_tokens: result.output_tokens,
-        billed_input_tokens: result.billed_input_tokens,
-        billed_output_tokens: result.billed_output_tokens,
-        ..Deltas::default()
-    };
-    let last_stage = stage_index as usize + 1 >= work.snapshot.stages.len();
-    let advance = if result.passed && !last_stage {
-        set_item(&txn, item.id, ItemStatus::Running, stage + 1, None, None).await?;
-        Advance::Next(StageMessage {
-            job_id: work.job_id,
-            item_id: item.id,
-            stage_index: stage_index + 1,
-            attempt: 0,
-        })
-    } else {
-        let status = if result.passed {
-            ItemStatus::Passed
-        } else {
-            ItemStatus::FilteredOut
-        };
-        set_item(&txn, item.id, status, stage, None, None).await?;
-        match status {
-            ItemStatus::Passed => deltas.passed = 1,
-            _ => deltas.filtered_out = 1,
-        }
-        Advance::Finished {
-            item: status,
-            job_finished: None,
-        }
-    };
-    if matches!(advance, Advance::Finished { .. }) {
-        deltas.left_running = 1;
-    }
-    let stage_passed = i32::from(result.passed);
-    bump_stage(
-        &txn,
-        work.job_id,
-        stage,
-        stage_passed,
-        1 - stage_passed,
-        0,
-        &deltas,
-    )
-    .await?;
-    let job = bump_job(&txn, work.job_id, &deltas).await?;
-    txn.commit().await?;
-    let kind = match advance {
-        Advance::Finished {
-            item: item_status, ..
-        } => JobEventKind::ItemFinished {
-            item_id: item.id,
-            stage_index,
-            item_status,
-        },
-        _ => JobEventKind::StageDone {
-            item_id: item.id,
-            stage_index,
-        },
-    };
-    let event = job.event(work.job_id, kind);
-    let advance = match advance {
-        Advance::Finished { item, .. } => Advance::Finished {
-            item,
-            job_finished: job.ended.then_some(job.status),
-        },
-        other => other,
-    };
-    Ok(Outcome {
-        advance,
-        event: Some(event),
-    })
-}
-
-/// For a message whose stage result is already stored: what remains to be done.
-pub fn resume(work: &Work, stage_index: u32) -> Result<Advance, StoreError> {
-    match already_advanced(&work.item, work.job_id, stage_index)? {
-        Some(advance) => Ok(advance),
-        // A result without an advanced item cannot happen (both are written together); redo
-        // nothing and let the caller drop the message.
-        None => {
-            tracing::warn!(item_id = %work.item.id, stage_index, "stage result stored but item not advanced");
-            Ok(Advance::Nothing)
-        }
-    }
-}
-
-/// Fails the item at its stage with a reason (a permanent error).
-pub async fn fail(
-    db: &DatabaseConnection,
-    work: &Work,
-    stage_index: u32,
-    class: ErrorClass,
-    reason: &str,
-) -> Result<Outcome, StoreError> {
-    let txn = db.begin().await?;
-    let Some(item) = lock_item(&txn, work.item.id).await? else {
-        return Ok(Outcome::quiet(Advance::Nothing));
-    };
-    if let Some(done) = already_advanced(&item, work.job_id, stage_index)? {
-        return Ok(Outcome::quiet(done));
-    }
-    let stage = stage_index as i32;
-    set_item(
-        &txn,
-        item.id,
-        ItemStatus::Failed,
-        stage,
-        Some(class),
-        Some(reason),
-    )
-    .await?;
-    let was_pending = parse_item_status(&item)? == ItemStatus::Pending;
-    let deltas = Deltas {
-        failed: 1,
-        left_pending: i32::from(was_pending),
-        left_running: i32::from(!was_pending),
-        ..Deltas::default()
-    };
-    bump_stage(&txn, work.job_id, stage, 0, 0, 1, &deltas).await?;
-    let job = bump_job(&txn, work.job_id, &deltas).await?;
-    txn.commit().await?;
-    let event = job.event(
-        work.job_id,
-        JobEventKind::ItemFinished {
-            item_id: item.id,
-            stage_index,
-            item_status: ItemStatus::Failed,
-        },
-    );
-    Ok(Outcome {
-        advance: Advance::Finished {
-            item: ItemStatus::Failed,
-            job_finished: job.ended.then_some(job.status),
-        },
-        event: Some(event),
-    })
-}
-
-/// Marks a running or pending item of a cancelled job `cancelled`.
-pub async fn cancel_item(db: &DatabaseConnection, work: &Work) -> Result<Outcome, StoreError> {
-    let txn = db.begin().await?;
-    let Some(item) = lock_item(&txn, work.item.id).await? else {
-        return Ok(Outcome::quiet(Advance::Nothing));
-    };
-    let status: ItemStatus = parse_item_status(&item)?;
-    if status.is_terminal() {
-        return Ok(Outcome::quiet(Advance::Nothing));
-    }
-    set_item(
-        &txn,
-        item.id,
-        ItemStatus::Cancelled,
-        item.current_stage,
-        None,
-        None,
-    )
-    .await?;
-    let was_pending = status == ItemStatus::Pending;
-    let deltas = Deltas {
-        cancelled: 1,
-        left_pending: i32::from(was_pending),
-        left_running: i32::from(!was_pending),
-        ..Deltas::default()
-    };
-    let job = bump_job(&txn, work.job_id, &deltas).await?;
-    txn.commit().await?;
-    let event = job.event(
-        work.job_id,
-        JobEventKind::ItemFinished {
-            item_id: item.id,
-            stage_index: item.current_stage.max(0) as u32,
-            item_status: ItemStatus::Cancelled,
-        },
-    );
-    Ok(Outcome {
-        advance: Advance::Finished {
-            item: ItemStatus::Cancelled,
-            job_finished: None,
-        },
-        event: Some(event),
-    })
-}
-
-async fn lock_item<C: ConnectionTrait>(
-    txn: &C,
-    item_id: Uuid,
-) -> Result<Option<job_items::Model>, StoreError> {
-    Ok(job_items::Entity::find_by_id(item_id)
-        .lock(LockType::Update)
-        .one(txn)
-        .await?)
-}
-
-fn parse_item_status(item: &job_items::Model) -> Result<ItemStatus, StoreError> {
-    item.status
-        .parse()
-        .map_err(|_| corrupt(format!("item {} has status {}", item.id, item.status)))
-}
-
-/// When an earlier delivery already recorded this stage: what remains to be done.
-fn already_advanced(
-    item: &job_items::Model,
-    job_id: Uuid,
-    stage_index: u32,
-) -> Result<Option<Advance>, StoreError> {
-    let status = parse_item_status(item)?;
-    if status.is_terminal() {
-        return Ok(Some(Advance::Nothing));
-    }
-    if item.current_stage > stage_index as i32 {
-        // Recorded, but the next stage's message may not have been published: publish it again
-        // (processing it twice is harmless, its result row makes the second a no-op).
-        return Ok(Some(Advance::Next(StageMessage {
-            job_id,
-            item_id: item.id,
-            stage_index: item.current_stage as u32,
-            attempt: 0,
-        })));
-    }
-    Ok(None)
-}
-
-async fn set_item<C: ConnectionTrait>(
-    txn: &C,
-    item_id: Uuid,
-    status: ItemStatus,
-    stage: i32,
-    class: Option<ErrorClass>,
-    reason: Option<&str>,
-) -> Result<(), StoreError> {
-    let finished = status.is_terminal();
-    txn.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        r#"UPDATE job_items SET status = $2, current_stage = $3, error_class = coalesce($4, error_class),
-               last_error = coalesce($5, last_error), updated_at = now(),
-               finished_at = CASE WHEN $6 THEN now() ELSE finished_at END
-           WHERE id = $1"#,
-        [
-            item_id.into(),
-            status.as_str().into(),
-            stage.into(),
-            class.map(|c| c.as_str().to_string()).into(),
-            reason.map(str::to_string).into(),
-            finished.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
-}
-
-async fn bump_stage<C: ConnectionTrait>(
-    txn: &C,
-    job_id: Uuid,
-    stage: i32,
+/// Counter changes of one job: items by state (negative when items leave it) and tokens.
+#[derive(Serialize, Default)]
+struct JobDelta {
+    id: Uuid,
+    pending: i32,
+    running: i32,
     passed: i32,
     filtered_out: i32,
     failed: i32,
-    deltas: &Deltas,
-) -> Result<(), StoreError> {
-    txn.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        r#"UPDATE job_stage_stats SET processed = processed + 1, passed = passed + $3,
-               filtered_out = filtered_out + $4, failed = failed + $5,
-               input_tokens = input_tokens + $6, output_tokens = output_tokens + $7
-           WHERE job_id = $1 AND stage_index = $2"#,
-        [
-            job_id.into(),
-            stage.into(),
-            passed.into(),
-            filtered_out.into(),
-            failed.into(),
-            deltas.input_tokens.into(),
-            deltas.output_tokens.into(),
-        ],
-    ))
-    .await?;
-    Ok(())
+    cancelled: i32,
+    input_tokens: i64,
+    output_tokens: i64,
+    billed_input_tokens: i64,
+    billed_output_tokens: i64,
+    #[serde(skip)]
+    items: Vec<ItemProgress>,
 }
 
-/// The job after a change, for its event.
-struct JobState {
-    status: JobStatus,
-    seq: i64,
-    counts: JobCounts,
-    /// This change ended the job.
-    ended: bool,
+impl JobDelta {
+    fn count(&mut self, status: ItemStatus, by: i32) {
+        let counter = match status {
+            ItemStatus::Pending => &mut self.pending,
+            ItemStatus::Running => &mut self.running,
+            ItemStatus::Passed => &mut self.passed,
+            ItemStatus::FilteredOut => &mut self.filtered_out,
+            ItemStatus::Failed => &mut self.failed,
+            ItemStatus::Cancelled => &mut self.cancelled,
+        };
+        *counter += by;
+    }
+
+    /// An item moved from `from` to `to` at `stage_index`.
+    fn moved(&mut self, item_id: Uuid, stage_index: u32, from: ItemStatus, to: ItemStatus) {
+        self.count(from, -1);
+        self.count(to, 1);
+        self.items.push(ItemProgress {
+            item_id,
+            stage_index,
+            item_status: to,
+        });
+    }
 }
 
-/// Applies the deltas to the job and bumps its event sequence; the job ends when nothing is
-/// pending or running any more.
-async fn bump_job<C: ConnectionTrait>(
-    txn: &C,
-    job_id: Uuid,
-    deltas: &Deltas,
-) -> Result<JobState, StoreError> {
-    // Every expression on the right reads the row as it was before this UPDATE.
-    let row = txn
-        .query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            r#"UPDATE jobs SET
-                   pending_items = pending_items - $2,
-                   running_items = running_items - $3,
-                   cancelled_items = cancelled_items + $4,
-                   passed_items = passed_items + $5,
-                   filtered_out_items = filtered_out_items + $6,
-                   failed_items = failed_items + $7,
-                   input_tokens = input_tokens + $8,
-                   output_tokens = output_tokens + $9,
-                   billed_input_tokens = billed_input_tokens + $10,
-                   billed_output_tokens = billed_output_tokens + $11,
-                   event_seq = event_seq + 1,
-                   updated_at = now(),
-                   status = CASE
-                       WHEN status IN ('queued', 'running') AND pending_items - $2 = 0 AND running_items - $3 = 0 THEN
-                           CASE WHEN failed_items + $7 >= total_items - cancelled_items - $4 THEN 'failed'
-                                WHEN failed_items + $7 > 0 THEN 'completed_with_errors'
-                                ELSE 'completed' END
-                       ELSE status END,
-                   finished_at = CASE
-                       WHEN status IN ('queued', 'running') AND pending_items - $2 = 0 AND running_items - $3 = 0 THEN now()
-                       ELSE finished_at END
-               WHERE id = $1
-               -- now() is the transaction's start time: equal only if set by this UPDATE.
-               RETURNING status, event_seq, total_items, pending_items, running_items, passed_items,
-                         filtered_out_items, failed_items, cancelled_items,
-                         (finished_at IS NOT NULL AND finished_at = now()) AS ended"#,
-            [
-                job_id.into(),
-                deltas.left_pending.into(),
-                deltas.left_running.into(),
-                deltas.cancelled.into(),
-                deltas.passed.into(),
-                deltas.filtered_out.into(),
-                deltas.failed.into(),
-                deltas.input_tokens.into(),
-                deltas.output_tokens.into(),
-                deltas.billed_input_tokens.into(),
-                deltas.billed_output_tokens.into(),
-            ],
+/// Writes a batch of outcomes in one transaction and returns what to publish after the
+/// commit. Changes whose item is gone, already terminal or already past the stage write
+/// nothing.
+pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applied, StoreError> {
+    if changes.is_empty() {
+        return Ok(Applied::default());
+    }
+    let item_ids: Vec<Uuid> = changes.iter().map(|c| c.message().item_id).collect();
+    let mut job_ids: Vec<Uuid> = changes.iter().map(|c| c.message().job_id).collect();
+    job_ids.sort_unstable();
+    job_ids.dedup();
+
+    let txn = db.begin().await?;
+    // Jobs first, then items, each in id order: the order every writer (and a cancellation)
+    // takes these locks in, so concurrent batches queue instead of deadlocking.
+    let rows = txn
+        .query_all_raw(stmt(
+            r#"WITH locked_jobs AS MATERIALIZED (
+                   SELECT id FROM jobs WHERE id = ANY($2) ORDER BY id FOR NO KEY UPDATE
+               )
+               SELECT i.id, i.job_id, i.status, i.current_stage FROM job_items i
+               WHERE i.id = ANY($1) AND i.job_id IN (SELECT id FROM locked_jobs)
+               ORDER BY i.id FOR UPDATE OF i"#,
+            vec![item_ids.into(), job_ids.into()],
         ))
-        .await?
-        .ok_or_else(|| corrupt(format!("job {job_id} disappeared")))?;
+        .await?;
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            let id: Uuid = row.try_get("", "id")?;
+            let status: String = row.try_get("", "status")?;
+            Ok((
+                id,
+                ItemState {
+                    job_id: row.try_get("", "job_id")?,
+                    status: parse("item", id, &status)?,
+                    stage: row.try_get("", "current_stage")?,
+                    changed: false,
+                    error_class: None,
+                    last_error: None,
+                },
+            ))
+        })
+        .collect::<Result<HashMap<Uuid, ItemState>, StoreError>>()?;
+
+    let mut next = Vec::with_capacity(changes.len());
+    let mut results = Vec::new();
+    let mut stages: BTreeMap<(Uuid, i32), StageDelta> = BTreeMap::new();
+    let mut jobs: BTreeMap<Uuid, JobDelta> = BTreeMap::new();
+    for change in changes {
+        let message = change.message();
+        let stage = message.stage_index as i32;
+        let Some(item) = items
+            .get_mut(&message.item_id)
+            .filter(|item| item.job_id == message.job_id && !item.status.is_terminal())
+        else {
+            next.push(None);
+            continue;
+        };
+        if !matches!(change, Change::Cancel { .. }) && item.stage != stage {
+            // Recorded by an earlier delivery: its next message may be lost, send it again.
+            next.push((item.stage > stage).then_some(StageMessage {
+                stage_index: item.stage as u32,
+                attempt: 0,
+                ..*message
+            }));
+            continue;
+        }
+        let job = jobs.entry(message.job_id).or_insert_with(|| JobDelta {
+            id: message.job_id,
+            ..JobDelta::default()
+        });
+        let from = item.status;
+        let mut follow = None;
+        match change {
+            Change::Resume { .. } => {
+                // A result without its item moved on cannot be written (both change together).
+                tracing::warn!(item_id = %message.item_id, stage, "stage result stored but item not advanced");
+                next.push(None);
+                continue;
+            }
+            Change::Record {
+                image_id,
+                result,
+                last_stage,
+                ..
+            } => {
+                let stats = stages
+                    .entry((message.job_id, stage))
+                    .or_insert_with(|| StageDelta {
+                        job_id: message.job_id,
+                        stage_index: stage,
+                        ..StageDelta::default()
+                    });
+                stats.processed += 1;
+                stats.input_tokens += result.input_tokens;
+                stats.output_tokens += result.output_tokens;
+                job.input_tokens += result.input_tokens;
+                job.output_tokens += result.output_tokens;
+                job.billed_input_tokens += result.billed_input_tokens;
+                job.billed_output_tokens += result.billed_output_tokens;
+                if result.passed {
+                    stats.passed += 1;
+                } else {
+                    stats.filtered_out += 1;
+                }
+                results.push(ResultRow {
+                    id: Uuid::now_v7(),
+                    job_id: message.job_id,
+                    item_id: message.item_id,
+                    image_id: *image_id,
+                    stage_index: message.stage_index,
+                    model: &result.model,
+                    output_text: &result.output_text,
+                    output_json: result.output_json.as_ref(),
+                    passed: result.passed,
+                    filter_reason: result.filter_reason.as_deref(),
+                    finish_reason: result.finish_reason.as_deref(),
+                    input_tokens: result.input_tokens,
+                    output_tokens: result.output_tokens,
+                    billed_input_tokens: result.billed_input_tokens,
+                    billed_output_tokens: result.billed_output_tokens,
+                    latency_ms: result.latency_ms,
+                });
+                if result.passed && !last_stage {
+                    item.status = ItemStatus::Running;
+                    item.stage = stage + 1;
+                    follow = Some(message.next_stage());
+                } else if result.passed {
+                    item.status = ItemStatus::Passed;
+                } else {
+                    item.status = ItemStatus::FilteredOut;
+                }
+            }
+            Change::Fail { class, reason, .. } => {
+                let stats = stages
+                    .entry((message.job_id, stage))
+                    .or_insert_with(|| StageDelta {
+                        job_id: message.job_id,
+                        stage_index: stage,
+                        ..StageDelta::default()
+                    });
+                stats.processed += 1;
+                stats.failed += 1;
+                item.status = ItemStatus::Failed;
+                item.error_class = Some(*class);
+                item.last_error = Some(reason.clone());
+            }
+            Change::Cancel { .. } => item.status = ItemStatus::Cancelled,
+        }
+        item.changed = true;
+        let at_stage = match change {
+            Change::Cancel { .. } => item.stage.max(0) as u32,
+            _ => message.stage_index,
+        };
+        job.moved(message.item_id, at_stage, from, item.status);
+        next.push(follow);
+    }
+
+    let item_rows: Vec<ItemRow> = items
+        .iter()
+        .filter(|(_, item)| item.changed)
+        .map(|(id, item)| ItemRow {
+            id: *id,
+            status: item.status.as_str(),
+            stage: item.stage,
+            finished: item.status.is_terminal(),
+            error_class: item.error_class.map(ErrorClass::as_str),
+            last_error: item.last_error.as_deref(),
+        })
+        .collect();
+    let mut events = Vec::new();
+    if !item_rows.is_empty() {
+        let job_deltas: Vec<&JobDelta> = jobs.values().collect();
+        let stage_deltas: Vec<&StageDelta> = stages.values().collect();
+        let json =
+            |v: serde_json::Result<serde_json::Value>| -> Result<sea_orm::Value, StoreError> {
+                Ok(v.map_err(|e| corrupt(format!("encoding a batch: {e}")))?
+                    .into())
+            };
+        let rows = txn
+            .query_all_raw(stmt(
+                WRITE_BATCH,
+                vec![
+                    json(serde_json::to_value(&results))?,
+                    json(serde_json::to_value(&item_rows))?,
+                    json(serde_json::to_value(&stage_deltas))?,
+                    json(serde_json::to_value(&job_deltas))?,
+                ],
+            ))
+            .await?;
+        for row in &rows {
+            let job_id: Uuid = row.try_get("", "id")?;
+            let items = jobs
+                .get_mut(&job_id)
+                .map(|delta| std::mem::take(&mut delta.items))
+                .unwrap_or_default();
+            events.push(job_event(row, job_id, items)?);
+        }
+    }
+    txn.commit().await?;
+    Ok(Applied { next, events })
+}
+
+/// Writes a batch: result rows (a row already there wins), item states, per-stage counters,
+/// and per-job counters with the job's end when nothing is left pending or running. Each
+/// job's event sequence number moves by one per batch. `$1`..`$4` are JSON arrays.
+const WRITE_BATCH: &str = r#"
+WITH new_results AS (
+    INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
+        output_json, passed, filter_reason, finish_reason, input_tokens, output_tokens,
+        billed_input_tokens, billed_output_tokens, latency_ms, created_at)
+    SELECT id, job_id, item_id, image_id, stage_index, model, output_text, output_json, passed,
+        filter_reason, finish_reason, input_tokens, output_tokens, billed_input_tokens,
+        billed_output_tokens, latency_ms, now()
+    FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, job_id uuid, item_id uuid, image_id uuid,
+        stage_index int, model text, output_text text, output_json jsonb, passed bool,
+        filter_reason text, finish_reason text, input_tokens bigint, output_tokens bigint,
+        billed_input_tokens bigint, billed_output_tokens bigint, latency_ms int)
+    ON CONFLICT (item_id, stage_index) DO NOTHING
+    RETURNING 1
+),
+moved_items AS (
+    UPDATE job_items i SET status = u.status, current_stage = u.stage,
+        error_class = coalesce(u.error_class, i.error_class),
+        last_error = coalesce(u.last_error, i.last_error), updated_at = now(),
+        finished_at = CASE WHEN u.finished THEN now() ELSE i.finished_at END
+    FROM jsonb_to_recordset($2::jsonb) AS u(id uuid, status text, stage int, finished bool,
+        error_class text, last_error text)
+    WHERE i.id = u.id
+    RETURNING 1
+),
+stage_counts AS (
+    UPDATE job_stage_stats s SET processed = s.processed + d.processed,
+        passed = s.passed + d.passed, filtered_out = s.filtered_out + d.filtered_out,
+        failed = s.failed + d.failed, input_tokens = s.input_tokens + d.input_tokens,
+        output_tokens = s.output_tokens + d.output_tokens
+    FROM jsonb_to_recordset($3::jsonb) AS d(job_id uuid, stage_index int, processed int,
+        passed int, filtered_out int, failed int, input_tokens bigint, output_tokens bigint)
+    WHERE s.job_id = d.job_id AND s.stage_index = d.stage_index
+    RETURNING 1
+)
+-- Every expression on the right reads the row as it was before this UPDATE.
+UPDATE jobs j SET
+    pending_items = j.pending_items + d.pending,
+    running_items = j.running_items + d.running,
+    passed_items = j.passed_items + d.passed,
+    filtered_out_items = j.filtered_out_items + d.filtered_out,
+    failed_items = j.failed_items + d.failed,
+    cancelled_items = j.cancelled_items + d.cancelled,
+    input_tokens = j.input_tokens + d.input_tokens,
+    output_tokens = j.output_tokens + d.output_tokens,
+    billed_input_tokens = j.billed_input_tokens + d.billed_input_tokens,
+    billed_output_tokens = j.billed_output_tokens + d.billed_output_tokens,
+    event_seq = j.event_seq + 1,
+    updated_at = now(),
+    started_at = coalesce(j.started_at, now()),
+    status = CASE
+        WHEN j.status IN ('queued', 'running')
+             AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0 THEN
+            CASE WHEN j.failed_items + d.failed >= j.total_items - j.cancelled_items - d.cancelled THEN 'failed'
+                 WHEN j.failed_items + d.failed > 0 THEN 'completed_with_errors'
+                 ELSE 'completed' END
+        WHEN j.status = 'queued' THEN 'running'
+        ELSE j.status END,
+    finished_at = CASE
+        WHEN j.status IN ('queued', 'running')
+             AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0 THEN now()
+        ELSE j.finished_at END
+FROM jsonb_to_recordset($4::jsonb) AS d(id uuid, pending int, running int, passed int,
+    filtered_out int, failed int, cancelled int, input_tokens bigint, output_tokens bigint,
+    billed_input_tokens bigint, billed_output_tokens bigint)
+WHERE j.id = d.id
+RETURNING j.id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
+    j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items
+"#;
+
+/// The event for a job's row as the batch left it.
+fn job_event(
+    row: &QueryResult,
+    job_id: Uuid,
+    items: Vec<ItemProgress>,
+) -> Result<JobEvent, StoreError> {
     let status: String = row.try_get("", "status")?;
-    Ok(JobState {
-        status: status
-            .parse()
-            .map_err(|_| corrupt(format!("job {job_id} has status {status}")))?,
+    Ok(JobEvent {
+        v: JOB_EVENT_VERSION,
+        job_id,
         seq: row.try_get("", "event_seq")?,
+        kind: JobEventKind::Progress { items },
+        status: parse("job", job_id, &status)?,
         counts: JobCounts {
             total: row.try_get("", "total_items")?,
             pending: row.try_get("", "pending_items")?,
@@ -572,24 +630,5 @@ async fn bump_job<C: ConnectionTrait>(
             failed: row.try_get("", "failed_items")?,
             cancelled: row.try_get("", "cancelled_items")?,
         },
-        ended: row.try_get("", "ended")?,
     })
-}
-
-impl JobState {
-    /// The event for this change: `job_finished` when it ended the job.
-    fn event(&self, job_id: Uuid, kind: JobEventKind) -> JobEvent {
-        JobEvent {
-            v: JOB_EVENT_VERSION,
-            job_id,
-            seq: self.seq,
-            kind: if self.ended {
-                JobEventKind::JobFinished
-            } else {
-                kind
-            },
-            status: self.status,
-            counts: self.counts,
-        }
-    }
 }

@@ -7,7 +7,7 @@ use std::{net::IpAddr, time::Duration};
 use bytes::{Bytes, BytesMut};
 use domain::media::{self, MediaType};
 use futures::StreamExt;
-use store::{entities::images, objects::Objects};
+use store::{objects::Objects, work::ImageSource};
 
 /// Why an image could not be had, split by whether trying again can help.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ impl Fetcher {
     }
 
     /// The image's bytes and their media type (checked by magic bytes).
-    pub async fn fetch(&self, image: &images::Model) -> Result<(MediaType, Bytes), FetchError> {
+    pub async fn fetch(&self, image: &ImageSource) -> Result<(MediaType, Bytes), FetchError> {
         let bytes = match (&image.object_key, &image.url) {
             (Some(key), _) => self.objects.get(key).await.map_err(|e| match e {
                 object_store::Error::NotFound { .. } => {

@@ -55,6 +55,7 @@ impl Worker {
             publisher,
             cohere,
             fetcher,
+            jobs: process::JobCache::default(),
         });
         Ok(Self {
             ctx,
@@ -70,7 +71,11 @@ impl Worker {
 
     /// Consumes until `stop` turns true. Reconnects to the broker when the connection drops.
     pub async fn run(&self, mut stop: watch::Receiver<bool>) -> anyhow::Result<()> {
-        let grace = Duration::from_secs(self.settings.worker.shutdown_grace_seconds);
+        let limits = consumer::Limits {
+            concurrency: self.settings.worker.concurrency,
+            prefetch: self.settings.worker.effective_prefetch(),
+            grace: Duration::from_secs(self.settings.worker.shutdown_grace_seconds),
+        };
         loop {
             let connection = match broker::connect(
                 secrecy::ExposeSecret::expose_secret(&self.settings.amqp.url),
@@ -94,9 +99,8 @@ impl Worker {
                 self.ctx.clone(),
                 channel,
                 &self.topology.stage_queue(),
-                self.settings.worker.concurrency,
+                limits,
                 stop.clone(),
-                grace,
             )
             .await;
             if *stop.borrow() {

@@ -1,7 +1,14 @@
-//! One stage message, start to finish. [`process`] is the unit tests and the consumer drive:
-//! it returns what to do with the delivery once everything it changed is durable.
+//! Stage messages, start to finish, in four steps the consumer pipelines over batches:
+//! [`prepare`] decodes a batch and loads what each message finds (one query), [`call`]
+//! analyses one image with Cohere, [`write`] stores a batch of outcomes (one transaction) and
+//! [`follow`] publishes what the outcomes lead to (next stages, job events). [`process`] runs
+//! all four for a single message; tests drive it directly.
 
-use std::time::{Duration, Instant};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use broker::Publisher;
 use cohere::{
@@ -14,23 +21,30 @@ use domain::{
     pipeline::StageSpec,
 };
 use sea_orm::DatabaseConnection;
-use store::work::{self, Advance, Outcome, StageResult, Work};
+use store::work::{self, Applied, Change, ImageSource, JobHeader, StageResult};
+use uuid::Uuid;
 
 use crate::fetch::{FetchError, Fetcher};
 
 /// Longest wait before a message is handed back after a retryable failure.
 const MAX_REQUEUE_DELAY: Duration = Duration::from_secs(10);
 
-/// What the worker's shared parts are.
+/// How long a message may name a job that is not visible yet. The api commits a submission
+/// right after the broker confirmed its messages, so a consuming worker can see a message
+/// first; only a submission whose commit failed stays invisible for longer.
+pub const UNCOMMITTED_JOB_WAIT: Duration = Duration::from_secs(10);
+
+/// What the worker's parts share.
 pub struct Context {
     pub db: DatabaseConnection,
     pub publisher: Publisher,
     pub cohere: CohereClient,
     pub fetcher: Fetcher,
+    pub jobs: JobCache,
 }
 
 /// What to do with a delivery.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
     /// Done (or nothing to do): acknowledge.
     Ack,
@@ -40,190 +54,301 @@ pub enum Disposition {
     Reject { reason: String },
 }
 
-fn requeue(after: Duration, reason: impl Into<String>) -> Disposition {
+pub fn requeue(after: Duration, reason: impl Into<String>) -> Disposition {
     Disposition::Requeue {
         after: after.min(MAX_REQUEUE_DELAY),
         reason: reason.into(),
     }
 }
 
-/// Processes one delivery body.
-#[tracing::instrument(skip_all, fields(job_id, item_id, stage_index))]
-pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
-    let message = match StageMessage::decode(body) {
-        Ok(message) => message,
-        Err(error) => {
-            return Disposition::Reject {
-                reason: format!("undecodable stage message: {error}"),
-            };
+/// The job headers (pipeline snapshot, priority) of running jobs: they never change, so each
+/// worker reads a job's header once.
+#[derive(Default)]
+pub struct JobCache {
+    headers: Mutex<HashMap<Uuid, Arc<JobHeader>>>,
+}
+
+/// Headers kept before the cache starts over (a few hundred bytes to a few KB each).
+const JOB_CACHE_CAPACITY: usize = 4096;
+
+impl JobCache {
+    /// The headers of `job_ids`, reading the ones not cached from the database.
+    async fn get_all(
+        &self,
+        db: &DatabaseConnection,
+        job_ids: impl IntoIterator<Item = Uuid>,
+    ) -> Result<HashMap<Uuid, Arc<JobHeader>>, store::StoreError> {
+        let mut found = HashMap::new();
+        let mut missing = Vec::new();
+        {
+            let cached = self.headers.lock().unwrap_or_else(|e| e.into_inner());
+            for id in job_ids {
+                match cached.get(&id) {
+                    Some(header) => {
+                        found.insert(id, header.clone());
+                    }
+                    None if !missing.contains(&id) => missing.push(id),
+                    None => {}
+                }
+            }
         }
-    };
-    let span = tracing::Span::current();
-    span.record("job_id", tracing::field::display(message.job_id));
-    span.record("item_id", tracing::field::display(message.item_id));
-    span.record("stage_index", message.stage_index);
-    match process_message(ctx, &message).await {
-        Ok(disposition) => disposition,
-        Err(error) => {
-            tracing::warn!(%error, "stage not processed; will retry");
-            requeue(Duration::from_secs(2), error.to_string())
+        if !missing.is_empty() {
+            let loaded = work::job_headers(db, &missing).await?;
+            let mut cached = self.headers.lock().unwrap_or_else(|e| e.into_inner());
+            if cached.len() + loaded.len() > JOB_CACHE_CAPACITY {
+                cached.clear();
+            }
+            for header in loaded {
+                let header = Arc::new(header);
+                cached.insert(header.job_id, header.clone());
+                found.insert(header.job_id, header);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// What a message needs next.
+#[derive(Debug)]
+pub enum Step {
+    /// Nothing more: settle the delivery.
+    Settle(Disposition),
+    /// Its job or item is not visible yet (a submission about to commit): try again shortly.
+    NotYetVisible(StageMessage),
+    /// Analyse the image.
+    Call(Box<Call>),
+    /// Write this outcome; no call is needed.
+    Write(Change),
+}
+
+/// One image to analyse for one stage.
+#[derive(Debug)]
+pub struct Call {
+    pub message: StageMessage,
+    pub job: Arc<JobHeader>,
+    pub image_id: Uuid,
+    pub image: ImageSource,
+}
+
+impl Call {
+    fn stage(&self) -> &StageSpec {
+        &self.job.snapshot.stages[self.message.stage_index as usize]
+    }
+
+    fn last_stage(&self) -> bool {
+        self.message.stage_index as usize + 1 >= self.job.snapshot.stages.len()
+    }
+
+    fn fail(&self, reason: String) -> Change {
+        tracing::info!(job_id = %self.message.job_id, item_id = %self.message.item_id, %reason, "item failed");
+        Change::Fail {
+            message: self.message,
+            class: ErrorClass::Permanent,
+            reason,
         }
     }
 }
 
-async fn process_message(
-    ctx: &Context,
-    message: &StageMessage,
-) -> Result<Disposition, store::StoreError> {
-    let Some(work) = load_committed(ctx, message).await? else {
-        // A submission whose commit failed after its messages were confirmed.
-        tracing::info!("message names no job or item; dropped");
-        return Ok(Disposition::Ack);
-    };
-    if work.job_status == JobStatus::Cancelled {
-        let outcome = work::cancel_item(&ctx.db, &work).await?;
-        return Ok(follow(ctx, &work, outcome).await);
-    }
-    if work.job_status.is_terminal() {
-        return Ok(Disposition::Ack);
-    }
-    let Some(stage) = work
-        .snapshot
-        .stages
-        .get(message.stage_index as usize)
-        .cloned()
-    else {
-        let reason = format!("the pipeline has no stage {}", message.stage_index);
-        return fail(ctx, &work, message.stage_index, &reason).await;
-    };
-    if work.existing_result.is_some() {
-        // Redelivered after its result was stored: move on without calling Cohere again.
-        let advance = work::resume(&work, message.stage_index)?;
-        return Ok(follow(
-            ctx,
-            &work,
-            Outcome {
-                advance,
-                event: None,
+/// Decodes a batch of delivery bodies and decides, from one database read, what each needs.
+pub async fn prepare(ctx: &Context, bodies: &[&[u8]]) -> Result<Vec<Step>, store::StoreError> {
+    let decoded: Vec<_> = bodies.iter().map(|b| StageMessage::decode(b)).collect();
+    let messages: Vec<StageMessage> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
+    let mut loaded = work::load(&ctx.db, &messages).await?.into_iter();
+    let headers = ctx
+        .jobs
+        .get_all(&ctx.db, messages.iter().map(|m| m.job_id))
+        .await?;
+    Ok(decoded
+        .into_iter()
+        .map(|decoded| match decoded {
+            Err(error) => Step::Settle(Disposition::Reject {
+                reason: format!("undecodable stage message: {error}"),
+            }),
+            Ok(message) => match (loaded.next().flatten(), headers.get(&message.job_id)) {
+                (Some(found), Some(job)) => decide(message, found, job),
+                _ => Step::NotYetVisible(message),
             },
-        )
-        .await);
-    }
-    if work.item.status == "pending" {
-        work::start(&ctx.db, work.job_id, work.item.id).await?;
-    } else if work.item.status != "running" || work.item.current_stage != message.stage_index as i32
-    {
-        // Terminal already, or a stale message for a stage the item has left.
-        return Ok(Disposition::Ack);
-    }
+        })
+        .collect())
+}
 
-    let Some(image) = &work.image else {
-        return fail(ctx, &work, message.stage_index, "the image was deleted").await;
+/// What a message needs, given what it found.
+fn decide(message: StageMessage, found: work::Loaded, job: &Arc<JobHeader>) -> Step {
+    if found.job_status == JobStatus::Cancelled {
+        return Step::Write(Change::Cancel { message });
+    }
+    if found.job_status.is_terminal() || found.item_status.is_terminal() {
+        return Step::Settle(Disposition::Ack);
+    }
+    if found.result_stored {
+        // Redelivered after its result was stored: move on without calling Cohere again.
+        return Step::Write(Change::Resume { message });
+    }
+    if found.current_stage != message.stage_index {
+        // A stale message for a stage the item has left (or not reached).
+        return Step::Settle(Disposition::Ack);
+    }
+    if job.snapshot.stages.len() <= message.stage_index as usize {
+        return Step::Write(Change::Fail {
+            message,
+            class: ErrorClass::Permanent,
+            reason: format!("the pipeline has no stage {}", message.stage_index),
+        });
+    }
+    let Some(image) = found.image else {
+        return Step::Write(Change::Fail {
+            message,
+            class: ErrorClass::Permanent,
+            reason: "the image was deleted".into(),
+        });
     };
-    let (media_type, bytes) = match ctx.fetcher.fetch(image).await {
+    Step::Call(Box::new(Call {
+        message,
+        job: job.clone(),
+        image_id: found.image_id,
+        image,
+    }))
+}
+
+/// Fetches the image and asks Cohere; the outcome to write, or how to hand the message back.
+#[tracing::instrument(skip_all, fields(job_id = %call.message.job_id, item_id = %call.message.item_id, stage_index = call.message.stage_index))]
+pub async fn call(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
+    let stage = call.stage();
+    let (media_type, bytes) = match ctx.fetcher.fetch(&call.image).await {
         Ok(found) => found,
-        Err(FetchError::Permanent(reason)) => {
-            return fail(ctx, &work, message.stage_index, &reason).await;
-        }
-        Err(FetchError::Transient(reason)) => return Ok(requeue(Duration::from_secs(2), reason)),
+        Err(FetchError::Permanent(reason)) => return Ok(call.fail(reason)),
+        Err(FetchError::Transient(reason)) => return Err(requeue(Duration::from_secs(2), reason)),
     };
-
-    let request = build_request(&stage, media_type.mime(), &bytes);
+    // Only the serialized body stays alive during the call: the image and its base64 copy
+    // are freed here, which is what bounds a worker's memory with many calls in flight.
+    let request = build_request(stage, media_type.mime(), &bytes).encode();
+    drop(bytes);
+    let request = match request {
+        Ok(request) => request,
+        Err(error) => return Ok(call.fail(format!("cannot encode the request: {error}"))),
+    };
     let started = Instant::now();
-    let response = match ctx.cohere.chat(&request).await {
-        Ok(response) => response,
+    match ctx.cohere.send(&request).await {
+        Ok(response) => {
+            let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+            Ok(Change::Record {
+                message: call.message,
+                image_id: call.image_id,
+                result: stage_result(stage, &response, latency_ms),
+                last_stage: call.last_stage(),
+            })
+        }
         Err(error) => {
             let class = error.class();
             tracing::warn!(%error, class = class.as_str(), "Cohere call failed");
-            return Ok(match class {
-                ErrorClass::Permanent | ErrorClass::Poison => {
-                    fail(ctx, &work, message.stage_index, &error.to_string()).await?
+            let wait = error.retry_after().unwrap_or(Duration::from_secs(1));
+            match class {
+                ErrorClass::Permanent | ErrorClass::Poison => Ok(call.fail(error.to_string())),
+                ErrorClass::RateLimited | ErrorClass::Transient => {
+                    Err(requeue(wait, error.to_string()))
                 }
-                ErrorClass::RateLimited => requeue(
-                    error.retry_after().unwrap_or(Duration::from_secs(1)),
-                    error.to_string(),
-                ),
-                ErrorClass::Transient => requeue(
-                    error.retry_after().unwrap_or(Duration::from_secs(1)),
-                    error.to_string(),
-                ),
-                ErrorClass::Systemic => requeue(MAX_REQUEUE_DELAY, error.to_string()),
-            });
+                ErrorClass::Systemic => Err(requeue(MAX_REQUEUE_DELAY, error.to_string())),
+            }
+        }
+    }
+}
+
+/// Stores a batch of outcomes in one transaction.
+pub async fn write(ctx: &Context, changes: &[Change]) -> Result<Applied, store::StoreError> {
+    work::apply(&ctx.db, changes).await
+}
+
+/// Publishes what a committed batch leads to: the next stages' messages (confirmed before
+/// any of the batch is acknowledged) and the job events. Returns each change's disposition.
+pub async fn follow(ctx: &Context, applied: &Applied) -> Vec<Disposition> {
+    if !applied.events.is_empty() {
+        // Best effort: live views re-read the job from the database when events go missing.
+        if let Err(error) = ctx.publisher.publish_events(&applied.events).await {
+            tracing::warn!(%error, "could not publish job events");
+        }
+        for event in applied.events.iter().filter(|e| e.is_final()) {
+            tracing::info!(job_id = %event.job_id, status = event.status.as_str(), "job finished");
+        }
+    }
+    let next: Vec<StageMessage> = applied.next.iter().flatten().copied().collect();
+    let published = if next.is_empty() {
+        Ok(())
+    } else {
+        let priorities = ctx
+            .jobs
+            .get_all(&ctx.db, next.iter().map(|m| m.job_id))
+            .await;
+        match priorities {
+            Ok(jobs) => {
+                let batch: Vec<_> = next
+                    .iter()
+                    .map(|m| {
+                        let priority = jobs.get(&m.job_id).map(|j| j.priority);
+                        (*m, priority.unwrap_or_default())
+                    })
+                    .collect();
+                ctx.publisher
+                    .publish_prioritised(&batch)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Err(error) => Err(error.to_string()),
         }
     };
-    let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-    let result = stage_result(&stage, &response, latency_ms);
-    let outcome = work::record(&ctx.db, &work, message.stage_index, &result).await?;
-    Ok(follow(ctx, &work, outcome).await)
-}
-
-/// How long a message may name a job that is not visible yet. The api commits a submission
-/// right after the broker confirmed its messages, so a consuming worker can see a message
-/// first; only a submission whose commit failed stays invisible for longer.
-const UNCOMMITTED_JOB_WAIT: Duration = Duration::from_secs(10);
-
-/// Loads the message's work, waiting (up to [`UNCOMMITTED_JOB_WAIT`]) for the submission's
-/// commit when the job or item is not there yet.
-async fn load_committed(
-    ctx: &Context,
-    message: &StageMessage,
-) -> Result<Option<Work>, store::StoreError> {
-    let deadline = Instant::now() + UNCOMMITTED_JOB_WAIT;
-    let mut pause = Duration::from_millis(20);
-    loop {
-        if let Some(work) = work::load(&ctx.db, message).await? {
-            return Ok(Some(work));
-        }
-        if Instant::now() + pause > deadline {
-            return Ok(None);
-        }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(500));
-    }
-}
-
-/// Fails the item permanently with `reason`, then follows up like any outcome.
-async fn fail(
-    ctx: &Context,
-    work: &Work,
-    stage_index: u32,
-    reason: &str,
-) -> Result<Disposition, store::StoreError> {
-    tracing::info!(%reason, "item failed");
-    let outcome = work::fail(&ctx.db, work, stage_index, ErrorClass::Permanent, reason).await?;
-    Ok(follow(ctx, work, outcome).await)
-}
-
-/// Publishes the job event and the next stage's message when there is one.
-async fn follow(ctx: &Context, work: &Work, outcome: Outcome) -> Disposition {
-    if let Some(event) = &outcome.event {
-        // Best effort: live views re-read the job from the database when events go missing.
-        if let Err(error) = ctx.publisher.publish_event(event).await {
-            tracing::warn!(%error, "could not publish a job event");
-        }
-    }
-    match outcome.advance {
-        Advance::Next(next) => match ctx
-            .publisher
-            .publish_stage_messages(&[next], work.priority)
-            .await
-        {
-            Ok(()) => Disposition::Ack,
-            // The outcome is stored; the redelivery of this message publishes the next one.
-            Err(error) => requeue(
+    applied
+        .next
+        .iter()
+        .map(|next| match (next, &published) {
+            (Some(_), Err(error)) => requeue(
                 Duration::from_secs(2),
+                // Stored; the redelivery of this message publishes the next one.
                 format!("publishing the next stage: {error}"),
             ),
-        },
-        Advance::Finished { item, job_finished } => {
-            if let Some(status) = job_finished {
-                tracing::info!(job_id = %work.job_id, status = status.as_str(), "job finished");
+            _ => Disposition::Ack,
+        })
+        .collect()
+}
+
+/// Processes one delivery body start to finish (waiting up to [`UNCOMMITTED_JOB_WAIT`] for a
+/// submission's commit when its job is not visible yet).
+pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
+    let deadline = Instant::now() + UNCOMMITTED_JOB_WAIT;
+    let mut pause = Duration::from_millis(20);
+    let step = loop {
+        match prepare(ctx, &[body]).await.map(|mut steps| steps.remove(0)) {
+            Ok(Step::NotYetVisible(_)) if Instant::now() + pause <= deadline => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(500));
             }
-            tracing::debug!(item = item.as_str(), "item finished");
-            Disposition::Ack
+            Ok(step) => break step,
+            Err(error) => return store_failed(&error),
         }
-        Advance::Nothing => Disposition::Ack,
+    };
+    let change = match step {
+        Step::Settle(disposition) => return disposition,
+        Step::NotYetVisible(_) => return dropped_unknown(),
+        Step::Write(change) => change,
+        Step::Call(work) => match call(ctx, &work).await {
+            Ok(change) => change,
+            Err(disposition) => return disposition,
+        },
+    };
+    match write(ctx, std::slice::from_ref(&change)).await {
+        Ok(applied) => follow(ctx, &applied).await.remove(0),
+        Err(error) => store_failed(&error),
     }
+}
+
+/// A message whose job never became visible: a submission whose commit failed after its
+/// messages were confirmed. Nothing refers to it.
+pub fn dropped_unknown() -> Disposition {
+    tracing::info!("message names no job or item; dropped");
+    Disposition::Ack
+}
+
+pub fn store_failed(error: &store::StoreError) -> Disposition {
+    tracing::warn!(%error, "stage not processed; will retry");
+    requeue(Duration::from_secs(2), error.to_string())
 }
 
 /// The Cohere request for one stage and one image.

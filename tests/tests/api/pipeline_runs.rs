@@ -276,7 +276,27 @@ async fn server_sent_events_follow_the_job_in_order_to_its_end() {
     assert_eq!(last["status"], "completed");
     let seqs: Vec<i64> = events.iter().map(|(_, seq, _)| *seq).collect();
     assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
-    assert!(events.iter().any(|(kind, _, _)| kind == "item_finished"));
+    // Progress events list the items that moved; each item finishes once.
+    let finished: Vec<&Value> = events
+        .iter()
+        .filter(|(kind, _, _)| kind == "progress" || kind == "job_finished")
+        .flat_map(|(_, _, data)| data["items"].as_array().unwrap().iter())
+        .filter(|item| item["item_status"] != "running")
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> = finished
+        .iter()
+        .map(|item| item["item_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(distinct.len(), finished.len(), "no item finishes twice");
+    if events.iter().skip(1).all(|(kind, _, _)| kind != "snapshot") {
+        assert_eq!(
+            finished.len(),
+            images.len(),
+            "every item's end was streamed"
+        );
+    } else {
+        assert!(!finished.is_empty());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

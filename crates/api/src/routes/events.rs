@@ -21,7 +21,7 @@ const RESYNC_EVERY: Duration = Duration::from_secs(5);
 #[allow(dead_code)]
 pub struct ServerSentEvent {
     /// What happened.
-    #[schema(pattern = "^(snapshot|stage_done|item_finished|cancel_requested|job_finished)$")]
+    #[schema(pattern = "^(snapshot|progress|cancel_requested|job_finished)$")]
     event: String,
     /// The job's event sequence number (increasing).
     #[schema(pattern = "^[0-9]+$")]
@@ -33,16 +33,6 @@ pub struct ServerSentEvent {
 fn frame(event: &str, seq: i64, data: &impl Serialize) -> Bytes {
     let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
     Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
-}
-
-fn event_name(event: &JobEvent) -> &'static str {
-    use domain::event::JobEventKind::*;
-    match event.kind {
-        StageDone { .. } => "stage_done",
-        ItemFinished { .. } => "item_finished",
-        JobFinished => "job_finished",
-        CancelRequested => "cancel_requested",
-    }
 }
 
 struct Live {
@@ -82,7 +72,7 @@ impl Live {
                     Ok(event) if event.job_id == self.job_id && event.seq > self.last_seq => {
                         self.last_seq = event.seq;
                         self.done = event.is_final();
-                        return Some(frame(event_name(&event), event.seq, &event));
+                        return Some(frame(event.name(), event.seq, &event));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {
@@ -103,8 +93,9 @@ impl Live {
 /// Follow a job live as server-sent events.
 ///
 /// The stream starts with a `snapshot` event (the job as `GET /api/jobs/{id}` shows it), then
-/// sends `stage_done`, `item_finished`, `cancel_requested` and finally `job_finished` events,
-/// each with the job's counters after the change; `id:` is the job's event sequence number.
+/// sends `progress` events (the items that finished a stage, in batches), `cancel_requested`,
+/// and finally `job_finished`, each with the job's counters after the change; `id:` is the
+/// job's event sequence number.
 /// It ends after the job finishes. Any api replica can serve any job.
 #[utoipa::path(
     tag = "jobs",
