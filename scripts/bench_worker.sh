@@ -1,29 +1,37 @@
 #!/usr/bin/env bash
 # `make bench` (second part): the worker against the Cohere stand-in, with the release api,
 # the local PostgreSQL and RabbitMQ. Measures
-#   1. throughput: stand-in without latency, one worker at concurrency 64, a 2,000-image job;
-#   2. concurrency efficiency: stand-in at a fixed 200 ms, concurrency 32, a 320-image job,
+#   1. throughput: stand-in without latency, one worker at concurrency 64, a job of
+#      6,000 thumbnails (128 px JPEG, a few KB: what the orchestration costs) and one of
+#      2,000 sample photos (about 250 KB each: what moving the image bytes adds);
+#   2. concurrency efficiency: stand-in at a fixed 200 ms, concurrency 32, a 320-photo job,
 #      measured throughput / (32 / 0.2 s);
-#   3. worker memory: peak RSS (VmHWM) of a worker at concurrency 64 over a 1,000-image job
+#   3. worker memory: peak RSS (VmHWM) of a worker at concurrency 64 over a 1,000-photo job
 #      with 200 ms latency.
-# Each job is timed until GET /api/jobs/{id} (job cache off), polled every 100 ms, says
-# `completed`; from when is set by BENCH_WORKER_ORDER (see run_job). Prints one line per
-# measurement (and one `#` line with the CPU each process used during the throughput run);
+# Each job is timed to its `finished_at` (the moment its last outcome was written), read once
+# GET /api/jobs/{id} (job cache off), polled every 100 ms, says `completed`; from when is set
+# by BENCH_WORKER_ORDER (see run_job). Prints one line per
+# measurement (and one `#` line with the CPU each process used during each throughput run);
 # docs/benchmarks.md describes the method.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
+THUMBNAIL_ITEMS=${BENCH_WORKER_THUMBNAIL_ITEMS:-6000}
 THROUGHPUT_ITEMS=${BENCH_WORKER_THROUGHPUT_ITEMS:-2000}
 EFFICIENCY_ITEMS=${BENCH_WORKER_EFFICIENCY_ITEMS:-320}
 MEMORY_ITEMS=${BENCH_WORKER_MEMORY_ITEMS:-1000}
 # A job that makes no progress for this long is reported as stalled.
 STALL_SECONDS=${BENCH_WORKER_STALL_SECONDS:-30}
-# submit-first (default) or worker-first: see run_job.
+# worker-first (default) or submit-first: see run_job.
 ORDER=${BENCH_WORKER_ORDER:-worker-first}
+# Which measurements to make (any of: thumbnails photos efficiency memory).
+RUNS=${BENCH_WORKER_RUNS:-thumbnails photos efficiency memory}
+wanted() { [[ " $RUNS " == *" $1 "* ]]; }
 IMAGES=$(printf '%s\n' "$THROUGHPUT_ITEMS" "$EFFICIENCY_ITEMS" "$MEMORY_ITEMS" | sort -n | tail -1)
 
-ensure_venv "pika==1.*" # for the queue checks here and the topology clean-up in lib.sh
+# pika for the queue checks here and the topology clean-up in lib.sh; pillow for thumbnails.
+ensure_venv "pika==1.*" "pillow==11.*"
 cargo build -q --release -p api -p worker -p cohere-standin
 
 WORK=
@@ -54,8 +62,10 @@ AUTH="Authorization: Bearer $KEY"
 STANDIN_KEY="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
 json() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
-# The library: the sample photos, each copy made distinct by a few appended bytes.
-python3 - "$WORK/images" "$IMAGES" <<'PY'
+# Two libraries: the sample photos and thumbnails of them, each copy made distinct by a few
+# appended bytes. $1: the library's name, $2: the directory of its files; prints its id and
+# writes its image ids to $WORK/$1.ids.
+python3 - "$WORK/photos" "$IMAGES" <<'PY'
 import glob, os, sys
 out, n = sys.argv[1], int(sys.argv[2])
 samples = sorted(glob.glob("samples/images/*.png") + glob.glob("samples/images/*.jpg"))
@@ -66,17 +76,40 @@ for i in range(n):
     with open(f"{out}/{i:05d}{ext}", "wb") as f:
         f.write(data[i % len(samples)] + b"\0bench-worker-%d" % i)
 PY
-LIBRARY=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/libraries" \
-  -d '{"name":"bench-worker"}' | json 'd["id"]')
-mapfile -t FILES < <(ls "$WORK"/images/* | sort)
-for ((i = 0; i < ${#FILES[@]}; i += 100)); do
-  FORM=()
-  for f in "${FILES[@]:i:100}"; do FORM+=(-F "file=@$f"); done
-  curl -fsS -H "$AUTH" "${FORM[@]}" "$BASE/api/libraries/$LIBRARY/images" \
-    | json '"\n".join(i["id"] for i in d["items"])' >>"$WORK/image_ids"
-done
-[ "$(wc -l <"$WORK/image_ids")" -eq "$IMAGES" ] || { echo "uploaded $(wc -l <"$WORK/image_ids") of $IMAGES images" >&2; exit 1; }
-rm -rf "$WORK/images"
+.venv/bin/python - "$WORK/thumbnails" "$THUMBNAIL_ITEMS" <<'PY'
+import glob, io, os, sys
+from PIL import Image
+out, n = sys.argv[1], int(sys.argv[2])
+thumbs = []
+for path in sorted(glob.glob("samples/images/*.png") + glob.glob("samples/images/*.jpg")):
+    image = Image.open(path).convert("RGB")
+    image.thumbnail((128, 128))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85)
+    thumbs.append(buffer.getvalue())
+os.makedirs(out)
+for i in range(n):
+    with open(f"{out}/{i:05d}.jpg", "wb") as f:
+        f.write(thumbs[i % len(thumbs)] + b"\0bench-worker-%d" % i)
+PY
+upload_library() {
+  local name=$1 dir=$2 library
+  library=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/libraries" \
+    -d "{\"name\":\"$name\"}" | json 'd["id"]')
+  mapfile -t FILES < <(ls "$dir"/* | sort)
+  for ((i = 0; i < ${#FILES[@]}; i += 100)); do
+    FORM=()
+    for f in "${FILES[@]:i:100}"; do FORM+=(-F "file=@$f"); done
+    curl -fsS -H "$AUTH" "${FORM[@]}" "$BASE/api/libraries/$library/images" \
+      | json '"\n".join(i["id"] for i in d["items"])' >>"$WORK/$name.ids"
+  done
+  [ "$(wc -l <"$WORK/$name.ids")" -eq "${#FILES[@]}" ] \
+    || { echo "uploaded $(wc -l <"$WORK/$name.ids") of ${#FILES[@]} images" >&2; exit 1; }
+  rm -rf "$dir"
+  echo "$library"
+}
+PHOTOS=$(upload_library photos "$WORK/photos")
+THUMBNAILS=$(upload_library thumbnails "$WORK/thumbnails")
 PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" \
   -d '{"name":"bench-worker","stages":[{"name":"describe","prompt":"Describe the image."}]}' | json 'd["id"]')
 
@@ -105,7 +138,7 @@ PY
 start_worker() {
   : >"$WORK/worker.log"
   APP__COHERE__BASE_URL=$STANDIN_URL APP__COHERE__API_KEY=$STANDIN_KEY APP__WORKER__CONCURRENCY=$1 \
-    APP__TELEMETRY__LOG_FORMAT=json APP__TELEMETRY__LOG_FILTER=info,sqlx=warn,lapin=warn \
+    APP__TELEMETRY__LOG_FORMAT=json APP__TELEMETRY__LOG_FILTER=${BENCH_WORKER_LOG_FILTER:-info,sqlx=warn,lapin=warn} \
     target/release/worker 2>>"$WORK/worker.log" &
   WORKER_PID=$!
   local deadline=$((SECONDS + 30))
@@ -118,13 +151,18 @@ start_worker() {
 
 stop_worker_and_standin() {
   stop_process "$WORKER_PID"
+  # BENCH_WORKER_KEEP_LOGS=dir keeps each run's worker log there.
+  [ -z "${BENCH_WORKER_KEEP_LOGS:-}" ] || cp "$WORK/worker.log" "$BENCH_WORKER_KEEP_LOGS/worker-$(date +%s%N).log"
   stop_process "$STANDIN_PID"
   WORKER_PID= STANDIN_PID=
 }
 
-# Submits a job over the first $1 images; prints its id and the wall-clock time of the 202.
+# Submits a job over the first $1 images of library $2 (photos or thumbnails); prints its id
+# and the wall-clock time of the 202.
 submit_job() {
-  python3 - "$BASE" "$KEY" "$PIPELINE" "$LIBRARY" "$WORK/image_ids" "$1" <<'PY'
+  local library=$PHOTOS
+  [ "$2" = thumbnails ] && library=$THUMBNAILS
+  python3 - "$BASE" "$KEY" "$PIPELINE" "$library" "$WORK/$2.ids" "$1" <<'PY'
 import json, sys, time, urllib.request
 base, key, pipeline, library, ids_file, n = sys.argv[1:7]
 ids = open(ids_file).read().split()[:int(n)]
@@ -149,12 +187,13 @@ for line in open(sys.argv[1]):
 PY
 }
 
-# Polls job $1 every 100 ms until it is `completed`; prints "<items> <seconds since $2>" ($2:
-# a wall-clock time). Fails, with the job's state, when it ends otherwise or makes no progress
+# Polls job $1 every 100 ms until it is `completed`; prints "<items> <seconds from $2 to the
+# job's finished_at>" ($2: a wall-clock time; api, database and script share this machine's
+# clock). Fails, with the job's state, when it ends otherwise or makes no progress
 # for $STALL_SECONDS.
 wait_job() {
   python3 - "$BASE" "$KEY" "$1" "$2" "$STALL_SECONDS" <<'PY'
-import json, sys, time, urllib.request
+import datetime, json, sys, time, urllib.request
 base, key, job, since, stall = sys.argv[1:6]
 since, stall = float(since), float(stall)
 headers = {"Authorization": f"Bearer {key}"}
@@ -164,7 +203,9 @@ while True:
         view = json.load(response)
     now = time.time()
     if view["status"] == "completed":
-        print(view["counts"]["total"], f"{now - since:.3f}")
+        # The job's own end (when its last outcome was written), not when this poll saw it.
+        finished = datetime.datetime.fromisoformat(view["finished_at"].replace("Z", "+00:00"))
+        print(view["counts"]["total"], f"{finished.timestamp() - since:.3f}")
         break
     if view["status"] not in ("queued", "running"):
         sys.exit(f"job {job} ended {view['status']}: {view['counts']}")
@@ -177,21 +218,20 @@ while True:
 PY
 }
 
-# Runs a job of $2 images through a fresh worker at concurrency $1; sets ITEMS and TAKEN
-# (seconds), and CPU_BEFORE/CPU_AFTER (cpu_snapshot around the timed part).
-# worker-first (what the benchmark means to measure): the worker consumes before the job is
-# submitted, and the clock starts at the 202. submit-first (the default): the job is submitted
-# with no worker running, then the worker starts, and the clock starts at its "consuming" log
-# line. The default works around the worker dropping messages that reach it before their
-# submission is committed (see docs/benchmarks.md).
+# Runs a job of $2 images of library $3 (photos, the default, or thumbnails) through a fresh
+# worker at concurrency $1; sets ITEMS and TAKEN (seconds), and CPU_BEFORE/CPU_AFTER
+# (cpu_snapshot around the timed part).
+# worker-first (the default): the worker consumes before the job is submitted, and the clock
+# starts at the 202. submit-first: the job is submitted with no worker running, then the
+# worker starts, and the clock starts at its "consuming" log line.
 run_job() {
-  local job since out
+  local job since out library=${3:-photos}
   if [ "$ORDER" = worker-first ]; then
     start_worker "$1"
     CPU_BEFORE=$(cpu_snapshot)
-    read -r job since <<<"$(submit_job "$2")"
+    read -r job since <<<"$(submit_job "$2" "$library")"
   else
-    read -r job since <<<"$(submit_job "$2")"
+    read -r job since <<<"$(submit_job "$2" "$library")"
     CPU_BEFORE=$(cpu_snapshot)
     start_worker "$1"
     since=$(consuming_since)
@@ -232,14 +272,18 @@ PY
 }
 
 # --- 1. throughput -------------------------------------------------------------------------
-start_standin 0
-run_job 64 "$THROUGHPUT_ITEMS" || { echo "throughput run failed" >&2; exit 1; }
-stop_worker_and_standin
-python3 - <<PY
+# $1: library, $2: images, $3: what the images are (for the output line).
+throughput() {
+  start_standin 0
+  run_job 64 "$2" "$1" || { echo "throughput run failed" >&2; exit 1; }
+  stop_worker_and_standin
+  python3 - "$3" <<PY
+import sys
 items, seconds = int("$ITEMS"), float("$TAKEN")
-print(f"worker throughput: {items} stage executions in {seconds:.2f} s = {items / seconds:.0f}/s (target >= 1500/s)")
+print(f"worker throughput ({sys.argv[1]}): {items} stage executions in {seconds:.2f} s = "
+      f"{items / seconds:.0f}/s (target >= 1500/s)")
 PY
-python3 - "$CPU_BEFORE" "$CPU_AFTER" <<'PY'
+  python3 - "$CPU_BEFORE" "$CPU_AFTER" <<'PY'
 import os, sys
 before, after = (dict((k, float(v)) for k, v in (p.split("=") for p in s.split())) for s in sys.argv[1:3])
 d = {k: after[k] - before[k] for k in after}
@@ -247,11 +291,15 @@ wall, cores = d["wall"], os.cpu_count()
 named = ("worker", "api", "standin", "postgres", "rabbitmq")
 other = d["busy"] - sum(d[k] for k in named)
 parts = ", ".join(f"{k} {d[k]:.2f}" for k in named)
-print(f"# CPU seconds during the throughput run ({wall:.2f} s wall x {cores} cores = {cores * wall:.2f}): "
+print(f"# CPU seconds during that run ({wall:.2f} s wall x {cores} cores = {cores * wall:.2f}): "
       f"{parts}, other {max(other, 0):.2f}, idle {max(cores * wall - d['busy'], 0):.2f}")
 PY
+}
+if wanted thumbnails; then throughput thumbnails "$THUMBNAIL_ITEMS" "128 px thumbnails"; fi
+if wanted photos; then throughput photos "$THROUGHPUT_ITEMS" "sample photos, ~250 KB"; fi
 
 # --- 2. concurrency efficiency -------------------------------------------------------------
+if wanted efficiency; then
 start_standin 200
 run_job 32 "$EFFICIENCY_ITEMS" || { echo "efficiency run failed" >&2; exit 1; }
 stop_worker_and_standin
@@ -262,8 +310,10 @@ rate = items / seconds
 print(f"worker concurrency efficiency: {items} stage executions in {seconds:.2f} s = {rate:.0f}/s "
       f"of an ideal {ideal:.0f}/s (32 in flight / 0.2 s) = {rate / ideal:.2f} (target >= 0.90)")
 PY
+fi
 
 # --- 3. memory -----------------------------------------------------------------------------
+if wanted memory; then
 start_standin 200
 run_job 64 "$MEMORY_ITEMS" || { echo "memory run failed" >&2; exit 1; }
 HWM_KB=$(awk '/^VmHWM:/ {print $2}' "/proc/$WORKER_PID/status")
@@ -272,3 +322,4 @@ python3 - <<PY
 print(f"worker memory: peak RSS {$HWM_KB / 1024:.1f} MB at concurrency 64 over $ITEMS stage executions "
       f"with 200 ms latency ({float('$TAKEN'):.2f} s) (target < 100 MB)")
 PY
+fi

@@ -86,7 +86,7 @@ pub(crate) async fn chat(
 ) -> HttpResponse {
     let started = Instant::now();
     let mut images = Vec::new();
-    let response = match handle(&state, &request, payload, &mut images).await {
+    let response = match handle(&state, &request, payload, &mut images, started).await {
         Ok(response) => response,
         Err(error) => {
             tracing::info!(
@@ -112,6 +112,7 @@ async fn handle(
     request: &HttpRequest,
     payload: web::Payload,
     counted: &mut Vec<String>,
+    arrived: Instant,
 ) -> Result<HttpResponse, ApiError> {
     let config = state.config();
     if config.outage {
@@ -155,9 +156,11 @@ async fn handle(
         return Err(ApiError::injected(StatusCode::TOO_MANY_REQUESTS)
             .with_retry_after(config.retry_after_seconds));
     }
+    // The latency is the answer's time from the request's arrival, as a client sees it: the
+    // time spent reading and checking the request is part of it.
     let latency = draw_latency(&config);
     if !latency.is_zero() {
-        tokio::time::sleep(latency).await;
+        tokio::time::sleep_until((arrived + latency).into()).await;
     }
     if let Some(status) = injected {
         return Err(ApiError::injected(status).with_retry_after(config.retry_after_seconds));

@@ -27,10 +27,11 @@ struct Args {
     /// The bearer token callers must send.
     #[arg(long, env = "STANDIN_API_KEY", hide_env_values = true)]
     api_key: String,
-    /// Shortest added latency per answered call, in milliseconds.
+    /// Shortest time from a request's arrival to its answer, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_min_ms: u64,
-    /// Longest added latency per answered call, in milliseconds (at least --latency-min-ms).
+    /// Longest time from a request's arrival to its answer, in milliseconds (at least
+    /// --latency-min-ms).
     #[arg(long)]
     latency_max_ms: Option<u64>,
     /// Inject an error status with a probability, e.g. `503=0.05` (repeatable).

@@ -511,17 +511,13 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                 Ok(v.map_err(|e| corrupt(format!("encoding a batch: {e}")))?
                     .into())
             };
-        let rows = txn
-            .query_all_raw(stmt(
-                WRITE_BATCH,
-                vec![
-                    json(serde_json::to_value(&results))?,
-                    json(serde_json::to_value(&item_rows))?,
-                    json(serde_json::to_value(&stage_deltas))?,
-                    json(serde_json::to_value(&job_deltas))?,
-                ],
-            ))
-            .await?;
+        let values = vec![
+            json(serde_json::to_value(&results))?,
+            json(serde_json::to_value(&item_rows))?,
+            json(serde_json::to_value(&stage_deltas))?,
+            json(serde_json::to_value(&job_deltas))?,
+        ];
+        let rows = txn.query_all_raw(stmt(WRITE_BATCH, values)).await?;
         for row in &rows {
             let job_id: Uuid = row.try_get("", "id")?;
             let items = jobs
@@ -598,7 +594,9 @@ UPDATE jobs j SET
         ELSE j.status END,
     finished_at = CASE
         WHEN j.status IN ('queued', 'running')
-             AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0 THEN now()
+             AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0
+            -- The moment the last outcome is written, not the transaction's start.
+            THEN clock_timestamp()
         ELSE j.finished_at END
 FROM jsonb_to_recordset($4::jsonb) AS d(id uuid, pending int, running int, passed int,
     filtered_out int, failed int, cancelled int, input_tokens bigint, output_tokens bigint,

@@ -130,7 +130,14 @@ pub async fn run(
             batch.push(incoming);
         }
         let bodies: Vec<&[u8]> = batch.iter().map(|i| i.delivery.data.as_slice()).collect();
-        match process::prepare(&ctx, &bodies).await {
+        let started = Instant::now();
+        let prepared = process::prepare(&ctx, &bodies).await;
+        tracing::debug!(
+            messages = batch.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "batch loaded"
+        );
+        match prepared {
             Err(error) => {
                 let reason = process::store_failed(&error);
                 for incoming in batch {
@@ -200,7 +207,12 @@ fn route(
             let retries = retries.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(incoming.pause).await;
-                let pause = (incoming.pause * 2).min(Duration::from_millis(500));
+                // Usually the commit is milliseconds away: look often at first.
+                let pause = if incoming.since.elapsed() < Duration::from_secs(1) {
+                    incoming.pause
+                } else {
+                    Duration::from_millis(250)
+                };
                 // When the consumer has stopped, the delivery is simply redelivered later.
                 let _ = retries.send(Incoming { pause, ..incoming });
             });
@@ -251,11 +263,20 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
             batch.push(next);
         }
         let (deliveries, changes): (Vec<Delivery>, Vec<Change>) = batch.into_iter().unzip();
-        match write_with_retries(&ctx, &changes).await {
+        let started = Instant::now();
+        let written = write_with_retries(&ctx, &changes).await;
+        tracing::debug!(
+            outcomes = changes.len(),
+            elapsed_us = started.elapsed().as_micros() as u64,
+            "batch written"
+        );
+        match written {
             Ok(applied) => {
                 let ctx = ctx.clone();
                 follow_ups.spawn(async move {
+                    let started = Instant::now();
                     let dispositions = process::follow(&ctx, &applied).await;
+                    let published_us = started.elapsed().as_micros() as u64;
                     join_all(
                         deliveries
                             .iter()
@@ -263,6 +284,11 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
                             .map(|(delivery, disposition)| settle(delivery, disposition)),
                     )
                     .await;
+                    tracing::debug!(
+                        published_us,
+                        settled_us = started.elapsed().as_micros() as u64,
+                        "batch followed up"
+                    );
                 });
             }
             Err(error) => {

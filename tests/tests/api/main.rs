@@ -12,3 +12,4 @@ mod openapi;
 mod pipeline_runs;
 mod pipelines;
 mod results;
+mod worker_batches;
