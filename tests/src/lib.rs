@@ -270,6 +270,21 @@ impl TestApp {
         response.json().await.expect("json")
     }
 
+    /// The single `bigint` a SQL query returns (e.g. a `count(*)`), read from the test database.
+    pub async fn query_i64(&self, sql: &str) -> i64 {
+        use sea_orm::ConnectionTrait;
+        self.db
+            .query_one_raw(sea_orm::Statement::from_string(
+                sea_orm::DatabaseBackend::Postgres,
+                sql,
+            ))
+            .await
+            .expect("query")
+            .expect("a row")
+            .try_get_by_index::<i64>(0)
+            .expect("a bigint")
+    }
+
     /// GETs `path` and returns its JSON body (asserting 200).
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).send().await.expect("request");

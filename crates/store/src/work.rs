@@ -288,6 +288,23 @@ struct StageDelta {
     output_tokens: i64,
 }
 
+/// The counters of a job's stage, with one more item processed.
+fn processed_at(
+    stages: &mut BTreeMap<(Uuid, i32), StageDelta>,
+    job_id: Uuid,
+    stage_index: i32,
+) -> &mut StageDelta {
+    let stats = stages
+        .entry((job_id, stage_index))
+        .or_insert_with(|| StageDelta {
+            job_id,
+            stage_index,
+            ..StageDelta::default()
+        });
+    stats.processed += 1;
+    stats
+}
+
 /// Counter changes of one job: items by state (negative when items leave it) and tokens.
 #[derive(Serialize, Default)]
 struct JobDelta {
@@ -418,14 +435,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                 last_stage,
                 ..
             } => {
-                let stats = stages
-                    .entry((message.job_id, stage))
-                    .or_insert_with(|| StageDelta {
-                        job_id: message.job_id,
-                        stage_index: stage,
-                        ..StageDelta::default()
-                    });
-                stats.processed += 1;
+                let stats = processed_at(&mut stages, message.job_id, stage);
                 stats.input_tokens += result.input_tokens;
                 stats.output_tokens += result.output_tokens;
                 job.input_tokens += result.input_tokens;
@@ -466,14 +476,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                 }
             }
             Change::Fail { class, reason, .. } => {
-                let stats = stages
-                    .entry((message.job_id, stage))
-                    .or_insert_with(|| StageDelta {
-                        job_id: message.job_id,
-                        stage_index: stage,
-                        ..StageDelta::default()
-                    });
-                stats.processed += 1;
+                let stats = processed_at(&mut stages, message.job_id, stage);
                 stats.failed += 1;
                 item.status = ItemStatus::Failed;
                 item.error_class = Some(*class);

@@ -18,16 +18,6 @@ fn passes_first_stage(image: &[u8]) -> bool {
     answer(image, prompt, Some(schema)).json.unwrap()["animal"] == json!(true)
 }
 
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index::<i64>(0)
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_and_tokens() {
     let mut app = TestApp::spawn().await;
@@ -71,19 +61,18 @@ async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_
         .sum();
     assert!(stage_input > 0);
     assert_eq!(finished["usage"]["input_tokens"], stage_input);
-    let result_input = count(
-        &app,
-        &format!("SELECT sum(input_tokens)::bigint FROM job_results WHERE job_id = '{job}'"),
-    )
-    .await;
+    let result_input = app
+        .query_i64(&format!(
+            "SELECT sum(input_tokens)::bigint FROM job_results WHERE job_id = '{job}'"
+        ))
+        .await;
     assert_eq!(result_input, stage_input);
 
     // One result per image and stage reached, and the stand-in saw exactly those calls.
     assert_eq!(
-        count(
-            &app,
-            &format!("SELECT count(*) FROM job_results WHERE job_id = '{job}'")
-        )
+        app.query_i64(&format!(
+            "SELECT count(*) FROM job_results WHERE job_id = '{job}'"
+        ))
         .await,
         20 + expected_passed
     );
@@ -126,11 +115,11 @@ async fn a_message_redelivered_after_its_result_was_stored_does_not_call_cohere_
         "the redelivery found its result and moved on"
     );
 
-    let stage_zero_results = count(
-        &app,
-        &format!("SELECT count(*) FROM job_results WHERE job_id = '{job}' AND stage_index = 0"),
-    )
-    .await;
+    let stage_zero_results = app
+        .query_i64(&format!(
+            "SELECT count(*) FROM job_results WHERE job_id = '{job}' AND stage_index = 0"
+        ))
+        .await;
     assert_eq!(stage_zero_results, 1);
     let stats: Value = app.get_json(&format!("/api/jobs/{job}")).await;
     assert_eq!(stats["stages"][0]["processed"], 1, "counted once");
@@ -202,13 +191,11 @@ async fn a_high_priority_job_overtakes_a_normal_backlog() {
     assert_eq!(finished["status"], "completed");
     // The backlog's URL images point nowhere reachable, so its items fail; what matters is how
     // many of them were taken before the urgent job was done: none but the one in hand.
-    let backlog_done = count(
-        &app,
-        &format!(
+    let backlog_done = app
+        .query_i64(&format!(
             "SELECT count(*) FROM job_items WHERE job_id = '{backlog}' AND status <> 'pending'"
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert!(
         backlog_done <= 1,
         "{backlog_done} backlog items were processed before the high-priority job"

@@ -7,7 +7,6 @@ use domain::{
     job::{ErrorClass, ItemStatus, JobStatus},
     message::StageMessage,
 };
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::Value;
 use store::work::{self, Change, StageResult};
 use system_tests::{TestApp, distinct_images, one_stage, two_stages};
@@ -35,16 +34,6 @@ async fn messages(app: &TestApp, count: usize) -> Vec<StageMessage> {
         .into_iter()
         .map(|(body, _)| StageMessage::decode(&serde_json::to_vec(&body).unwrap()).unwrap())
         .collect()
-}
-
-async fn scalar(app: &TestApp, sql: &str) -> i64 {
-    app.db
-        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get_by_index(0)
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,18 +87,18 @@ async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
         assert_eq!(view["stages"][0]["processed"], 3);
         assert_eq!(view["usage"]["input_tokens"], 30, "{view}");
     }
-    let passed = scalar(
-        &app,
-        "SELECT (sum(passed_items) + sum(filtered_out_items))::bigint FROM jobs",
-    )
-    .await;
+    let passed = app
+        .query_i64("SELECT (sum(passed_items) + sum(filtered_out_items))::bigint FROM jobs")
+        .await;
     assert_eq!(passed, 6);
 
     // Written again (a whole batch redelivered): nothing changes, no event.
     let again = work::apply(&app.db, &changes).await.unwrap();
     assert!(again.events.is_empty());
-    assert_eq!(scalar(&app, "SELECT count(*) FROM job_results").await, 6);
-    let processed = scalar(&app, "SELECT sum(processed)::bigint FROM job_stage_stats").await;
+    assert_eq!(app.query_i64("SELECT count(*) FROM job_results").await, 6);
+    let processed = app
+        .query_i64("SELECT sum(processed)::bigint FROM job_stage_stats")
+        .await;
     assert_eq!(processed, 6);
     let loaded = work::load(&app.db, &messages).await.unwrap();
     assert!(loaded.iter().all(|l| l.as_ref().unwrap().result_stored));
@@ -156,14 +145,12 @@ async fn items_move_to_the_next_stage_fail_or_are_cancelled_in_one_batch() {
         ),
         (1, 1, 1)
     );
-    let failed = scalar(
-        &app,
-        &format!(
+    let failed = app
+        .query_i64(&format!(
             "SELECT count(*) FROM job_items WHERE job_id = '{job}' AND status = 'failed' \
              AND error_class = 'permanent' AND last_error = 'the image is not an image'"
-        ),
-    )
-    .await;
+        ))
+        .await;
     assert_eq!(failed, 1);
 
     // A stage-0 message for the item that moved on only re-announces its next stage.
