@@ -416,6 +416,13 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
             }));
             continue;
         }
+        if let Change::Resume { .. } = change {
+            // A result without its item moved on cannot be written (both change together).
+            tracing::warn!(item_id = %message.item_id, stage, "stage result stored but item not advanced");
+            next.push(None);
+            continue;
+        }
+        // Only jobs with an item that moves get a delta (and so an event).
         let job = jobs.entry(message.job_id).or_insert_with(|| JobDelta {
             id: message.job_id,
             ..JobDelta::default()
@@ -423,12 +430,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
         let from = item.status;
         let mut follow = None;
         match change {
-            Change::Resume { .. } => {
-                // A result without its item moved on cannot be written (both change together).
-                tracing::warn!(item_id = %message.item_id, stage, "stage result stored but item not advanced");
-                next.push(None);
-                continue;
-            }
+            Change::Resume { .. } => {} // handled above
             Change::Record {
                 image_id,
                 result,

@@ -199,11 +199,11 @@ fn route(
         Step::Write(change) => {
             let _ = writes.send((incoming.delivery, change));
         }
-        Step::NotYetVisible(_) if incoming.since.elapsed() >= UNCOMMITTED_JOB_WAIT => {
+        Step::NotYetVisible if incoming.since.elapsed() >= UNCOMMITTED_JOB_WAIT => {
             let disposition = process::dropped_unknown();
             tokio::spawn(async move { settle(&incoming.delivery, disposition).await });
         }
-        Step::NotYetVisible(_) => {
+        Step::NotYetVisible => {
             let retries = retries.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(incoming.pause).await;

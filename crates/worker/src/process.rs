@@ -114,7 +114,7 @@ pub enum Step {
     /// Nothing more: settle the delivery.
     Settle(Disposition),
     /// Its job or item is not visible yet (a submission about to commit): try again shortly.
-    NotYetVisible(StageMessage),
+    NotYetVisible,
     /// Analyse the image.
     Call(Box<Call>),
     /// Write this outcome; no call is needed.
@@ -166,7 +166,7 @@ pub async fn prepare(ctx: &Context, bodies: &[&[u8]]) -> Result<Vec<Step>, store
             }),
             Ok(message) => match (loaded.next().flatten(), headers.get(&message.job_id)) {
                 (Some(found), Some(job)) => decide(message, found, job),
-                _ => Step::NotYetVisible(message),
+                _ => Step::NotYetVisible,
             },
         })
         .collect())
@@ -316,7 +316,7 @@ pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
     let mut pause = Duration::from_millis(20);
     let step = loop {
         match prepare(ctx, &[body]).await.map(|mut steps| steps.remove(0)) {
-            Ok(Step::NotYetVisible(_)) if Instant::now() + pause <= deadline => {
+            Ok(Step::NotYetVisible) if Instant::now() + pause <= deadline => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(500));
             }
@@ -326,7 +326,7 @@ pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
     };
     let change = match step {
         Step::Settle(disposition) => return disposition,
-        Step::NotYetVisible(_) => return dropped_unknown(),
+        Step::NotYetVisible => return dropped_unknown(),
         Step::Write(change) => change,
         Step::Call(work) => match call(ctx, &work).await {
             Ok(change) => change,
