@@ -31,7 +31,9 @@ impl From<DbErr> for StoreError {
     fn from(err: DbErr) -> Self {
         if is_unavailable(&err) {
             StoreError::Unavailable(err)
-        } else if let DbErr::RecordNotFound(_) = err {
+        } else if matches!(err, DbErr::RecordNotFound(_) | DbErr::RecordNotUpdated) {
+            // RecordNotUpdated: an update by primary key matched no row, i.e. another
+            // request deleted it after it was read.
             StoreError::NotFound
         } else {
             StoreError::Database(err)
@@ -55,5 +57,22 @@ fn is_unavailable(err: &DbErr) -> bool {
             ) || matches!(e.as_ref(), Sqlx::Database(db) if db.code().is_some_and(|c| c.starts_with("57P") || c.starts_with("08")))
         }
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_gone_between_read_and_update_is_not_found() {
+        assert!(matches!(
+            StoreError::from(DbErr::RecordNotUpdated),
+            StoreError::NotFound
+        ));
+        assert!(matches!(
+            StoreError::conflict_on_unique(DbErr::RecordNotUpdated, "taken"),
+            StoreError::NotFound
+        ));
     }
 }
