@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_initial_schema;
 mod m20261128_000002_job_event_seq;
+mod m20261129_000003_failure_handling;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261128_000001_initial_schema::Migration),
             Box::new(m20261128_000002_job_event_seq::Migration),
+            Box::new(m20261129_000003_failure_handling::Migration),
         ]
     }
 }

@@ -65,6 +65,8 @@ impl TestResources {
         settings.amqp.url = SecretString::from(amqp_url());
         settings.amqp.prefix = self.prefix.clone();
         settings.storage.local_path = self.storage_dir.clone();
+        // Short delay queues, so retries through them finish within a test.
+        settings.retry.delays_seconds = vec![1, 2];
         settings
     }
 
@@ -91,7 +93,7 @@ impl TestResources {
         let connection =
             broker::connect(&amqp_url(), "test-cleanup", Duration::from_secs(5)).await?;
         let channel = connection.create_channel().await?;
-        broker::Topology::new(self.prefix.clone(), settings::QueueType::Classic)
+        broker::Topology::from_settings(&self.settings())
             .delete(&channel)
             .await?;
         let _ = std::fs::remove_dir_all(&self.storage_dir);
@@ -303,9 +305,7 @@ impl TestApp {
             .await
             .expect("connect");
         let channel = connection.create_channel().await.expect("channel");
-        let queue =
-            broker::Topology::new(self.resources.prefix.clone(), settings::QueueType::Classic)
-                .stage_queue();
+        let queue = broker::Topology::from_settings(&self.resources.settings()).stage_queue();
         let mut messages = Vec::new();
         while messages.len() < max {
             let Some(message) = channel

@@ -39,7 +39,7 @@ impl Application {
     /// submissions answer 503 until it is back.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = store::connect(&settings.database).await?;
-        let topology = Topology::new(settings.amqp.prefix.clone(), settings.amqp.queue_type);
+        let topology = Topology::from_settings(settings);
         let publisher = Publisher::new(
             settings.amqp.url.clone(),
             topology,
@@ -53,7 +53,7 @@ impl Application {
         let objects = Objects::from_settings(&settings.storage)?;
         let events = EventHub::start(
             settings.amqp.url.clone(),
-            Topology::new(settings.amqp.prefix.clone(), settings.amqp.queue_type),
+            Topology::from_settings(settings),
             Duration::from_secs(settings.amqp.timeout_seconds),
         );
         let state = web::Data::new(AppState {

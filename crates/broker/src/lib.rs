@@ -1,10 +1,12 @@
 //! RabbitMQ: the topology every process declares at start-up, and publishing with
 //! publisher confirms.
 
+pub mod dead_letter;
 pub mod publisher;
 pub mod topology;
 
-pub use publisher::{BrokerError, Publisher};
+pub use dead_letter::DeadLetter;
+pub use publisher::{BrokerError, Delayed, Publisher};
 pub use topology::Topology;
 
 /// Opens a connection to the broker, giving up after `timeout`.

@@ -11,11 +11,15 @@ use futures::future::try_join_all;
 use lapin::{
     BasicProperties, Channel, Connection,
     options::{BasicPublishOptions, ConfirmSelectOptions},
+    types::{AMQPValue, FieldTable},
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
-use crate::topology::{STAGE_ROUTING_KEY, Topology};
+use crate::{
+    dead_letter::DeadLetter,
+    topology::{STAGE_ROUTING_KEY, Topology},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BrokerError {
@@ -107,15 +111,78 @@ impl Publisher {
         messages: &[(StageMessage, Priority)],
     ) -> Result<(), BrokerError> {
         let exchange = self.topology.work_exchange();
-        let base = BasicProperties::default()
-            .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_type(domain::message::STAGE_MESSAGE_KIND.into());
+        let base = stage_properties();
         let batch = messages.iter().map(|(message, priority)| Outgoing {
             exchange: &exchange,
             routing_key: STAGE_ROUTING_KEY.to_string(),
             payload: message.encode(),
             properties: base.clone().with_priority(priority.amqp_priority()),
+        });
+        self.publish_all(batch.collect(), "waiting for publisher confirms")
+            .await
+    }
+
+    /// Like [`Publisher::publish_prioritised`], for messages that re-open failed items (job
+    /// retry, re-drive): they carry the [`REOPENED`](crate::dead_letter::REOPENED) header.
+    pub async fn publish_reopened(
+        &self,
+        messages: &[(StageMessage, Priority)],
+    ) -> Result<(), BrokerError> {
+        let exchange = self.topology.work_exchange();
+        let mut headers = FieldTable::default();
+        headers.insert(
+            crate::dead_letter::REOPENED.into(),
+            AMQPValue::Boolean(true),
+        );
+        let base = stage_properties().with_headers(headers);
+        let batch = messages.iter().map(|(message, priority)| Outgoing {
+            exchange: &exchange,
+            routing_key: STAGE_ROUTING_KEY.to_string(),
+            payload: message.encode(),
+            properties: base.clone().with_priority(priority.amqp_priority()),
+        });
+        self.publish_all(batch.collect(), "waiting for publisher confirms")
+            .await
+    }
+
+    /// Puts stage messages in delay queues: each waits in `queue` (one of
+    /// [`Topology::retry_delay`]'s) and then goes back to the workers. Each keeps its priority
+    /// and carries `x-first-failed-at`.
+    pub async fn publish_delayed(&self, messages: &[Delayed]) -> Result<(), BrokerError> {
+        let default_exchange = String::new();
+        let batch = messages.iter().map(|delayed| {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                crate::dead_letter::FIRST_FAILED_AT.into(),
+                AMQPValue::LongString(delayed.first_failed_at.to_rfc3339().into()),
+            );
+            Outgoing {
+                exchange: &default_exchange,
+                routing_key: delayed.queue.clone(),
+                payload: delayed.message.encode(),
+                properties: stage_properties()
+                    .with_priority(delayed.priority.amqp_priority())
+                    .with_headers(headers),
+            }
+        });
+        self.publish_all(batch.collect(), "waiting for publisher confirms")
+            .await
+    }
+
+    /// Publishes dead letters (the failed message's body, with headers saying why) to the
+    /// dead-letter exchange, persistently and confirmed.
+    pub async fn publish_dead_letters(
+        &self,
+        letters: &[(Vec<u8>, DeadLetter)],
+    ) -> Result<(), BrokerError> {
+        let exchange = self.topology.dead_letter_exchange();
+        let batch = letters.iter().map(|(body, letter)| Outgoing {
+            exchange: &exchange,
+            routing_key: String::new(),
+            payload: body.clone(),
+            properties: BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_headers(letter.to_headers()),
         });
         self.publish_all(batch.collect(), "waiting for publisher confirms")
             .await
@@ -186,6 +253,24 @@ impl Publisher {
         }
         Ok(())
     }
+}
+
+/// Properties of every stage message: persistent JSON of the stage-message kind.
+fn stage_properties() -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_type(domain::message::STAGE_MESSAGE_KIND.into())
+}
+
+/// A stage message on its way to a delay queue.
+#[derive(Debug, Clone)]
+pub struct Delayed {
+    pub message: StageMessage,
+    pub priority: Priority,
+    /// The delay queue ([`Topology::retry_delay`]).
+    pub queue: String,
+    pub first_failed_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// One message to publish.

@@ -3,11 +3,18 @@
 //!
 //! ```text
 //!  api ──publish──▶ {p}.work (direct) ──"stage"──▶ {p}.stage ──▶ workers
-//!                                                     │ rejected / expired
-//!                                                     ▼
-//!                  {p}.dlx (fanout) ──────────────▶ {p}.dead ──▶ redriver
-//!  workers ──▶ {p}.events (topic, "job.<id>.<event>") ──▶ api replicas (SSE)
+//!                        ▲                            │ rejected
+//!                        │ TTL over                   ▼
+//!  workers ──retry──▶ {p}.delay.<n>s          {p}.dlx (fanout) ──▶ {p}.dead ──▶ redriver
+//!                                                     ▲
+//!  workers ──dead letter (with headers)───────────────┘
+//!  workers ──▶ {p}.events (topic, "job.<id>.<event>") ──▶ api replicas (SSE), workers (cancel)
 //! ```
+//!
+//! A delay queue has no consumer: a message published to it (through the default exchange)
+//! waits its queue's TTL, then the broker dead-letters it back to the work exchange with its
+//! headers and priority intact. Each delay has its own queue (named by its length), so a new
+//! set of delays declares new queues instead of conflicting with the old ones.
 
 use lapin::{
     Channel, ExchangeKind,
@@ -17,6 +24,8 @@ use lapin::{
     },
     types::{AMQPValue, FieldTable, ShortString},
 };
+use std::time::Duration;
+
 use settings::QueueType;
 
 /// Routing key of stage messages on the work exchange.
@@ -27,14 +36,55 @@ pub const STAGE_ROUTING_KEY: &str = "stage";
 pub struct Topology {
     prefix: String,
     queue_type: QueueType,
+    retry_delays: Vec<Duration>,
 }
+
+/// The retry delays a topology has unless told otherwise (`retry.delays_seconds`).
+pub const DEFAULT_RETRY_DELAYS: [Duration; 3] = [
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+    Duration::from_secs(120),
+];
 
 impl Topology {
     pub fn new(prefix: impl Into<String>, queue_type: QueueType) -> Self {
         Self {
             prefix: prefix.into(),
             queue_type,
+            retry_delays: DEFAULT_RETRY_DELAYS.to_vec(),
         }
+    }
+
+    /// The topology the settings describe (prefix, queue type, retry delays).
+    pub fn from_settings(settings: &settings::Settings) -> Self {
+        let mut topology = Self::new(settings.amqp.prefix.clone(), settings.amqp.queue_type);
+        topology.retry_delays = settings
+            .retry
+            .delays_seconds
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect();
+        topology
+    }
+
+    /// Replaces the retry delays (shortest first; at least one).
+    pub fn with_retry_delays(mut self, delays: Vec<Duration>) -> Self {
+        assert!(!delays.is_empty(), "at least one retry delay");
+        self.retry_delays = delays;
+        self
+    }
+
+    /// The delay before attempt `attempt` (counted from 1) is tried again, and the queue
+    /// that holds it meanwhile: the `attempt`-th delay, or the last one past the end.
+    pub fn retry_delay(&self, attempt: u32) -> (Duration, String) {
+        let index = (attempt.max(1) as usize - 1).min(self.retry_delays.len() - 1);
+        let delay = self.retry_delays[index];
+        (delay, self.delay_queue(delay))
+    }
+
+    /// The queue where a message waits `delay` before going back to the work exchange.
+    pub fn delay_queue(&self, delay: Duration) -> String {
+        format!("{}.delay.{}ms", self.prefix, delay.as_millis())
     }
 
     pub fn prefix(&self) -> &str {
@@ -64,6 +114,31 @@ impl Topology {
     /// Topic exchange for job events (`job.<job_id>.<event>`).
     pub fn events_exchange(&self) -> String {
         format!("{}.events", self.prefix)
+    }
+
+    fn delay_queue_arguments(&self, delay: Duration) -> FieldTable {
+        let mut args = FieldTable::default();
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.work_exchange().into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(STAGE_ROUTING_KEY.into()),
+        );
+        let queue_type = match self.queue_type {
+            QueueType::Classic => "classic",
+            QueueType::Quorum => "quorum",
+        };
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString(queue_type.into()),
+        );
+        args
     }
 
     fn stage_queue_arguments(&self) -> FieldTable {
@@ -153,6 +228,15 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
+        for delay in &self.retry_delays {
+            channel
+                .queue_declare(
+                    name(self.delay_queue(*delay)),
+                    durable_queue,
+                    self.delay_queue_arguments(*delay),
+                )
+                .await?;
+        }
         channel
             .queue_bind(
                 name(self.dead_letter_queue()),
@@ -167,7 +251,11 @@ impl Topology {
 
     /// Deletes everything [`declare`](Self::declare) created. Used by tests to leave nothing behind.
     pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
-        for queue in [self.stage_queue(), self.dead_letter_queue()] {
+        let delay_queues = self.retry_delays.iter().map(|d| self.delay_queue(*d));
+        for queue in [self.stage_queue(), self.dead_letter_queue()]
+            .into_iter()
+            .chain(delay_queues)
+        {
             channel
                 .queue_delete(name(queue), QueueDeleteOptions::default())
                 .await?;

@@ -23,6 +23,9 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub cohere: CohereSettings,
     pub worker: WorkerSettings,
+    pub retry: RetrySettings,
+    pub breaker: BreakerSettings,
+    pub redriver: RedriverSettings,
 }
 
 /// Where and how the workers call Cohere.
@@ -35,6 +38,22 @@ pub struct CohereSettings {
     pub api_key: Option<SecretString>,
     /// Bound on one call, images included.
     pub timeout_seconds: u64,
+    /// Calls per minute allowed to every model, across all worker replicas together (the
+    /// cluster-wide limiter); `None`: no limit beyond what Cohere answers with 429s.
+    pub requests_per_minute: Option<u32>,
+    /// Per-model limits, overriding `requests_per_minute` (in a config file:
+    /// `[cohere.model_requests_per_minute]` then `"command-a-vision-07-2025" = 600`).
+    pub model_requests_per_minute: std::collections::BTreeMap<String, u32>,
+}
+
+impl CohereSettings {
+    /// The cluster-wide limit for `model`, if any.
+    pub fn requests_per_minute_for(&self, model: &str) -> Option<u32> {
+        self.model_requests_per_minute
+            .get(model)
+            .copied()
+            .or(self.requests_per_minute)
+    }
 }
 
 impl Default for CohereSettings {
@@ -43,6 +62,108 @@ impl Default for CohereSettings {
             base_url: "https://api.cohere.com".into(),
             api_key: None,
             timeout_seconds: 120,
+            requests_per_minute: None,
+            model_requests_per_minute: Default::default(),
+        }
+    }
+}
+
+/// How transient failures are retried (DESIGN.md, "Failure handling").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RetrySettings {
+    /// Calls made in process for one delivery before it goes to a delay queue (1 = no
+    /// in-process retry).
+    pub in_process_tries: u32,
+    /// First in-process backoff ceiling; each retry doubles it, with full jitter.
+    pub initial_backoff_millis: u64,
+    /// Largest in-process backoff ceiling.
+    pub max_backoff_millis: u64,
+    /// The delay queues, shortest first: attempt `n` (counted from 0) waits
+    /// `delays_seconds[min(n, len - 1)]` before it is handed back to the workers.
+    pub delays_seconds: Vec<u64>,
+    /// Deliveries of one stage of one item (each with its in-process tries) before a
+    /// transient failure is dead-lettered.
+    pub max_attempts: u32,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            in_process_tries: 3,
+            initial_backoff_millis: 200,
+            max_backoff_millis: 5_000,
+            delays_seconds: vec![5, 30, 120],
+            max_attempts: 5,
+        }
+    }
+}
+
+/// The circuit breaker around Cohere, one per model in each worker.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct BreakerSettings {
+    /// Outcomes remembered (the most recent calls).
+    pub window_calls: usize,
+    /// Calls in the window before the failure rate counts.
+    pub min_calls: usize,
+    /// Share of failed calls in the window (0..=1) that opens the breaker.
+    pub failure_rate: f64,
+    /// How long the breaker stays open before probing; doubled after each failed probe.
+    pub open_seconds: u64,
+    /// Longest open period.
+    pub max_open_seconds: u64,
+    /// Probe calls allowed at once while half-open.
+    pub half_open_probes: usize,
+}
+
+impl Default for BreakerSettings {
+    fn default() -> Self {
+        Self {
+            window_calls: 20,
+            min_calls: 5,
+            failure_rate: 0.5,
+            open_seconds: 5,
+            max_open_seconds: 60,
+            half_open_probes: 1,
+        }
+    }
+}
+
+/// The dead-letter re-driver.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct RedriverSettings {
+    /// Admin API address.
+    pub host: String,
+    /// Admin API port (0 picks a free port).
+    pub port: u16,
+    /// Bearer token the admin API requires (secret: `APP__REDRIVER__ADMIN_TOKEN`). Without
+    /// one the admin API refuses every request.
+    pub admin_token: Option<SecretString>,
+    /// Re-drive transient-class dead letters by themselves once Cohere is healthy again.
+    pub auto_redrive: bool,
+    /// Automatic re-drives of one dead letter at most; after that only an operator re-drives it.
+    pub auto_redrive_max: u32,
+    /// A dead letter is re-driven automatically only once it is at least this old.
+    pub auto_redrive_after_seconds: u64,
+    /// How often the policy looks for dead letters to re-drive.
+    pub auto_redrive_interval_seconds: u64,
+    /// Re-drives per second at most (operators' and automatic ones).
+    pub redrive_per_second: u32,
+}
+
+impl Default for RedriverSettings {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".into(),
+            port: 8090,
+            admin_token: None,
+            auto_redrive: true,
+            auto_redrive_max: 3,
+            auto_redrive_after_seconds: 60,
+            auto_redrive_interval_seconds: 15,
+            redrive_per_second: 50,
         }
     }
 }
@@ -305,6 +426,24 @@ impl Settings {
         }
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency must be at least 1");
+        }
+        if self.retry.in_process_tries == 0 || self.retry.max_attempts == 0 {
+            return invalid("retry.in_process_tries and retry.max_attempts must be at least 1");
+        }
+        if self.retry.delays_seconds.is_empty() || self.retry.delays_seconds.contains(&0) {
+            return invalid("retry.delays_seconds must list at least one delay, none of them 0");
+        }
+        if !(0.0..=1.0).contains(&self.breaker.failure_rate)
+            || self.breaker.window_calls == 0
+            || self.breaker.min_calls > self.breaker.window_calls
+            || self.breaker.half_open_probes == 0
+        {
+            return invalid(
+                "breaker: failure_rate must be within 0..=1, window_calls and half_open_probes at least 1, min_calls at most window_calls",
+            );
+        }
+        if self.redriver.redrive_per_second == 0 {
+            return invalid("redriver.redrive_per_second must be at least 1");
         }
         if self.http.max_json_bytes < 1024 {
             return invalid("http.max_json_bytes must be at least 1024");

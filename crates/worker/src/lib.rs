@@ -27,7 +27,7 @@ impl Worker {
     /// Connects what can be connected lazily (database pool, publisher) and builds the clients.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = store::connect(&settings.database).await?;
-        let topology = Topology::new(settings.amqp.prefix.clone(), settings.amqp.queue_type);
+        let topology = Topology::from_settings(settings);
         let publisher = Publisher::new(
             settings.amqp.url.clone(),
             topology.clone(),
