@@ -67,6 +67,7 @@ impl TestResources {
         settings.storage.local_path = self.storage_dir.clone();
         // Short delay queues, so retries through them finish within a test.
         settings.retry.delays_seconds = vec![1, 2];
+        settings.worker.health_port = 0;
         settings
     }
 
@@ -358,20 +359,44 @@ pub fn two_stages() -> Value {
 pub struct RunningWorker {
     stop: tokio::sync::watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    health: Option<worker::health::HealthServer>,
 }
 
 impl RunningWorker {
-    /// Builds a worker from `settings` and starts consuming.
+    /// Builds a worker from `settings`, starts its health server and starts consuming.
     pub async fn start(settings: &Settings) -> RunningWorker {
         let worker = worker::Worker::build(settings)
             .await
             .expect("build the worker");
+        let health = worker.serve_health().expect("health server");
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move { worker.run(stopped).await });
         RunningWorker {
             stop,
             task: Some(task),
+            health: Some(health),
         }
+    }
+
+    /// The worker's `/readyz` status and body.
+    pub async fn readiness(&self) -> (u16, Value) {
+        let address = self.health.as_ref().expect("health server").address;
+        let response = reqwest::get(format!("http://{address}/readyz"))
+            .await
+            .expect("readyz");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("readyz json"))
+    }
+
+    /// The worker's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let address = self.health.as_ref().expect("health server").address;
+        reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// Asks the worker to stop and waits until it has.
@@ -379,6 +404,9 @@ impl RunningWorker {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
             task.await.expect("worker task").expect("worker run");
+        }
+        if let Some(health) = self.health.take() {
+            health.stop().await;
         }
     }
 }
@@ -473,6 +501,45 @@ impl TestApp {
             .iter()
             .map(id_of)
             .collect()
+    }
+
+    /// Adds `count` copies of an uploaded image to a library (same bytes, new image rows): a
+    /// cheap way to make a large library of images the worker can fetch.
+    pub async fn copy_image(&self, library: Uuid, image: Uuid, count: usize) {
+        self.db
+            .execute_unprepared(&format!(
+                "INSERT INTO images (id, tenant_id, library_id, filename, source, object_key, media_type, size_bytes, content_hash, created_at)
+                 SELECT gen_random_uuid(), i.tenant_id, '{library}', 'copy-' || g || '-' || i.filename, i.source, i.object_key,
+                        i.media_type, i.size_bytes, i.content_hash, now() + g * interval '1 microsecond'
+                 FROM images i, generate_series(1, {count}) g WHERE i.id = '{image}'"
+            ))
+            .await
+            .expect("copy the image");
+    }
+
+    /// Takes up to `max` messages off this test's dead-letter queue (acknowledging them):
+    /// each body with its headers.
+    pub async fn drain_dead_letters(&self, max: usize) -> Vec<(Vec<u8>, broker::DeadLetter)> {
+        let connection = broker::connect(&amqp_url(), "test-drain", Duration::from_secs(5))
+            .await
+            .expect("connect");
+        let channel = connection.create_channel().await.expect("channel");
+        let queue = broker::Topology::from_settings(&self.resources.settings()).dead_letter_queue();
+        let mut letters = Vec::new();
+        while letters.len() < max {
+            let Some(message) = channel
+                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic.get")
+            else {
+                break;
+            };
+            let delivery = &message.delivery;
+            let letter = broker::DeadLetter::from_headers(delivery.properties.headers().as_ref());
+            letters.push((delivery.data.clone(), letter));
+        }
+        let _ = connection.close(200, "done".into()).await;
+        letters
     }
 
     /// Waits until the job is in a terminal state and returns it.

@@ -161,7 +161,7 @@ impl Publisher {
                 routing_key: delayed.queue.clone(),
                 payload: delayed.message.encode(),
                 properties: stage_properties()
-                    .with_priority(delayed.priority.amqp_priority())
+                    .with_priority(delayed.priority)
                     .with_headers(headers),
             }
         });
@@ -267,7 +267,8 @@ fn stage_properties() -> BasicProperties {
 #[derive(Debug, Clone)]
 pub struct Delayed {
     pub message: StageMessage,
-    pub priority: Priority,
+    /// The AMQP priority it had (kept as it was delivered).
+    pub priority: u8,
     /// The delay queue ([`Topology::retry_delay`]).
     pub queue: String,
     pub first_failed_at: chrono::DateTime<chrono::Utc>,

@@ -85,6 +85,7 @@ pub(crate) async fn chat(
     payload: web::Payload,
 ) -> HttpResponse {
     let started = Instant::now();
+    state.record_arrival();
     let mut images = Vec::new();
     let response = match handle(&state, &request, payload, &mut images, started).await {
         Ok(response) => response,

@@ -12,8 +12,11 @@ use crate::config::{ConfigError, RuntimeConfig};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Calls {
-    /// Chat calls answered, whatever the outcome (the sum of `by_status`). A call whose client
-    /// hung up before the answer is not counted here.
+    /// Chat calls received, counted on arrival (a call whose client hangs up before the
+    /// answer is counted here, and in the other counters once answered).
+    pub received: u64,
+    /// Chat calls answered, whatever the outcome (the sum of `by_status`), including calls
+    /// whose client hung up meanwhile (the handler runs to its end).
     pub total: u64,
     /// Per image (sha256 hex of its bytes or https URL): calls that got past the key, the rate
     /// limit and validation, i.e. the image was "analysed", even if a fault was then injected.
@@ -134,6 +137,10 @@ impl State {
         let mut inner = self.lock();
         inner.calls = Calls::default();
         inner.window = RateWindow::default();
+    }
+
+    pub(crate) fn record_arrival(&self) {
+        self.lock().calls.received += 1;
     }
 
     pub(crate) fn record_images(&self, images: &[String]) {

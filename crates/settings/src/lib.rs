@@ -184,6 +184,10 @@ pub struct WorkerSettings {
     pub allow_private_urls: bool,
     /// How long SIGTERM waits for in-flight work before leaving it to redelivery.
     pub shutdown_grace_seconds: u64,
+    /// Address of the worker's `/healthz`, `/readyz` and `/metrics`.
+    pub health_host: String,
+    /// Port of the same (0 picks a free port).
+    pub health_port: u16,
 }
 
 impl WorkerSettings {
@@ -206,6 +210,8 @@ impl Default for WorkerSettings {
             fetch_timeout_seconds: 30,
             allow_private_urls: false,
             shutdown_grace_seconds: 30,
+            health_host: "127.0.0.1".into(),
+            health_port: 9091,
         }
     }
 }
@@ -441,6 +447,15 @@ impl Settings {
             return invalid(
                 "breaker: failure_rate must be within 0..=1, window_calls and half_open_probes at least 1, min_calls at most window_calls",
             );
+        }
+        if self.cohere.requests_per_minute == Some(0)
+            || self
+                .cohere
+                .model_requests_per_minute
+                .values()
+                .any(|rpm| *rpm == 0)
+        {
+            return invalid("cohere.requests_per_minute must be at least 1 (or unset: no limit)");
         }
         if self.redriver.redrive_per_second == 0 {
             return invalid("redriver.redrive_per_second must be at least 1");

@@ -438,8 +438,9 @@ pub async fn history<C: ConnectionTrait>(
     Ok(Page { items, total })
 }
 
-/// Cancels a queued or running job: its pending items become `cancelled` and so does the
-/// job. Cancelling a cancelled job returns it unchanged; a finished job is a conflict.
+/// Cancels a queued or running job: its unfinished items (`pending`, or `running` between
+/// stages) become `cancelled` and so does the job. Cancelling a cancelled job returns it
+/// unchanged; a finished job is a conflict.
 pub async fn cancel(
     db: &DatabaseConnection,
     tenant: TenantId,
@@ -469,15 +470,27 @@ pub async fn cancel(
         JobStatus::Queued | JobStatus::Running => {
             txn.execute_raw(Statement::from_sql_and_values(
                 DatabaseBackend::Postgres,
+                // Unfinished items are `pending` (waiting for a stage) or `running` (between
+                // stages). The job's lock keeps workers from moving them meanwhile, so the
+                // statuses read here are the ones the update replaces.
                 r#"WITH cancelled AS (
-                       UPDATE job_items SET status = 'cancelled', updated_at = now(), finished_at = now()
-                       WHERE job_id = $1 AND status = 'pending'
-                       RETURNING 1
+                       UPDATE job_items i SET status = 'cancelled', updated_at = now(), finished_at = now()
+                       FROM (SELECT id, status FROM job_items
+                             WHERE job_id = $1 AND status IN ('pending', 'running')) AS was
+                       WHERE i.id = was.id
+                       RETURNING was.status
+                   ),
+                   counted AS (
+                       SELECT count(*) FILTER (WHERE status = 'pending') AS pending,
+                              count(*) FILTER (WHERE status = 'running') AS running
+                       FROM cancelled
                    )
                    UPDATE jobs SET status = 'cancelled',
-                       pending_items = pending_items - (SELECT count(*) FROM cancelled),
-                       cancelled_items = cancelled_items + (SELECT count(*) FROM cancelled),
+                       pending_items = pending_items - counted.pending,
+                       running_items = running_items - counted.running,
+                       cancelled_items = cancelled_items + counted.pending + counted.running,
                        finished_at = now(), updated_at = now(), event_seq = event_seq + 1
+                   FROM counted
                    WHERE id = $1"#,
                 [id.into()],
             ))

@@ -13,6 +13,7 @@ pub mod objects;
 pub mod page;
 pub mod pipelines;
 pub mod results;
+pub mod retry;
 pub mod tenants;
 pub mod work;
 

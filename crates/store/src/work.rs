@@ -29,13 +29,17 @@ fn corrupt(what: String) -> StoreError {
     StoreError::Database(sea_orm::DbErr::Custom(what))
 }
 
-fn parse<T: std::str::FromStr>(what: &str, id: Uuid, value: &str) -> Result<T, StoreError> {
+pub(crate) fn parse<T: std::str::FromStr>(
+    what: &str,
+    id: Uuid,
+    value: &str,
+) -> Result<T, StoreError> {
     value
         .parse()
         .map_err(|_| corrupt(format!("{what} {id} has status or priority {value}")))
 }
 
-fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
+pub(crate) fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }
 
@@ -612,7 +616,7 @@ RETURNING j.id, j.status, j.event_seq, j.total_items, j.pending_items, j.running
 "#;
 
 /// The event for a job's row as the batch left it.
-fn job_event(
+pub(crate) fn job_event(
     row: &QueryResult,
     job_id: Uuid,
     items: Vec<ItemProgress>,

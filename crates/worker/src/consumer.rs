@@ -13,18 +13,28 @@
 //! confirmed. The prefetch is larger than the concurrency so the next messages are loaded
 //! while the current ones are analysed. Stopping: no new messages and no new calls, the calls
 //! in flight finish and are written (up to a grace period); everything else is redelivered.
+//!
+//! Failures (DESIGN.md, "Failure handling"): an item that fails is dead-lettered (published
+//! to the dead-letter exchange with its reason) before its failure is written; a transient
+//! failure that outlived its in-process tries goes to a delay queue with one more attempt,
+//! or, its attempts spent, fails the item; an undecodable message is dead-lettered as poison.
+//! While a circuit breaker is open the consumer is cancelled, so messages stay queued; it
+//! consumes again when the breaker half-opens to let its probes through.
 
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
+use broker::{DeadLetter, Delayed, dead_letter};
+use chrono::Utc;
+use domain::job::ErrorClass;
 use futures::{FutureExt, StreamExt, future::join_all};
 use lapin::{
-    Channel,
+    Channel, Consumer,
     message::Delivery,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+        BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
     },
     types::FieldTable,
 };
@@ -34,7 +44,7 @@ use tokio::{
     task::JoinSet,
 };
 
-use crate::process::{self, Call, Context, Disposition, Step, UNCOMMITTED_JOB_WAIT};
+use crate::process::{self, Call, Context, Disposition, Envelope, Step, UNCOMMITTED_JOB_WAIT};
 
 /// Most deliveries loaded, or outcomes written, at once.
 const MAX_BATCH: usize = 256;
@@ -61,7 +71,8 @@ struct Incoming {
     pause: Duration,
 }
 
-/// Consumes `queue` until `stop` turns true (or the channel fails).
+/// Consumes `queue` until `stop` turns true (or the channel fails), pausing while a circuit
+/// breaker is open.
 pub async fn run(
     ctx: Arc<Context>,
     channel: Channel,
@@ -71,14 +82,6 @@ pub async fn run(
 ) -> Result<(), lapin::Error> {
     channel
         .basic_qos(limits.prefetch, BasicQosOptions::default())
-        .await?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.into(),
-            format!("worker-{}", uuid::Uuid::new_v4()).into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
         .await?;
     let slots = Arc::new(Semaphore::new(limits.concurrency));
     let (calls, calls_rx) = mpsc::unbounded_channel();
@@ -92,29 +95,59 @@ pub async fn run(
         stop.clone(),
     ));
     let writer = tokio::spawn(write_batches(ctx.clone(), writes_rx));
-    tracing::info!(
-        queue,
-        concurrency = limits.concurrency,
-        prefetch = limits.prefetch,
-        "consuming"
-    );
+    let mut breakers = ctx.guard.subscribe();
+    let mut consumer: Option<Consumer> = None;
 
     let mut failure = None;
     loop {
+        let open = breakers.borrow_and_update().open.clone();
+        match (&consumer, open.is_empty()) {
+            (Some(_), false) => {
+                tracing::warn!(models = ?open, "circuit breaker open: taking no new messages");
+                if let Some(old) = consumer.take() {
+                    pause(&channel, old).await;
+                }
+            }
+            (None, true) => {
+                consumer = Some(
+                    channel
+                        .basic_consume(
+                            queue.into(),
+                            format!("worker-{}", uuid::Uuid::new_v4()).into(),
+                            BasicConsumeOptions::default(),
+                            FieldTable::default(),
+                        )
+                        .await?,
+                );
+                tracing::info!(
+                    queue,
+                    concurrency = limits.concurrency,
+                    prefetch = limits.prefetch,
+                    "consuming"
+                );
+            }
+            _ => {}
+        }
         let first = tokio::select! {
             _ = stop.changed() => break,
+            changed = breakers.changed() => match changed {
+                Ok(()) => continue,
+                Err(_) => break,
+            },
             retry = retries_rx.recv() => match retry {
                 Some(incoming) => incoming,
                 None => break,
             },
-            next = consumer.next() => match next {
+            next = next_delivery(&mut consumer) => match next {
                 Some(Ok(delivery)) => Incoming::new(delivery),
                 Some(Err(error)) => { failure = Some(error); break }
                 None => break,
             },
         };
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while let Some(consumer) = consumer.as_mut()
+            && batch.len() < MAX_BATCH
+        {
             match consumer.next().now_or_never() {
                 Some(Some(Ok(delivery))) => batch.push(Incoming::new(delivery)),
                 Some(Some(Err(error))) => {
@@ -129,9 +162,15 @@ pub async fn run(
         {
             batch.push(incoming);
         }
-        let bodies: Vec<&[u8]> = batch.iter().map(|i| i.delivery.data.as_slice()).collect();
+        let envelopes: Vec<Envelope> = batch
+            .iter()
+            .map(|i| Envelope {
+                body: i.delivery.data.as_slice(),
+                reopened: dead_letter::is_reopened(i.delivery.properties.headers().as_ref()),
+            })
+            .collect();
         let started = Instant::now();
-        let prepared = process::prepare(&ctx, &bodies).await;
+        let prepared = process::prepare(&ctx, &envelopes).await;
         tracing::debug!(
             messages = batch.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -141,13 +180,13 @@ pub async fn run(
             Err(error) => {
                 let reason = process::store_failed(&error);
                 for incoming in batch {
-                    let reason = reason.clone();
-                    tokio::spawn(async move { settle(&incoming.delivery, reason).await });
+                    let (ctx, reason) = (ctx.clone(), reason.clone());
+                    tokio::spawn(async move { settle(&ctx, &incoming.delivery, reason).await });
                 }
             }
             Ok(steps) => {
                 for (incoming, step) in batch.into_iter().zip(steps) {
-                    route(incoming, step, &calls, &writes, &retries);
+                    route(&ctx, incoming, step, &calls, &writes, &retries);
                 }
             }
         }
@@ -171,6 +210,39 @@ pub async fn run(
     failure.map_or(Ok(()), Err)
 }
 
+/// The next delivery of the consumer; never, while there is none.
+async fn next_delivery(consumer: &mut Option<Consumer>) -> Option<Result<Delivery, lapin::Error>> {
+    match consumer {
+        Some(consumer) => consumer.next().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Cancels `consumer` so the broker stops sending; what it had sent already and nobody
+/// took yet goes straight back to the queue.
+async fn pause(channel: &Channel, consumer: Consumer) {
+    if let Err(error) = channel
+        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
+        .await
+    {
+        tracing::warn!(%error, "could not cancel the consumer");
+        return;
+    }
+    tokio::spawn(async move {
+        let mut consumer = consumer;
+        let handed_back = async {
+            while let Some(Ok(delivery)) = consumer.next().await {
+                let requeue = BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                };
+                let _ = delivery.nack(requeue).await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(30), handed_back).await;
+    });
+}
+
 impl Incoming {
     fn new(delivery: Delivery) -> Self {
         Self {
@@ -183,6 +255,7 @@ impl Incoming {
 
 /// Sends a prepared delivery where its step says.
 fn route(
+    ctx: &Arc<Context>,
     incoming: Incoming,
     step: Step,
     calls: &mpsc::UnboundedSender<(Delivery, Box<Call>)>,
@@ -191,7 +264,8 @@ fn route(
 ) {
     match step {
         Step::Settle(disposition) => {
-            tokio::spawn(async move { settle(&incoming.delivery, disposition).await });
+            let ctx = ctx.clone();
+            tokio::spawn(async move { settle(&ctx, &incoming.delivery, disposition).await });
         }
         Step::Call(call) => {
             let _ = calls.send((incoming.delivery, call));
@@ -201,7 +275,8 @@ fn route(
         }
         Step::NotYetVisible if incoming.since.elapsed() >= UNCOMMITTED_JOB_WAIT => {
             let disposition = process::dropped_unknown();
-            tokio::spawn(async move { settle(&incoming.delivery, disposition).await });
+            let ctx = ctx.clone();
+            tokio::spawn(async move { settle(&ctx, &incoming.delivery, disposition).await });
         }
         Step::NotYetVisible => {
             let retries = retries.clone();
@@ -236,16 +311,25 @@ async fn dispatch(
             // Not started: left unacknowledged, the broker hands it to another worker.
             continue;
         }
+        if ctx.cancellations.is_cancelled(call.message.job_id) {
+            let change = Change::Cancel {
+                message: call.message,
+            };
+            let _ = writes.send((delivery, change));
+            continue;
+        }
         let ctx = ctx.clone();
         let writes = writes.clone();
         tokio::spawn(async move {
-            let outcome = process::call(&ctx, &call).await;
+            let outcome = process::call(&ctx, &call)
+                .await
+                .or_else(|disposition| process::spend_attempt(&ctx, disposition));
             drop(permit);
             match outcome {
                 Ok(change) => {
                     let _ = writes.send((delivery, change));
                 }
-                Err(disposition) => settle(&delivery, disposition).await,
+                Err(disposition) => settle(&ctx, &delivery, disposition).await,
             }
         });
     }
@@ -262,6 +346,10 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
         {
             batch.push(next);
         }
+        let batch = dead_letter_failures(&ctx, batch, &mut follow_ups).await;
+        if batch.is_empty() {
+            continue;
+        }
         let (deliveries, changes): (Vec<Delivery>, Vec<Change>) = batch.into_iter().unzip();
         let started = Instant::now();
         let written = write_with_retries(&ctx, &changes).await;
@@ -274,14 +362,15 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
             Ok(applied) => {
                 let ctx = ctx.clone();
                 follow_ups.spawn(async move {
+                    let ctx = &ctx;
                     let started = Instant::now();
-                    let dispositions = process::follow(&ctx, &applied).await;
+                    let dispositions = process::follow(ctx, &applied).await;
                     let published_us = started.elapsed().as_micros() as u64;
                     join_all(
                         deliveries
                             .iter()
                             .zip(dispositions)
-                            .map(|(delivery, disposition)| settle(delivery, disposition)),
+                            .map(|(delivery, disposition)| settle(ctx, delivery, disposition)),
                     )
                     .await;
                     tracing::debug!(
@@ -293,11 +382,12 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
             }
             Err(error) => {
                 let disposition = process::store_failed(&error);
+                let ctx = ctx.clone();
                 follow_ups.spawn(async move {
                     join_all(
                         deliveries
                             .iter()
-                            .map(|delivery| settle(delivery, disposition.clone())),
+                            .map(|delivery| settle(&ctx, delivery, disposition.clone())),
                     )
                     .await;
                 });
@@ -328,22 +418,128 @@ async fn write_with_retries(
     }
 }
 
-async fn settle(delivery: &Delivery, disposition: Disposition) {
+/// Publishes a dead letter for every failure in `batch` (before the failure is written, so
+/// a crash in between redelivers the message instead of losing the dead letter) and returns
+/// what can be written. Failures whose dead letter the broker did not take go back to the
+/// queue after a pause.
+async fn dead_letter_failures(
+    ctx: &Arc<Context>,
+    batch: Vec<(Delivery, Change)>,
+    follow_ups: &mut JoinSet<()>,
+) -> Vec<(Delivery, Change)> {
+    if !batch.iter().any(|(_, c)| matches!(c, Change::Fail { .. })) {
+        return batch;
+    }
+    let jobs = ctx
+        .jobs
+        .get_all(&ctx.db, batch.iter().map(|(_, c)| c.message().job_id))
+        .await
+        .unwrap_or_default();
+    let letters: Vec<(Vec<u8>, DeadLetter)> = batch
+        .iter()
+        .filter_map(|(delivery, change)| {
+            let Change::Fail {
+                message,
+                class,
+                reason,
+            } = change
+            else {
+                return None;
+            };
+            let mut letter = DeadLetter::new(*class, reason.clone());
+            letter.attempts = message.attempt + 1;
+            if let Some(first) =
+                dead_letter::first_failed_at(delivery.properties.headers().as_ref())
+            {
+                letter.first_failed_at = first;
+            }
+            letter.job_id = Some(message.job_id);
+            letter.item_id = Some(message.item_id);
+            letter.stage_index = Some(message.stage_index);
+            if let Some(job) = jobs.get(&message.job_id) {
+                letter.tenant_id = Some(job.tenant_id);
+                letter.model = job
+                    .snapshot
+                    .stages
+                    .get(message.stage_index as usize)
+                    .map(|stage| stage.model.clone());
+            }
+            Some((delivery.data.clone(), letter))
+        })
+        .collect();
+    match ctx.publisher.publish_dead_letters(&letters).await {
+        Ok(()) => batch,
+        Err(error) => {
+            let (failed, rest): (Vec<_>, Vec<_>) = batch
+                .into_iter()
+                .partition(|(_, c)| matches!(c, Change::Fail { .. }));
+            let disposition = process::requeue(
+                Duration::from_secs(2),
+                format!("could not dead-letter a failed item: {error}"),
+            );
+            let ctx = ctx.clone();
+            follow_ups.spawn(async move {
+                join_all(
+                    failed
+                        .iter()
+                        .map(|(delivery, _)| settle(&ctx, delivery, disposition.clone())),
+                )
+                .await;
+            });
+            rest
+        }
+    }
+}
+
+async fn settle(ctx: &Context, delivery: &Delivery, disposition: Disposition) {
+    let requeue_later = |after: Duration| async move {
+        tokio::time::sleep(after).await;
+        delivery
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..Default::default()
+            })
+            .await
+    };
     let result = match disposition {
         Disposition::Ack => delivery.ack(BasicAckOptions::default()).await,
         Disposition::Requeue { after, reason } => {
             tracing::debug!(%reason, ?after, "handing the message back");
-            tokio::time::sleep(after).await;
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await
+            requeue_later(after).await
         }
-        Disposition::Reject { reason } => {
-            tracing::warn!(%reason, "rejecting the message to the dead-letter queue");
-            delivery.reject(BasicRejectOptions { requeue: false }).await
+        Disposition::Retry { message, reason } => {
+            let attempt = message.attempt + 1;
+            let (delay, queue) = ctx.publisher.topology().retry_delay(attempt);
+            let headers = delivery.properties.headers().as_ref();
+            let delayed = Delayed {
+                message: message.next_attempt(),
+                priority: delivery.properties.priority().unwrap_or_default(),
+                queue,
+                first_failed_at: dead_letter::first_failed_at(headers).unwrap_or_else(Utc::now),
+            };
+            tracing::info!(job_id = %message.job_id, item_id = %message.item_id, attempt, ?delay, %reason, "stage failed; trying again after a delay");
+            match ctx.publisher.publish_delayed(&[delayed]).await {
+                Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                Err(error) => {
+                    tracing::warn!(%error, "could not delay the message; handing it back");
+                    requeue_later(Duration::from_secs(2)).await
+                }
+            }
+        }
+        Disposition::Poison { reason } => {
+            tracing::warn!(%reason, "dead-lettering an undecodable message");
+            let letter = DeadLetter::new(ErrorClass::Poison, reason);
+            match ctx
+                .publisher
+                .publish_dead_letters(&[(delivery.data.clone(), letter)])
+                .await
+            {
+                Ok(()) => delivery.ack(BasicAckOptions::default()).await,
+                Err(error) => {
+                    tracing::warn!(%error, "could not dead-letter the message; handing it back");
+                    requeue_later(Duration::from_secs(2)).await
+                }
+            }
         }
     };
     if let Err(error) = result {

@@ -1,8 +1,12 @@
 //! The worker: consumes stage messages and, for each, fetches the image, calls Cohere with the
 //! stage's prompt, stores the result, applies the stage's filter and moves the item on.
 
+pub mod cancel;
 pub mod consumer;
 pub mod fetch;
+pub mod guard;
+pub mod health;
+pub mod metrics;
 pub mod process;
 
 use std::{sync::Arc, time::Duration};
@@ -14,13 +18,16 @@ use settings::Settings;
 use store::objects::Objects;
 use tokio::sync::watch;
 
-use crate::{fetch::Fetcher, process::Context};
+use crate::{
+    cancel::Cancellations, fetch::Fetcher, guard::Guard, health::HealthServer, process::Context,
+};
 
 /// A worker ready to consume.
 pub struct Worker {
     ctx: Arc<Context>,
     settings: Settings,
     topology: Topology,
+    registry: prometheus::Registry,
 }
 
 impl Worker {
@@ -50,18 +57,35 @@ impl Worker {
             settings.worker.max_image_bytes,
             settings.worker.allow_private_urls,
         )?;
+        let registry = prometheus::Registry::new();
+        let guard = Guard::new(settings, db.clone(), &registry, worker_id())?;
         let ctx = Arc::new(Context {
             db,
             publisher,
             cohere,
             fetcher,
             jobs: process::JobCache::default(),
+            guard,
+            cancellations: Arc::new(Cancellations::default()),
+            metrics: metrics::Metrics::new(&registry)?,
+            max_attempts: settings.retry.max_attempts,
         });
         Ok(Self {
             ctx,
             settings: settings.clone(),
             topology,
+            registry,
         })
+    }
+
+    /// Starts `/healthz`, `/readyz` and `/metrics` on `worker.health_host:health_port`.
+    pub fn serve_health(&self) -> std::io::Result<HealthServer> {
+        HealthServer::start(
+            self.ctx.clone(),
+            self.registry.clone(),
+            &self.settings.worker.health_host,
+            self.settings.worker.health_port,
+        )
     }
 
     /// The shared context, for tests that drive [`process::process`] directly.
@@ -95,6 +119,16 @@ impl Worker {
             };
             let channel = connection.create_channel().await?;
             self.topology.declare(&channel).await?;
+            let listener = {
+                let (channel, topology) =
+                    (connection.create_channel().await?, self.topology.clone());
+                let cancellations = self.ctx.cancellations.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = cancel::listen(channel, &topology, &cancellations).await {
+                        tracing::warn!(%error, "stopped listening for cancellations");
+                    }
+                })
+            };
             let outcome = consumer::run(
                 self.ctx.clone(),
                 channel,
@@ -103,14 +137,22 @@ impl Worker {
                 stop.clone(),
             )
             .await;
+            listener.abort();
             if *stop.borrow() {
                 let _ = connection.close(200, "shutting down".into()).await;
                 return Ok(());
             }
+            let _ = connection.close(200, "reconnecting".into()).await;
             if let Err(error) = outcome {
                 tracing::warn!(%error, "consumer stopped; reconnecting");
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
     }
+}
+
+/// This process's name in `circuit_breakers`: the pod's (or host's) name and the pid.
+fn worker_id() -> String {
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "worker".into());
+    format!("{host}-{}", std::process::id())
 }

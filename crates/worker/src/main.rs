@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("APP__COHERE__API_KEY is not set");
     }
     let worker = worker::Worker::build(&settings).await?;
+    let _health = worker.serve_health()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown_signal().await;

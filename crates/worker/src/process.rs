@@ -16,7 +16,7 @@ use cohere::{
 };
 use domain::{
     filter::{StageOutput, parse_json_output},
-    job::{ErrorClass, JobStatus},
+    job::{ErrorClass, ItemStatus, JobStatus},
     message::StageMessage,
     pipeline::StageSpec,
 };
@@ -24,10 +24,23 @@ use sea_orm::DatabaseConnection;
 use store::work::{self, Applied, Change, ImageSource, JobHeader, StageResult};
 use uuid::Uuid;
 
-use crate::fetch::{FetchError, Fetcher};
+use crate::{
+    cancel::Cancellations,
+    fetch::{FetchError, Fetcher},
+    guard::{Admission, Guard},
+};
 
 /// Longest wait before a message is handed back after a retryable failure.
 const MAX_REQUEUE_DELAY: Duration = Duration::from_secs(10);
+
+/// How long every replica waits after a 429 without `Retry-After`.
+const DEFAULT_RATE_LIMIT_WAIT: Duration = Duration::from_secs(1);
+
+/// Longest `Retry-After` honoured (a larger one is most likely a mistake upstream).
+const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
+
+/// Longest pause between looks while a half-open breaker's probe slots are taken.
+const PROBE_WAIT: Duration = Duration::from_millis(200);
 
 /// How long a message may name a job that is not visible yet. The api commits a submission
 /// right after the broker confirmed its messages, so a consuming worker can see a message
@@ -41,6 +54,12 @@ pub struct Context {
     pub cohere: CohereClient,
     pub fetcher: Fetcher,
     pub jobs: JobCache,
+    /// Circuit breakers, the cluster-wide rate limiter and the in-process retry policy.
+    pub guard: Guard,
+    pub cancellations: Arc<Cancellations>,
+    pub metrics: crate::metrics::Metrics,
+    /// Deliveries of one stage of one item before a transient failure is dead-lettered.
+    pub max_attempts: u32,
 }
 
 /// What to do with a delivery.
@@ -48,10 +67,18 @@ pub struct Context {
 pub enum Disposition {
     /// Done (or nothing to do): acknowledge.
     Ack,
-    /// Not done, and trying again later may work: hand it back after `after`.
+    /// Not done, and not its fault (the breaker is open, the key was refused, the database
+    /// is unreachable): hand it back after `after`, without counting an attempt.
     Requeue { after: Duration, reason: String },
-    /// Cannot ever be processed (undecodable): reject to the dead-letter exchange.
-    Reject { reason: String },
+    /// A transient failure that outlived the in-process tries: one attempt spent. The
+    /// consumer puts the message in a delay queue, or, when its attempts are spent, fails the
+    /// item and dead-letters the message.
+    Retry {
+        message: StageMessage,
+        reason: String,
+    },
+    /// Cannot ever be processed (undecodable): dead-letter it as poison, with the reason.
+    Poison { reason: String },
 }
 
 pub fn requeue(after: Duration, reason: impl Into<String>) -> Disposition {
@@ -73,7 +100,7 @@ const JOB_CACHE_CAPACITY: usize = 4096;
 
 impl JobCache {
     /// The headers of `job_ids`, reading the ones not cached from the database.
-    async fn get_all(
+    pub(crate) async fn get_all(
         &self,
         db: &DatabaseConnection,
         job_ids: impl IntoIterator<Item = Uuid>,
@@ -149,9 +176,24 @@ impl Call {
     }
 }
 
-/// Decodes a batch of delivery bodies and decides, from one database read, what each needs.
-pub async fn prepare(ctx: &Context, bodies: &[&[u8]]) -> Result<Vec<Step>, store::StoreError> {
-    let decoded: Vec<_> = bodies.iter().map(|b| StageMessage::decode(b)).collect();
+/// A delivery as [`prepare`] sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    pub body: &'a [u8],
+    /// It re-opens a failed item (job retry, re-drive): the item may still read `failed`
+    /// until the re-opening transaction commits.
+    pub reopened: bool,
+}
+
+/// Decodes a batch of deliveries and decides, from one database read, what each needs.
+pub async fn prepare(
+    ctx: &Context,
+    envelopes: &[Envelope<'_>],
+) -> Result<Vec<Step>, store::StoreError> {
+    let decoded: Vec<_> = envelopes
+        .iter()
+        .map(|e| StageMessage::decode(e.body))
+        .collect();
     let messages: Vec<StageMessage> = decoded.iter().filter_map(|d| d.clone().ok()).collect();
     let mut loaded = work::load(&ctx.db, &messages).await?.into_iter();
     let headers = ctx
@@ -160,11 +202,18 @@ pub async fn prepare(ctx: &Context, bodies: &[&[u8]]) -> Result<Vec<Step>, store
         .await?;
     Ok(decoded
         .into_iter()
-        .map(|decoded| match decoded {
-            Err(error) => Step::Settle(Disposition::Reject {
+        .zip(envelopes)
+        .map(|(decoded, envelope)| match decoded {
+            Err(error) => Step::Settle(Disposition::Poison {
                 reason: format!("undecodable stage message: {error}"),
             }),
             Ok(message) => match (loaded.next().flatten(), headers.get(&message.job_id)) {
+                (Some(found), Some(_))
+                    if envelope.reopened && found.item_status == ItemStatus::Failed =>
+                {
+                    // Published before the re-opening commits, like a submission's messages.
+                    Step::NotYetVisible
+                }
                 (Some(found), Some(job)) => decide(message, found, job),
                 _ => Step::NotYetVisible,
             },
@@ -211,13 +260,32 @@ fn decide(message: StageMessage, found: work::Loaded, job: &Arc<JobHeader>) -> S
 }
 
 /// Fetches the image and asks Cohere; the outcome to write, or how to hand the message back.
+/// A cancellation of the job stops it wherever it is, aborting a call in flight.
 #[tracing::instrument(skip_all, fields(job_id = %call.message.job_id, item_id = %call.message.item_id, stage_index = call.message.stage_index))]
 pub async fn call(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
+    let job_id = call.message.job_id;
+    tokio::select! {
+        biased;
+        _ = ctx.cancellations.cancelled(job_id) => {
+            tracing::debug!("job cancelled: call abandoned");
+            ctx.metrics.outcome("cancelled");
+            Ok(Change::Cancel { message: call.message })
+        }
+        outcome = analyse(ctx, call) => outcome,
+    }
+}
+
+/// [`call`] without the cancellation.
+async fn analyse(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
     let stage = call.stage();
+    let retry = |reason: String| Disposition::Retry {
+        message: call.message,
+        reason,
+    };
     let (media_type, bytes) = match ctx.fetcher.fetch(&call.image).await {
         Ok(found) => found,
         Err(FetchError::Permanent(reason)) => return Ok(call.fail(reason)),
-        Err(FetchError::Transient(reason)) => return Err(requeue(Duration::from_secs(2), reason)),
+        Err(FetchError::Transient(reason)) => return Err(retry(reason)),
     };
     // Only the serialized body stays alive during the call: the image and its base64 copy
     // are freed here, which is what bounds a worker's memory with many calls in flight.
@@ -227,30 +295,93 @@ pub async fn call(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
         Ok(request) => request,
         Err(error) => return Ok(call.fail(format!("cannot encode the request: {error}"))),
     };
-    let started = Instant::now();
-    match ctx.cohere.send(&request).await {
-        Ok(response) => {
-            let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-            Ok(Change::Record {
-                message: call.message,
-                image_id: call.image_id,
-                result: stage_result(stage, &response, latency_ms),
-                last_stage: call.last_stage(),
-            })
+    let model = stage.model.as_str();
+    let mut backoff = ctx.guard.backoff();
+    let mut tries = 0u32;
+    loop {
+        let permit = match ctx.guard.admit(model) {
+            Admission::Go(permit) => permit,
+            Admission::Wait(pause) => {
+                // A half-open breaker's probe slots are taken: wait for the probe's verdict.
+                tokio::time::sleep(pause.min(PROBE_WAIT)).await;
+                continue;
+            }
+            Admission::Open => {
+                ctx.metrics.outcome("breaker_open");
+                return Err(breaker_open(model));
+            }
+        };
+        // Waiting for the cluster-wide limiter is not an attempt.
+        if let Err(error) = ctx.guard.pace(model).await {
+            return Err(requeue(
+                Duration::from_secs(2),
+                format!("the rate limiter is unavailable: {error}"),
+            ));
         }
-        Err(error) => {
-            let class = error.class();
-            tracing::warn!(%error, class = class.as_str(), "Cohere call failed");
-            let wait = error.retry_after().unwrap_or(Duration::from_secs(1));
-            match class {
-                ErrorClass::Permanent | ErrorClass::Poison => Ok(call.fail(error.to_string())),
-                ErrorClass::RateLimited | ErrorClass::Transient => {
-                    Err(requeue(wait, error.to_string()))
+        let started = Instant::now();
+        let in_flight = crate::metrics::InFlight::start(&ctx.metrics);
+        let sent = ctx.cohere.send(&request).await;
+        drop(in_flight);
+        let error = match sent {
+            Ok(response) => {
+                permit.success();
+                ctx.metrics.outcome("ok");
+                let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+                return Ok(Change::Record {
+                    message: call.message,
+                    image_id: call.image_id,
+                    result: stage_result(stage, &response, latency_ms),
+                    last_stage: call.last_stage(),
+                });
+            }
+            Err(error) => error,
+        };
+        let class = error.class();
+        tracing::warn!(%error, class = class.as_str(), model, "Cohere call failed");
+        ctx.metrics.outcome(class.as_str());
+        match class {
+            ErrorClass::RateLimited => {
+                // Every replica backs off; the call is made again once the limiter allows.
+                drop(permit);
+                let wait = error
+                    .retry_after()
+                    .unwrap_or(DEFAULT_RATE_LIMIT_WAIT)
+                    .min(MAX_RATE_LIMIT_WAIT);
+                if let Err(error) = ctx.guard.back_off(model, wait).await {
+                    tracing::warn!(%error, "could not share the rate-limit back-off");
+                    tokio::time::sleep(wait).await;
                 }
-                ErrorClass::Systemic => Err(requeue(MAX_REQUEUE_DELAY, error.to_string())),
+            }
+            ErrorClass::Transient => {
+                permit.failure(error.to_string());
+                tries += 1;
+                if ctx.guard.is_open(model) {
+                    return Err(breaker_open(model));
+                }
+                match backoff.next() {
+                    Some(pause) if tries < ctx.guard.in_process_tries() => {
+                        tokio::time::sleep(pause).await;
+                    }
+                    _ => return Err(retry(error.to_string())),
+                }
+            }
+            ErrorClass::Systemic => {
+                permit.systemic(error.to_string());
+                return Err(requeue(Duration::ZERO, error.to_string()));
+            }
+            ErrorClass::Permanent | ErrorClass::Poison => {
+                drop(permit);
+                return Ok(call.fail(error.to_string()));
             }
         }
     }
+}
+
+fn breaker_open(model: &str) -> Disposition {
+    requeue(
+        Duration::ZERO,
+        format!("the circuit breaker for {model} is open"),
+    )
 }
 
 /// Stores a batch of outcomes in one transaction.
@@ -315,7 +446,14 @@ pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
     let deadline = Instant::now() + UNCOMMITTED_JOB_WAIT;
     let mut pause = Duration::from_millis(20);
     let step = loop {
-        match prepare(ctx, &[body]).await.map(|mut steps| steps.remove(0)) {
+        let envelope = Envelope {
+            body,
+            reopened: false,
+        };
+        match prepare(ctx, &[envelope])
+            .await
+            .map(|mut steps| steps.remove(0))
+        {
             Ok(Step::NotYetVisible) if Instant::now() + pause <= deadline => {
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_millis(500));
@@ -328,7 +466,10 @@ pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
         Step::Settle(disposition) => return disposition,
         Step::NotYetVisible => return dropped_unknown(),
         Step::Write(change) => change,
-        Step::Call(work) => match call(ctx, &work).await {
+        Step::Call(work) => match call(ctx, &work)
+            .await
+            .or_else(|disposition| spend_attempt(ctx, disposition))
+        {
             Ok(change) => change,
             Err(disposition) => return disposition,
         },
@@ -336,6 +477,23 @@ pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
     match write(ctx, std::slice::from_ref(&change)).await {
         Ok(applied) => follow(ctx, &applied).await.remove(0),
         Err(error) => store_failed(&error),
+    }
+}
+
+/// A transient failure whose attempts are spent becomes the item's failure (which the
+/// consumer dead-letters); anything else stays as it is.
+pub fn spend_attempt(ctx: &Context, disposition: Disposition) -> Result<Change, Disposition> {
+    match disposition {
+        Disposition::Retry { message, reason } if message.attempt + 1 >= ctx.max_attempts => {
+            let attempts = message.attempt + 1;
+            tracing::info!(job_id = %message.job_id, item_id = %message.item_id, attempts, %reason, "attempts spent; the item fails");
+            Ok(Change::Fail {
+                message,
+                class: ErrorClass::Transient,
+                reason: format!("gave up after {attempts} attempts: {reason}"),
+            })
+        }
+        other => Err(other),
     }
 }
 

@@ -4,12 +4,15 @@
 
 mod auth;
 mod errors;
+mod failures;
 mod images;
+mod job_retry;
 mod jobs;
 mod libraries;
 mod migrations;
 mod openapi;
 mod pipeline_runs;
 mod pipelines;
+mod rate_limiter;
 mod results;
 mod worker_batches;

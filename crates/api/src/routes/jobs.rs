@@ -1,4 +1,4 @@
-//! `/api/jobs`: submit, details, history, cancel.
+//! `/api/jobs`: submit, details, history, cancel, retry.
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use store::{
     entities::{job_stage_stats, jobs},
     jobs::{HistoryFilter, JobView, Submission, SubmitError},
+    retry::{ReopenError, ReopenScope},
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -422,10 +423,69 @@ pub async fn cancel_job(
     Ok(web::Json(Job::try_from(view)?))
 }
 
+/// Retry a job's failed items: each runs again from the stage where it failed.
+///
+/// The failed items go back to `pending` (their attempts and errors cleared) and a finished
+/// job runs again; their stage messages are confirmed by the broker before anything is
+/// stored, so if the broker is down the answer is 503 and nothing changed. A job without
+/// failed items, or a cancelled job, cannot be retried.
+#[utoipa::path(
+    tag = "jobs",
+    params(("job_id" = Uuid, Path, description = "Job id")),
+    responses(
+        (status = 200, description = "The job, running its failed items again", body = Job),
+        (status = 409, description = "The job is cancelled, or has no failed items to retry", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/jobs/{job_id}/retry")]
+pub async fn retry_job(
+    state: web::Data<AppState>,
+    Tenant(tenant): Tenant,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<Job>, ApiError> {
+    let job_id = *path;
+    let publisher = &state.publisher;
+    let reopened = store::retry::reopen(
+        &state.db,
+        ReopenScope::Job { tenant, job_id },
+        |messages| async move { publisher.publish_reopened(&messages).await },
+    )
+    .await
+    .map_err(|err| match err {
+        ReopenError::Publish(cause) => {
+            tracing::warn!(error = %cause, %job_id, "could not publish a retry's messages; nothing was changed");
+            ApiError::Unavailable(
+                "the message broker is unavailable; nothing was retried, retry later",
+            )
+        }
+        ReopenError::Store(e) => ApiError::from_store(e, "job"),
+    })?;
+    let view = store::jobs::get(&state.db, tenant, job_id)
+        .await
+        .map_err(|e| ApiError::from_store(e, "job"))?;
+    if reopened.reopened.is_empty() {
+        return Err(ApiError::Conflict(
+            if view.job.status == JobStatus::Cancelled.as_str() {
+                "the job is cancelled; its items cannot be retried".into()
+            } else {
+                "the job has no failed items to retry".into()
+            },
+        ));
+    }
+    state.job_views.remove(&(tenant, job_id));
+    // Best effort: live views re-read the job from the database when events go missing.
+    if let Err(error) = state.publisher.publish_events(&reopened.events).await {
+        tracing::warn!(%error, "could not publish the retry's events");
+    }
+    tracing::info!(%job_id, items = reopened.reopened.len(), "job retried");
+    Ok(web::Json(Job::try_from(view)?))
+}
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // `/jobs/history` before `/jobs/{job_id}` so "history" is not read as an id.
     cfg.service(submit_job)
         .service(job_history)
         .service(get_job)
-        .service(cancel_job);
+        .service(cancel_job)
+        .service(retry_job);
 }
