@@ -15,7 +15,7 @@ run: build
 	@scripts/run.sh
 
 build:
-	$(CARGO) build --release -p api -p worker -p cohere-standin
+	$(CARGO) build --release -p api -p worker -p cohere-standin -p redriver
 
 ## Everything CI checks: formatting, lints, all tests (with the OpenAPI drift check), API fuzzing.
 test: fmt-check clippy nextest cohere-wire schemathesis
@@ -37,9 +37,10 @@ cohere-wire:
 schemathesis:
 	@scripts/schemathesis.sh
 
-## Regenerate openapi/openapi.json from the code.
+## Regenerate openapi/openapi.json (the api) and openapi/redriver.json (the re-driver's admin API) from the code.
 openapi:
 	$(CARGO) run -q -p api -- openapi > openapi/openapi.json
+	$(CARGO) run -q -p redriver -- openapi > openapi/redriver.json
 
 ## Benchmarks (numbers go to docs/benchmarks.md).
 bench:

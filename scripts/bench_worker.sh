@@ -7,7 +7,10 @@
 #   2. concurrency efficiency: stand-in at a fixed 200 ms, concurrency 32, a 320-photo job,
 #      measured throughput / (32 / 0.2 s);
 #   3. worker memory: peak RSS (VmHWM) of a worker at concurrency 64 over a 1,000-photo job
-#      with 200 ms latency.
+#      with 200 ms latency;
+#   4. the cluster-wide rate limit: the stand-in enforcing 600 requests/minute (100-300 ms
+#      latency), two worker processes each told the limit, a 600-photo job: the rate reached
+#      (calls answered 200 per minute from the 202 to the job's end) and the share of 429s.
 # Each job is timed to its `finished_at` (the moment its last outcome was written), read once
 # GET /api/jobs/{id} (job cache off), polled every 100 ms, says `completed`; from when is set
 # by BENCH_WORKER_ORDER (see run_job). Prints one line per
@@ -26,9 +29,11 @@ STALL_SECONDS=${BENCH_WORKER_STALL_SECONDS:-30}
 # worker-first (default) or submit-first: see run_job.
 ORDER=${BENCH_WORKER_ORDER:-worker-first}
 # Which measurements to make (any of: thumbnails photos efficiency memory).
-RUNS=${BENCH_WORKER_RUNS:-thumbnails photos efficiency memory}
+RATE_LIMIT_ITEMS=${BENCH_WORKER_RATE_LIMIT_ITEMS:-600}
+RATE_LIMIT_RPM=${BENCH_WORKER_RATE_LIMIT_RPM:-600}
+RUNS=${BENCH_WORKER_RUNS:-thumbnails photos efficiency memory ratelimit}
 wanted() { [[ " $RUNS " == *" $1 "* ]]; }
-IMAGES=$(printf '%s\n' "$THROUGHPUT_ITEMS" "$EFFICIENCY_ITEMS" "$MEMORY_ITEMS" | sort -n | tail -1)
+IMAGES=$(printf '%s\n' "$THROUGHPUT_ITEMS" "$EFFICIENCY_ITEMS" "$MEMORY_ITEMS" "$RATE_LIMIT_ITEMS" | sort -n | tail -1)
 
 # pika for the queue checks here and the topology clean-up in lib.sh; pillow for thumbnails.
 ensure_venv "pika==1.*" "pillow==11.*"
@@ -36,6 +41,7 @@ cargo build -q --release -p api -p worker -p cohere-standin
 
 WORK=
 WORKER_PID=
+SECOND_WORKER_PID=
 STANDIN_PID=
 stop_process() { # SIGTERM, then wait for it to exit
   local pid=$1
@@ -45,6 +51,7 @@ stop_process() { # SIGTERM, then wait for it to exit
 }
 cleanup() {
   stop_process "$WORKER_PID"
+  stop_process "$SECOND_WORKER_PID"
   stop_process "$STANDIN_PID"
   WORKER_PID= STANDIN_PID=
   stop_isolated_api
@@ -113,12 +120,13 @@ THUMBNAILS=$(upload_library thumbnails "$WORK/thumbnails")
 PIPELINE=$(curl -fsS -H "$AUTH" -H 'content-type: application/json' "$BASE/api/pipelines" \
   -d '{"name":"bench-worker","stages":[{"name":"describe","prompt":"Describe the image."}]}' | json 'd["id"]')
 
-# Stand-in answering after exactly $1 ms.
+# Stand-in answering after $1 ms (up to $2 ms when given); further arguments go to the stand-in.
 start_standin() {
-  local port
+  local port min=$1 max=${2:-$1}
+  shift $(($# < 2 ? $# : 2))
   port=$(free_port)
   target/release/cohere-standin --host 127.0.0.1 --port "$port" --api-key "$STANDIN_KEY" \
-    --latency-min-ms "$1" --latency-max-ms "$1" 2>>"$WORK/standin.log" &
+    --latency-min-ms "$min" --latency-max-ms "$max" "$@" 2>>"$WORK/standin.log" &
   STANDIN_PID=$!
   STANDIN_URL="http://127.0.0.1:$port"
   wait_http "$STANDIN_URL/health" 30
@@ -134,15 +142,18 @@ c.close()
 PY
 }
 
-# One worker process at concurrency $1, returning once it consumes the stage queue.
+# One worker process at concurrency $1, returning once it consumes the stage queue ($2: how
+# many consumers there are then, 1 by default; $3: its log file).
 start_worker() {
-  : >"$WORK/worker.log"
+  local consuming=${2:-1} log=${3:-$WORK/worker.log}
+  : >"$log"
   APP__COHERE__BASE_URL=$STANDIN_URL APP__COHERE__API_KEY=$STANDIN_KEY APP__WORKER__CONCURRENCY=$1 \
+    APP__WORKER__HEALTH_PORT=0 \
     APP__TELEMETRY__LOG_FORMAT=json APP__TELEMETRY__LOG_FILTER=${BENCH_WORKER_LOG_FILTER:-info,sqlx=warn,lapin=warn} \
-    target/release/worker 2>>"$WORK/worker.log" &
+    target/release/worker 2>>"$log" &
   WORKER_PID=$!
   local deadline=$((SECONDS + 30))
-  until grep -q consuming "$WORK/worker.log" && [ "$(consumers)" = 1 ]; do
+  until grep -q consuming "$log" && [ "$(consumers)" = "$consuming" ]; do
     kill -0 "$WORKER_PID" 2>/dev/null || { echo "the worker exited:" >&2; cat "$WORK/worker.log" >&2; exit 1; }
     ((SECONDS < deadline)) || { echo "the worker is not consuming after 30 s" >&2; exit 1; }
     sleep 0.1
@@ -151,6 +162,8 @@ start_worker() {
 
 stop_worker_and_standin() {
   stop_process "$WORKER_PID"
+  stop_process "$SECOND_WORKER_PID"
+  SECOND_WORKER_PID=
   # BENCH_WORKER_KEEP_LOGS=dir keeps each run's worker log there.
   [ -z "${BENCH_WORKER_KEEP_LOGS:-}" ] || cp "$WORK/worker.log" "$BENCH_WORKER_KEEP_LOGS/worker-$(date +%s%N).log"
   stop_process "$STANDIN_PID"
@@ -227,13 +240,13 @@ PY
 run_job() {
   local job since out library=${3:-photos}
   if [ "$ORDER" = worker-first ]; then
-    start_worker "$1"
+    start_worker "$1" "${CONSUMERS:-1}"
     CPU_BEFORE=$(cpu_snapshot)
     read -r job since <<<"$(submit_job "$2" "$library")"
   else
     read -r job since <<<"$(submit_job "$2" "$library")"
     CPU_BEFORE=$(cpu_snapshot)
-    start_worker "$1"
+    start_worker "$1" "${CONSUMERS:-1}"
     since=$(consuming_since)
   fi
   [ -n "$job" ] && [ -n "$since" ] || { echo "could not start the job" >&2; return 1; }
@@ -321,5 +334,28 @@ stop_worker_and_standin
 python3 - <<PY
 print(f"worker memory: peak RSS {$HWM_KB / 1024:.1f} MB at concurrency 64 over $ITEMS stage executions "
       f"with 200 ms latency ({float('$TAKEN'):.2f} s) (target < 100 MB)")
+PY
+fi
+
+# --- 4. the cluster-wide rate limit --------------------------------------------------------
+if wanted ratelimit; then
+start_standin 100 300 --requests-per-minute "$RATE_LIMIT_RPM"
+export APP__COHERE__REQUESTS_PER_MINUTE=$RATE_LIMIT_RPM
+start_worker 16 1 "$WORK/second-worker.log"
+SECOND_WORKER_PID=$WORKER_PID
+CONSUMERS=2 run_job 16 "$RATE_LIMIT_ITEMS" || { echo "rate-limit run failed" >&2; exit 1; }
+unset APP__COHERE__REQUESTS_PER_MINUTE
+CALLS=$(curl -fsS "$STANDIN_URL/admin/calls")
+stop_worker_and_standin
+python3 - "$CALLS" <<PY
+import json, sys
+calls = json.loads(sys.argv[1])
+by_status = {int(k): v for k, v in calls["by_status"].items()}
+answered, limited = by_status.get(200, 0), by_status.get(429, 0)
+items, seconds, rpm = int("$ITEMS"), float("$TAKEN"), int("$RATE_LIMIT_RPM")
+reached = answered / seconds * 60
+print(f"rate limit: {items} images through 2 workers in {seconds:.1f} s = {reached:.0f} calls/min "
+      f"of {rpm} allowed = {reached / rpm:.1%} (target >= 95%); 429s: {limited} of {calls['total']} "
+      f"calls = {limited / max(calls['total'], 1):.2%} (target < 1%)")
 PY
 fi

@@ -33,6 +33,11 @@ target/release/api serve &
 PIDS+=($!)
 target/release/worker &
 PIDS+=($!)
+# The re-driver drains the dead-letter queue; its admin API needs this token.
+export APP__REDRIVER__ADMIN_TOKEN=${APP__REDRIVER__ADMIN_TOKEN:-$(python3 -c 'import secrets; print(secrets.token_hex(16))')}
+REDRIVER_PORT=${APP__REDRIVER__PORT:-8090}
+APP__REDRIVER__PORT=$REDRIVER_PORT target/release/redriver serve &
+PIDS+=($!)
 wait_http "$BASE/readyz" 60
 
 # Demo data: the sample photos and a two-stage pipeline whose second stage only sees animals.
@@ -59,9 +64,11 @@ PIPELINE=$(curl -fsS -H "$AUTH" "$BASE/api/pipelines?limit=200" | json 'next((p[
 
 cat <<MSG
 
-  The system is running: api, worker$( [ -n "${STANDIN_PORT:-}" ] && echo ", offline Cohere stand-in" ).
+  The system is running: api, worker, re-driver$( [ -n "${STANDIN_PORT:-}" ] && echo ", offline Cohere stand-in" ).
     API:        $BASE/api          docs: $BASE/docs/
-    Readiness:  $BASE/readyz
+    Readiness:  $BASE/readyz       worker: http://127.0.0.1:${APP__WORKER__HEALTH_PORT:-9091}/readyz (circuit breakers), /metrics
+    Re-driver:  http://127.0.0.1:$REDRIVER_PORT/admin/dead-letters
+                with  -H "Authorization: Bearer $APP__REDRIVER__ADMIN_TOKEN"
 
   Development tenant "dev", API key (shown once):
     export KEY=$KEY

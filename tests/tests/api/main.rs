@@ -14,5 +14,6 @@ mod openapi;
 mod pipeline_runs;
 mod pipelines;
 mod rate_limiter;
+mod redriver;
 mod results;
 mod worker_batches;

@@ -1,0 +1,354 @@
+//! The admin API: dead letters listed, shown, re-driven and purged, behind the admin token;
+//! `/healthz` and `/readyz` without it. Handlers parse, call [`crate::redrive`] or the store,
+//! and map the result; errors become problem+json in [`error`].
+
+pub mod auth;
+pub mod error;
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use domain::job::ErrorClass;
+use serde::{Deserialize, Serialize};
+use store::entities::dead_letters;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use crate::{
+    Redriver,
+    filter::{DeadLetterFilter, LetterStatus},
+    redrive::{self, PurgeReport, PurgeRequest, RedriveReport, RedriveRequest},
+};
+use auth::{Admin, AdminToken};
+use error::AdminError;
+
+/// What every handler can reach.
+pub struct AdminState {
+    pub ctx: Arc<Redriver>,
+    pub token: AdminToken,
+}
+
+/// A dead letter as listed.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterSummary {
+    pub id: Uuid,
+    pub tenant_id: Option<Uuid>,
+    pub job_id: Option<Uuid>,
+    pub item_id: Option<Uuid>,
+    pub stage_index: Option<i32>,
+    pub error_class: ErrorClass,
+    pub error_message: String,
+    /// Deliveries of the stage that failed.
+    pub attempts: i32,
+    pub first_failed_at: Option<DateTime<Utc>>,
+    pub dead_lettered_at: DateTime<Utc>,
+    pub status: LetterStatus,
+    pub redrive_count: i32,
+    pub last_redriven_at: Option<DateTime<Utc>>,
+}
+
+/// A dead letter with its message: payload and headers.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DeadLetterDetail {
+    #[serde(flatten)]
+    pub summary: DeadLetterSummary,
+    /// Size of the dead-lettered message body in bytes.
+    pub payload_bytes: usize,
+    /// The body as text, when it is UTF-8.
+    pub payload_text: Option<String>,
+    /// The body in hex, when it is not UTF-8.
+    pub payload_hex: Option<String>,
+    /// Every AMQP header the message carried (strings, numbers, booleans; timestamps as
+    /// RFC 3339; byte arrays in hex).
+    #[schema(value_type = Object)]
+    pub headers: serde_json::Value,
+}
+
+impl TryFrom<dead_letters::Model> for DeadLetterSummary {
+    type Error = AdminError;
+
+    fn try_from(row: dead_letters::Model) -> Result<Self, AdminError> {
+        let error_class = row.error_class.parse().map_err(|_| {
+            AdminError::internal(anyhow::anyhow!(
+                "dead letter {} has class {}",
+                row.id,
+                row.error_class
+            ))
+        })?;
+        let status = row.status.parse().map_err(|_| {
+            AdminError::internal(anyhow::anyhow!(
+                "dead letter {} has status {}",
+                row.id,
+                row.status
+            ))
+        })?;
+        Ok(Self {
+            id: row.id,
+            tenant_id: row.tenant_id,
+            job_id: row.job_id,
+            item_id: row.item_id,
+            stage_index: row.stage_index,
+            error_class,
+            error_message: row.error_message,
+            attempts: row.attempts,
+            first_failed_at: row.first_failed_at.map(Into::into),
+            dead_lettered_at: row.dead_lettered_at.into(),
+            status,
+            redrive_count: row.redrive_count,
+            last_redriven_at: row.last_redriven_at.map(Into::into),
+        })
+    }
+}
+
+impl TryFrom<dead_letters::Model> for DeadLetterDetail {
+    type Error = AdminError;
+
+    fn try_from(mut row: dead_letters::Model) -> Result<Self, AdminError> {
+        let payload = std::mem::take(&mut row.payload);
+        let headers = std::mem::take(&mut row.headers);
+        let payload_bytes = payload.len();
+        let (payload_text, payload_hex) = match String::from_utf8(payload) {
+            Ok(text) => (Some(text), None),
+            Err(e) => (None, Some(hex::encode(e.as_bytes()))),
+        };
+        Ok(Self {
+            summary: row.try_into()?,
+            payload_bytes,
+            payload_text,
+            payload_hex,
+            headers,
+        })
+    }
+}
+
+/// One page of a list, with the total number of matches.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Paged<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Number of matches across all pages.
+    pub total: u64,
+    pub limit: u64,
+    pub offset: u64,
+}
+
+pub const DEFAULT_PAGE_LIMIT: u64 = 50;
+pub const MAX_PAGE_LIMIT: u64 = 500;
+
+/// Filters and pagination of `GET /admin/dead-letters`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    pub job_id: Option<Uuid>,
+    pub tenant_id: Option<Uuid>,
+    pub item_id: Option<Uuid>,
+    /// Zero-based stage index the message was for.
+    #[param(minimum = 0, maximum = 1000)]
+    pub stage_index: Option<u32>,
+    pub error_class: Option<ErrorClass>,
+    /// Any status when absent.
+    pub status: Option<LetterStatus>,
+    /// Dead-lettered at or after this instant (RFC 3339).
+    pub since: Option<DateTime<Utc>>,
+    /// Dead-lettered before this instant (RFC 3339).
+    pub until: Option<DateTime<Utc>>,
+    /// Items per page (1 to 500, default 50).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u64>,
+    /// Items to skip (default 0).
+    #[param(minimum = 0, maximum = 1000000000)]
+    pub offset: Option<u64>,
+}
+
+impl ListQuery {
+    fn filter(&self) -> DeadLetterFilter {
+        DeadLetterFilter {
+            id: None,
+            job_id: self.job_id,
+            tenant_id: self.tenant_id,
+            item_id: self.item_id,
+            stage_index: self.stage_index,
+            error_class: self.error_class,
+            status: self.status,
+            since: self.since,
+            until: self.until,
+        }
+    }
+
+    fn page(&self) -> Result<store::PageRequest, AdminError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
+        if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
+            return Err(AdminError::BadRequest(format!(
+                "limit must be between 1 and {MAX_PAGE_LIMIT}"
+            )));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > 1_000_000_000 {
+            return Err(AdminError::BadRequest(
+                "offset must be at most 1000000000".into(),
+            ));
+        }
+        Ok(store::PageRequest { limit, offset })
+    }
+}
+
+/// List dead letters, newest first, with filters.
+#[utoipa::path(
+    tag = "dead-letters",
+    params(ListQuery),
+    responses((status = 200, description = "A page of dead letters", body = Paged<DeadLetterSummary>))
+)]
+#[get("/dead-letters")]
+pub async fn list_dead_letters(
+    _admin: Admin,
+    state: web::Data<AdminState>,
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<Paged<DeadLetterSummary>>, AdminError> {
+    let page = query.page()?;
+    let filter = query.filter();
+    filter.check().map_err(AdminError::BadRequest)?;
+    let found = store::dead_letters::list(&state.ctx.db, &filter.to_store(), page).await?;
+    let items = found
+        .items
+        .into_iter()
+        .map(DeadLetterSummary::try_from)
+        .collect::<Result<_, _>>()?;
+    Ok(web::Json(Paged {
+        items,
+        total: found.total,
+        limit: page.limit,
+        offset: page.offset,
+    }))
+}
+
+/// Get one dead letter with its payload (as text when UTF-8) and headers.
+#[utoipa::path(
+    tag = "dead-letters",
+    params(("id" = Uuid, Path, description = "Dead letter id (its `x-dead-letter-id`)")),
+    responses((status = 200, description = "The dead letter", body = DeadLetterDetail))
+)]
+#[get("/dead-letters/{id}")]
+pub async fn get_dead_letter(
+    _admin: Admin,
+    state: web::Data<AdminState>,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<DeadLetterDetail>, AdminError> {
+    let row = store::dead_letters::get(&state.ctx.db, *path).await?;
+    Ok(web::Json(row.try_into()?))
+}
+
+/// Re-drive dead letters: re-open their failed items and publish their stage messages again.
+///
+/// Acts on `open` letters unless the filter names a status, the oldest first, at most
+/// `limit`, paced at `redriver.redrive_per_second`. With `dry_run` it only counts. Letters
+/// that name no item, or whose item is no longer failed, are skipped. Audited (who: the
+/// `X-Requested-By` header, else `admin-api`).
+#[utoipa::path(
+    tag = "dead-letters",
+    request_body = RedriveRequest,
+    params(("X-Requested-By" = Option<String>, Header, description = "Who asks, for the audit (default `admin-api`)")),
+    responses((status = 200, description = "What was (or, in a dry run, would be) re-driven", body = RedriveReport))
+)]
+#[post("/dead-letters/redrive")]
+pub async fn redrive_dead_letters(
+    admin: Admin,
+    state: web::Data<AdminState>,
+    body: web::Json<RedriveRequest>,
+) -> Result<web::Json<RedriveReport>, AdminError> {
+    let report = redrive::redrive(&state.ctx, &body, &admin.requested_by, &mut |_| {}).await?;
+    Ok(web::Json(report))
+}
+
+/// Purge dead letters: mark them `purged` (rows, payloads and headers are kept).
+///
+/// Acts on `open` letters unless the filter names a status. With `dry_run` it only counts.
+/// Audited like a re-drive.
+#[utoipa::path(
+    tag = "dead-letters",
+    request_body = PurgeRequest,
+    params(("X-Requested-By" = Option<String>, Header, description = "Who asks, for the audit (default `admin-api`)")),
+    responses((status = 200, description = "What was (or, in a dry run, would be) purged", body = PurgeReport))
+)]
+#[post("/dead-letters/purge")]
+pub async fn purge_dead_letters(
+    admin: Admin,
+    state: web::Data<AdminState>,
+    body: web::Json<PurgeRequest>,
+) -> Result<web::Json<PurgeReport>, AdminError> {
+    let report = redrive::purge(&state.ctx, &body, &admin.requested_by).await?;
+    Ok(web::Json(report))
+}
+
+/// Every `/admin` route.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    // The literal routes first, so `/dead-letters/redrive` is never read as an id.
+    cfg.service(redrive_dead_letters)
+        .service(purge_dead_letters)
+        .service(list_dead_letters)
+        .service(get_dead_letter);
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ok")]
+    pub status: String,
+    /// Each dependency: `ok` or `unavailable`.
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub database: String,
+    pub broker: String,
+}
+
+fn word(ok: bool) -> String {
+    if ok { "ok" } else { "unavailable" }.to_string()
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: the database and the broker are reachable.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency is unreachable", body = Readiness),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
+    let ctx = &state.ctx;
+    let (database, broker) = tokio::join!(store::ping(&ctx.db), ctx.publisher.ready());
+    let body = Readiness {
+        status: word(database && broker),
+        checks: ReadinessChecks {
+            database: word(database),
+            broker: word(broker),
+        },
+    };
+    if database && broker {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// `/healthz` and `/readyz`.
+pub fn configure_health(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(healthz).service(readyz);
+}
