@@ -302,23 +302,33 @@ impl TestApp {
 
     /// Takes up to `max` messages off this test's stage queue (acknowledging them).
     pub async fn drain_stage_queue(&self, max: usize) -> Vec<(Value, BasicProperties)> {
+        let topology = broker::Topology::from_settings(&self.resources.settings());
+        self.take_messages(&topology.stage_queue(), max)
+            .await
+            .into_iter()
+            .map(|delivery| {
+                let body = serde_json::from_slice(&delivery.data).expect("message is JSON");
+                (body, delivery.properties)
+            })
+            .collect()
+    }
+
+    /// Takes up to `max` messages off one of this test's queues (acknowledging them).
+    async fn take_messages(&self, queue: &str, max: usize) -> Vec<lapin::message::Delivery> {
         let connection = broker::connect(&amqp_url(), "test-drain", Duration::from_secs(5))
             .await
             .expect("connect");
         let channel = connection.create_channel().await.expect("channel");
-        let queue = broker::Topology::from_settings(&self.resources.settings()).stage_queue();
         let mut messages = Vec::new();
         while messages.len() < max {
             let Some(message) = channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
                 .await
                 .expect("basic.get")
             else {
                 break;
             };
-            let body: Value =
-                serde_json::from_slice(&message.delivery.data).expect("message is JSON");
-            messages.push((body, message.delivery.properties.clone()));
+            messages.push(message.delivery);
         }
         let _ = connection.close(200, "done".into()).await;
         messages
@@ -520,26 +530,16 @@ impl TestApp {
     /// Takes up to `max` messages off this test's dead-letter queue (acknowledging them):
     /// each body with its headers.
     pub async fn drain_dead_letters(&self, max: usize) -> Vec<(Vec<u8>, broker::DeadLetter)> {
-        let connection = broker::connect(&amqp_url(), "test-drain", Duration::from_secs(5))
+        let topology = broker::Topology::from_settings(&self.resources.settings());
+        self.take_messages(&topology.dead_letter_queue(), max)
             .await
-            .expect("connect");
-        let channel = connection.create_channel().await.expect("channel");
-        let queue = broker::Topology::from_settings(&self.resources.settings()).dead_letter_queue();
-        let mut letters = Vec::new();
-        while letters.len() < max {
-            let Some(message) = channel
-                .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .expect("basic.get")
-            else {
-                break;
-            };
-            let delivery = &message.delivery;
-            let letter = broker::DeadLetter::from_headers(delivery.properties.headers().as_ref());
-            letters.push((delivery.data.clone(), letter));
-        }
-        let _ = connection.close(200, "done".into()).await;
-        letters
+            .into_iter()
+            .map(|delivery| {
+                let letter =
+                    broker::DeadLetter::from_headers(delivery.properties.headers().as_ref());
+                (delivery.data, letter)
+            })
+            .collect()
     }
 
     /// Waits until the job is in a terminal state and returns it.

@@ -8,11 +8,7 @@ use std::{sync::Arc, time::Duration};
 use broker::Topology;
 use domain::event::JobEvent;
 use futures::StreamExt;
-use lapin::{
-    ExchangeKind,
-    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
+use lapin::{ExchangeKind, types::FieldTable};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
@@ -66,37 +62,7 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            topology.events_exchange().as_str().into(),
-            "job.#".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().clone(),
-            "api-events".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
+    let mut consumer = topology.subscribe_to_events(&channel, "job.#").await?;
     tracing::debug!("receiving job events");
     while let Some(delivery) = consumer.next().await {
         let delivery = delivery?;

@@ -110,16 +110,7 @@ impl Publisher {
         &self,
         messages: &[(StageMessage, Priority)],
     ) -> Result<(), BrokerError> {
-        let exchange = self.topology.work_exchange();
-        let base = stage_properties();
-        let batch = messages.iter().map(|(message, priority)| Outgoing {
-            exchange: &exchange,
-            routing_key: STAGE_ROUTING_KEY.to_string(),
-            payload: message.encode(),
-            properties: base.clone().with_priority(priority.amqp_priority()),
-        });
-        self.publish_all(batch.collect(), "waiting for publisher confirms")
-            .await
+        self.publish_stage(messages, stage_properties()).await
     }
 
     /// Like [`Publisher::publish_prioritised`], for messages that re-open failed items (job
@@ -128,13 +119,23 @@ impl Publisher {
         &self,
         messages: &[(StageMessage, Priority)],
     ) -> Result<(), BrokerError> {
-        let exchange = self.topology.work_exchange();
         let mut headers = FieldTable::default();
         headers.insert(
             crate::dead_letter::REOPENED.into(),
             AMQPValue::Boolean(true),
         );
-        let base = stage_properties().with_headers(headers);
+        self.publish_stage(messages, stage_properties().with_headers(headers))
+            .await
+    }
+
+    /// Publishes stage messages to the work exchange with `base` properties and each
+    /// message's priority, and waits for the broker's confirms.
+    async fn publish_stage(
+        &self,
+        messages: &[(StageMessage, Priority)],
+        base: BasicProperties,
+    ) -> Result<(), BrokerError> {
+        let exchange = self.topology.work_exchange();
         let batch = messages.iter().map(|(message, priority)| Outgoing {
             exchange: &exchange,
             routing_key: STAGE_ROUTING_KEY.to_string(),

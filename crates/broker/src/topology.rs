@@ -17,10 +17,10 @@
 //! set of delays declares new queues instead of conflicting with the old ones.
 
 use lapin::{
-    Channel, ExchangeKind,
+    Channel, Consumer, ExchangeKind,
     options::{
-        ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-        QueueDeleteOptions,
+        BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions,
+        QueueDeclareOptions, QueueDeleteOptions,
     },
     types::{AMQPValue, FieldTable, ShortString},
 };
@@ -247,6 +247,48 @@ impl Topology {
             )
             .await?;
         Ok(())
+    }
+
+    /// Consumes the job events whose routing key matches `binding` (`job.#` for all,
+    /// `job.*.cancel_requested` for cancellations) through an exclusive queue of this
+    /// connection, without acks: events are notifications, and the queue goes away with the
+    /// connection.
+    pub async fn subscribe_to_events(
+        &self,
+        channel: &Channel,
+        binding: &str,
+    ) -> Result<Consumer, lapin::Error> {
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                name(self.events_exchange()),
+                binding.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
     }
 
     /// Deletes everything [`declare`](Self::declare) created. Used by tests to leave nothing behind.

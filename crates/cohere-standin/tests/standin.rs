@@ -547,6 +547,7 @@ async fn the_calls_endpoint_counts_calls_per_image_and_status_until_reset() {
 
     let counted = calls(&standin).await;
     assert_eq!(counted["total"], 5);
+    assert_eq!(counted["received"], 5, "every call is counted on arrival too");
     assert_eq!(counted["by_image"][sha256_hex(CHELSEA)], 2);
     assert_eq!(counted["by_image"][sha256_hex(HORSE)], 2);
     assert_eq!(counted["succeeded_by_image"][sha256_hex(HORSE)], 2);
@@ -556,7 +557,7 @@ async fn the_calls_endpoint_counts_calls_per_image_and_status_until_reset() {
     admin(&standin, reqwest::Method::POST, "reset", json!({})).await;
     assert_eq!(
         calls(&standin).await,
-        json!({"total": 0, "by_image": {}, "succeeded_by_image": {}, "by_status": {}})
+        json!({"received": 0, "total": 0, "by_image": {}, "succeeded_by_image": {}, "by_status": {}})
     );
 }
 

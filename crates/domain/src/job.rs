@@ -180,6 +180,24 @@ named_enum!(ErrorClass, "error class", {
     Poison => "poison",
 });
 
+/// Where a dead letter is in its life: `open → redriven | purged`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadLetterStatus {
+    /// Drained and not dealt with yet.
+    Open,
+    /// Its item was re-opened and its stage message published again.
+    Redriven,
+    /// Marked as needing nothing more (the row, payload and headers are kept).
+    Purged,
+}
+
+named_enum!(DeadLetterStatus, "dead-letter status", {
+    Open => "open",
+    Redriven => "redriven",
+    Purged => "purged",
+});
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -204,6 +222,7 @@ mod tests {
         names_agree(JobStatus::ALL, JobStatus::as_str);
         names_agree(ItemStatus::ALL, ItemStatus::as_str);
         names_agree(ErrorClass::ALL, ErrorClass::as_str);
+        names_agree(DeadLetterStatus::ALL, DeadLetterStatus::as_str);
     }
 
     #[test]

@@ -7,45 +7,7 @@ use store::dead_letters::LetterFilter;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-/// Where a dead letter is in its life: `open → redriven | purged`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum LetterStatus {
-    /// Drained and not dealt with yet.
-    Open,
-    /// Its item was re-opened and its stage message published again.
-    Redriven,
-    /// Marked as needing nothing more (the row, payload and headers are kept).
-    Purged,
-}
-
-impl LetterStatus {
-    pub fn as_str(self) -> &'static str {
-        store::dead_letters::LetterStatus::from(self).as_str()
-    }
-}
-
-impl From<LetterStatus> for store::dead_letters::LetterStatus {
-    fn from(status: LetterStatus) -> Self {
-        match status {
-            LetterStatus::Open => Self::Open,
-            LetterStatus::Redriven => Self::Redriven,
-            LetterStatus::Purged => Self::Purged,
-        }
-    }
-}
-
-impl std::str::FromStr for LetterStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.parse::<store::dead_letters::LetterStatus>()? {
-            store::dead_letters::LetterStatus::Open => Ok(Self::Open),
-            store::dead_letters::LetterStatus::Redriven => Ok(Self::Redriven),
-            store::dead_letters::LetterStatus::Purged => Ok(Self::Purged),
-        }
-    }
-}
+pub use domain::job::DeadLetterStatus as LetterStatus;
 
 /// Filters on dead letters, combined with AND; every field optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema, IntoParams)]
@@ -108,7 +70,7 @@ impl DeadLetterFilter {
             item_id: self.item_id,
             stage_index: self.stage_index,
             error_class: self.error_class,
-            status: self.status.map(Into::into),
+            status: self.status,
             since: self.since,
             until: self.until,
         }

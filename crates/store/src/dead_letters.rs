@@ -24,40 +24,7 @@ use crate::{
     entities::{dead_letters, redrive_audit},
 };
 
-/// Where a dead letter is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LetterStatus {
-    /// Drained and not dealt with yet.
-    Open,
-    /// Its item was re-opened and its stage message published again.
-    Redriven,
-    /// An operator decided it needs nothing more (soft delete; the row stays).
-    Purged,
-}
-
-impl LetterStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Open => "open",
-            Self::Redriven => "redriven",
-            Self::Purged => "purged",
-        }
-    }
-}
-
-impl std::str::FromStr for LetterStatus {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "open" => Ok(Self::Open),
-            "redriven" => Ok(Self::Redriven),
-            "purged" => Ok(Self::Purged),
-            other => Err(format!("unknown dead-letter status {other:?}")),
-        }
-    }
-}
+pub use domain::job::DeadLetterStatus as LetterStatus;
 
 /// One dead letter as drained from the queue.
 #[derive(Debug, Clone, PartialEq)]

@@ -15,11 +15,7 @@ use std::{
 use broker::Topology;
 use domain::event::{JobEvent, JobEventKind};
 use futures::StreamExt;
-use lapin::{
-    Channel,
-    options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
+use lapin::Channel;
 use tokio::sync::watch;
 use uuid::Uuid;
 
@@ -84,41 +80,13 @@ pub async fn listen(
     topology: &Topology,
     cancellations: &Cancellations,
 ) -> Result<(), lapin::Error> {
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            queue.name().clone(),
-            topology.events_exchange().into(),
-            "job.*.cancel_requested".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    let mut deliveries = channel
-        .basic_consume(
-            queue.name().clone(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
+    let mut deliveries = topology
+        .subscribe_to_events(&channel, "job.*.cancel_requested")
         .await?;
     while let Some(delivery) = deliveries.next().await {
         let delivery = delivery?;
         if let Some(event) = JobEvent::decode(&delivery.data)
-            && event.kind == JobEventKind::CancelRequested
+            && matches!(event.kind, JobEventKind::CancelRequested)
         {
             tracing::info!(job_id = %event.job_id, "job cancelled: stopping its calls");
             cancellations.cancel(event.job_id);

@@ -442,3 +442,85 @@ async fn cancelling_a_running_job_stops_its_calls_within_a_second_and_aborts_tho
     );
     worker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_image_re_driven_once_cohere_accepts_it_completes_the_job() {
+    let mut app = TestApp::spawn().await;
+    let standin = start_standin(&mut app.settings);
+    let images = distinct_images(4);
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            reject_images: [sha256_hex(&images[3].1)].into(),
+            ..Default::default()
+        })
+        .unwrap();
+    let token = "failures-admin-token";
+    let mut redriver_settings = app.settings.clone();
+    redriver_settings.redriver.port = 0;
+    redriver_settings.redriver.admin_token = Some(token.into());
+    redriver_settings.redriver.auto_redrive = false;
+    let redriver = redriver::Application::build(&redriver_settings)
+        .await
+        .unwrap()
+        .start();
+    let admin = format!("http://127.0.0.1:{}/admin/dead-letters", redriver.port());
+    let library = app.create_library("photos").await;
+    app.upload_bytes(library, &images).await;
+    let pipeline = app.create_pipeline("describe", one_stage()).await;
+    let job = app.submit_job(pipeline, library).await;
+    let worker = RunningWorker::start(&app.settings).await;
+    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
+    assert_eq!(finished["status"], "completed_with_errors", "{finished}");
+
+    // The re-driver holds the dead letter; the image is "fixed" (Cohere now accepts it).
+    let client = reqwest::Client::new();
+    eventually(RUN_TIMEOUT, "the dead letter drained", || async {
+        let page: Value = client
+            .get(format!("{admin}?job_id={job}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (page["total"] == 1).then_some(())
+    })
+    .await;
+    standin
+        .standin
+        .set_config(RuntimeConfig::default())
+        .unwrap();
+    let report: Value = client
+        .post(format!("{admin}/redrive"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "filter": { "job_id": job } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["redriven"], 1, "{report}");
+
+    // The worker picks the re-opened item up and the job finishes again, complete this time.
+    let finished = eventually(RUN_TIMEOUT, "the job to complete", || async {
+        let job: Value = app.get_json(&format!("/api/jobs/{job}")).await;
+        (job["status"] == "completed").then_some(job)
+    })
+    .await;
+    assert_eq!(finished["counts"]["passed"], 4, "{finished}");
+    assert_eq!(finished["counts"]["failed"], 0, "{finished}");
+    assert_eq!(finished["stages"][0]["processed"], 4, "{finished}");
+    assert_eq!(
+        standin
+            .standin
+            .calls()
+            .succeeded_by_image
+            .get(&sha256_hex(&images[3].1)),
+        Some(&1)
+    );
+    worker.stop().await;
+    redriver.stop().await;
+}
