@@ -8,7 +8,7 @@ APP_PORT ?= 8080
 export APP__DATABASE__URL ?= $(DATABASE_SERVER)/$(DEV_DATABASE)
 export APP__HTTP__PORT ?= $(APP_PORT)
 
-.PHONY: run build test fmt-check clippy nextest cohere-wire schemathesis openapi bench
+.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench
 
 ## Build, migrate, start api + worker (+ the offline Cohere stand-in without a key), seed a demo, print the key.
 run: build
@@ -18,7 +18,7 @@ build:
 	$(CARGO) build --release -p api -p worker -p cohere-standin -p redriver
 
 ## Everything CI checks: formatting, lints, all tests (with the OpenAPI drift check), API fuzzing.
-test: fmt-check clippy nextest cohere-wire schemathesis
+test: fmt-check clippy nextest chaos cohere-wire schemathesis
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -27,7 +27,13 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 nextest:
-	$(CARGO) nextest run --workspace --no-fail-fast
+	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(chaos)'
+
+## Chaos tests: SIGKILLed worker processes, RabbitMQ and PostgreSQL restarted mid-job. They stop
+## the local services, so they run alone, one at a time, after every other test.
+chaos:
+	$(CARGO) build -p worker
+	$(CARGO) nextest run -p system-tests --test chaos --test-threads 1 --no-fail-fast
 
 ## The worker's Cohere request bodies against Cohere's OpenAPI (third_party/cohere); the official SDK against the stand-in.
 cohere-wire:

@@ -365,6 +365,18 @@ pub fn two_stages() -> Value {
     ])
 }
 
+/// Whether the stand-in's answer to the first stage of [`two_stages`] lets `image` pass its
+/// filter (`animal == true`): what a test predicts of a two-stage job.
+pub fn passes_first_stage(image: &[u8]) -> bool {
+    let stages = two_stages();
+    let schema = &stages[0]["json_schema"];
+    let prompt = stages[0]["prompt"].as_str().expect("a prompt");
+    cohere_standin::answer(image, prompt, Some(schema))
+        .json
+        .expect("a JSON answer")["animal"]
+        == json!(true)
+}
+
 /// A worker running in this process, stopped (gracefully) when dropped or by [`RunningWorker::stop`].
 pub struct RunningWorker {
     stop: tokio::sync::watch::Sender<bool>,

@@ -101,15 +101,22 @@ impl Worker {
             grace: Duration::from_secs(self.settings.worker.shutdown_grace_seconds),
         };
         loop {
-            let connection = match broker::connect(
-                secrecy::ExposeSecret::expose_secret(&self.settings.amqp.url),
-                "worker",
-                Duration::from_secs(self.settings.amqp.timeout_seconds),
-            )
-            .await
-            {
-                Ok(connection) => connection,
+            let connected = async {
+                let connection = broker::connect(
+                    secrecy::ExposeSecret::expose_secret(&self.settings.amqp.url),
+                    "worker",
+                    Duration::from_secs(self.settings.amqp.timeout_seconds),
+                )
+                .await?;
+                let channel = connection.create_channel().await?;
+                self.topology.declare(&channel).await?;
+                let events = connection.create_channel().await?;
+                Ok::<_, broker::BrokerError>((connection, channel, events))
+            };
+            let (connection, channel, events) = match connected.await {
+                Ok(connected) => connected,
                 Err(error) => {
+                    // Also when the broker drops us again right after a reconnect.
                     tracing::warn!(%error, "broker unreachable; retrying");
                     tokio::select! {
                         _ = stop.changed() => return Ok(()),
@@ -117,14 +124,11 @@ impl Worker {
                     }
                 }
             };
-            let channel = connection.create_channel().await?;
-            self.topology.declare(&channel).await?;
             let listener = {
-                let (channel, topology) =
-                    (connection.create_channel().await?, self.topology.clone());
+                let topology = self.topology.clone();
                 let cancellations = self.ctx.cancellations.clone();
                 tokio::spawn(async move {
-                    if let Err(error) = cancel::listen(channel, &topology, &cancellations).await {
+                    if let Err(error) = cancel::listen(events, &topology, &cancellations).await {
                         tracing::warn!(%error, "stopped listening for cancellations");
                     }
                 })

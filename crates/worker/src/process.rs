@@ -441,7 +441,9 @@ pub async fn follow(ctx: &Context, applied: &Applied) -> Vec<Disposition> {
 }
 
 /// Processes one delivery body start to finish (waiting up to [`UNCOMMITTED_JOB_WAIT`] for a
-/// submission's commit when its job is not visible yet).
+/// submission's commit when its job is not visible yet). What the consumer does with the
+/// result on the broker (delay queues, dead letters) is left to the caller: the disposition
+/// says it.
 pub async fn process(ctx: &Context, body: &[u8]) -> Disposition {
     let deadline = Instant::now() + UNCOMMITTED_JOB_WAIT;
     let mut pause = Duration::from_millis(20);

@@ -3,20 +3,14 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use cohere_standin::{answer, sha256_hex};
+use cohere_standin::sha256_hex;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
-use system_tests::{RunningWorker, TestApp, distinct_images, start_standin, two_stages};
+use system_tests::{
+    RunningWorker, TestApp, distinct_images, passes_first_stage, start_standin, two_stages,
+};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// The first stage's schema and filter in `two_stages()`: which images pass it.
-fn passes_first_stage(image: &[u8]) -> bool {
-    let stages = two_stages();
-    let schema = &stages[0]["json_schema"];
-    let prompt = stages[0]["prompt"].as_str().unwrap();
-    answer(image, prompt, Some(schema)).json.unwrap()["animal"] == json!(true)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_and_tokens() {
