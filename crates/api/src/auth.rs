@@ -5,7 +5,8 @@
 
 use std::{future::Future, pin::Pin};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use http_support::request::bearer_token;
 use store::TenantId;
 
 use crate::{cache::TtlCache, error::ApiError, state::AppState};
@@ -20,19 +21,12 @@ pub type KeyCache = TtlCache<String, TenantId>;
 /// Keys cached at most (the cache starts over beyond this).
 pub const MAX_CACHED_KEYS: usize = 10_000;
 
-fn bearer_token(req: &HttpRequest) -> Option<String> {
-    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-}
-
 impl FromRequest for Tenant {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
+        let token = bearer_token(req).map(str::to_string);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let token = token.ok_or(ApiError::Unauthorized)?;

@@ -1,37 +1,23 @@
-//! One error type for the HTTP layer and its single mapping to `application/problem+json`.
+//! One error type for the HTTP layer and its mapping to `application/problem+json` (built by
+//! [`http_support::ProblemError`]).
 //!
-//! Handlers return [`ApiError`]; causes are logged here, never sent to the client.
+//! Handlers return [`ApiError`]; causes are logged, never sent to the client.
 
-use actix_web::{HttpResponse, ResponseError, http::StatusCode, http::header};
+use std::fmt::Debug;
+
+use actix_web::{
+    HttpResponse, ResponseError,
+    http::StatusCode,
+    http::header::{HeaderName, HeaderValue},
+};
 use domain::validation::{FieldError, ValidationErrors};
-use serde::Serialize;
+use http_support::{
+    ProblemError, RequestError,
+    problem::{bearer_challenge, retry_after},
+};
 use store::StoreError;
-use utoipa::ToSchema;
 
-/// An RFC 9457 problem document with a stable, machine-readable `code`.
-#[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({
-    "type": "/problems/validation_failed",
-    "title": "Unprocessable Content",
-    "status": 422,
-    "code": "validation_failed",
-    "detail": "the request body has 1 invalid field",
-    "errors": [{"path": "/stages/0/prompt", "message": "must not be blank"}]
-}))]
-pub struct Problem {
-    /// A URI reference naming the problem type: `/problems/<code>`.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
-    pub status: u16,
-    /// Stable identifier of the problem, for programs.
-    pub code: String,
-    /// What went wrong and what to do, for people.
-    pub detail: String,
-    /// For validation problems: each invalid field with the JSON pointer to it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-}
+pub use http_support::Problem;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -76,47 +62,6 @@ impl ApiError {
             other => other.into(),
         }
     }
-
-    fn code(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::MalformedJson(_) => "malformed_json",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::NotFound(_) => "not_found",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge(_) => "payload_too_large",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::Validation(_) => "validation_failed",
-            ApiError::Unavailable(_) => "service_unavailable",
-            ApiError::Internal(_) => "internal_error",
-        }
-    }
-
-    pub fn problem(&self) -> Problem {
-        let status = self.status_code();
-        let (detail, errors) = match self {
-            ApiError::Validation(errors) => (
-                format!(
-                    "the request has {} invalid field(s): {errors}",
-                    errors.len()
-                ),
-                errors.errors().to_vec(),
-            ),
-            ApiError::Internal(_) => (
-                "an unexpected error occurred; it has been logged".to_string(),
-                vec![],
-            ),
-            other => (other.to_string(), vec![]),
-        };
-        Problem {
-            kind: format!("/problems/{}", self.code()),
-            title: status.canonical_reason().unwrap_or("Error").to_string(),
-            status: status.as_u16(),
-            code: self.code().to_string(),
-            detail,
-            errors,
-        }
-    }
 }
 
 impl From<StoreError> for ApiError {
@@ -153,20 +98,69 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Internal(cause) = self {
-            tracing::error!(error = ?cause, "request failed");
-        }
-        let mut response = HttpResponse::build(self.status_code());
-        response.content_type("application/problem+json");
+        self.problem_response()
+    }
+}
+
+impl ProblemError for ApiError {
+    fn code(&self) -> &'static str {
         match self {
-            ApiError::Unauthorized => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-            }
-            ApiError::Unavailable(_) => {
-                response.insert_header((header::RETRY_AFTER, "5"));
-            }
-            _ => {}
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::MalformedJson(_) => "malformed_json",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Validation(_) => "validation_failed",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
         }
-        response.json(self.problem())
+    }
+
+    fn internal_cause(&self) -> Option<&dyn Debug> {
+        match self {
+            ApiError::Internal(cause) => Some(cause),
+            _ => None,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Validation(errors) => format!(
+                "the request has {} invalid field(s): {errors}",
+                errors.len()
+            ),
+            other => other.to_string(),
+        }
+    }
+
+    fn field_errors(&self) -> &[FieldError] {
+        match self {
+            ApiError::Validation(errors) => errors.errors(),
+            _ => &[],
+        }
+    }
+
+    fn header(&self) -> Option<(HeaderName, HeaderValue)> {
+        match self {
+            ApiError::Unauthorized => Some(bearer_challenge()),
+            ApiError::Unavailable(_) => Some(retry_after(5)),
+            _ => None,
+        }
+    }
+}
+
+/// What the shared extractor handlers and fallbacks report, as this API's errors.
+impl From<RequestError> for ApiError {
+    fn from(err: RequestError) -> Self {
+        match err {
+            RequestError::BadRequest(message) => ApiError::BadRequest(message),
+            RequestError::MalformedJson(message) => ApiError::MalformedJson(message),
+            RequestError::PayloadTooLarge { .. } => ApiError::PayloadTooLarge(err.to_string()),
+            RequestError::UnsupportedMediaType => ApiError::UnsupportedMediaType(err.to_string()),
+            RequestError::Invalid(message) => ApiError::invalid("", message),
+            RequestError::NoRoute => ApiError::NotFound("route"),
+        }
     }
 }

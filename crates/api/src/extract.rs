@@ -1,14 +1,13 @@
 //! Request extractors that turn raw input into typed values once, with problem+json errors:
-//! JSON bodies (415/413/400/422 with field paths), pagination, and path/query errors.
+//! JSON bodies (415/413/400/422 with field paths) and pagination. Path and query errors are
+//! [`http_support::request`]'s handlers.
 
 use std::{future::Future, pin::Pin};
 
-use actix_web::{
-    FromRequest, HttpRequest, dev::Payload, error::PathError, error::QueryPayloadError,
-    http::header, web,
-};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
 use domain::validation::ValidationErrors;
 use futures::StreamExt;
+use http_support::{RequestError, request::checked_page};
 use serde::{Deserialize, de::DeserializeOwned};
 use utoipa::IntoParams;
 
@@ -44,12 +43,10 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for JsonBody<T> {
         let mut payload = payload.take();
         Box::pin(async move {
             if !content_type_ok {
-                return Err(ApiError::UnsupportedMediaType(
-                    "the request body must be application/json".into(),
-                ));
+                return Err(RequestError::UnsupportedMediaType.into());
             }
             if declared_length.is_some_and(|n| n > limit) {
-                return Err(too_large(limit));
+                return Err(RequestError::PayloadTooLarge { limit }.into());
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
@@ -57,7 +54,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for JsonBody<T> {
                     ApiError::BadRequest(format!("could not read the request body: {e}"))
                 })?;
                 if body.len() + chunk.len() > limit {
-                    return Err(too_large(limit));
+                    return Err(RequestError::PayloadTooLarge { limit }.into());
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -119,10 +116,6 @@ fn reject_nul_characters(body: &[u8]) -> Result<(), ApiError> {
     }
 }
 
-fn too_large(limit: usize) -> ApiError {
-    ApiError::PayloadTooLarge(format!("the request body exceeds {limit} bytes"))
-}
-
 fn is_json_content_type(req: &HttpRequest) -> bool {
     let Some(value) = req
         .headers()
@@ -144,7 +137,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let inner = err.inner();
         if inner.is_syntax() || inner.is_eof() || inner.is_io() {
-            ApiError::MalformedJson(format!("the request body is not valid JSON: {inner}"))
+            RequestError::malformed_json(inner).into()
         } else {
             ApiError::invalid(
                 &json_pointer(err.path()),
@@ -152,9 +145,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             )
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| ApiError::MalformedJson(format!("the request body is not valid JSON: {e}")))?;
+    deserializer.end().map_err(RequestError::malformed_json)?;
     Ok(value)
 }
 
@@ -194,38 +185,12 @@ pub struct PageQuery {
     pub offset: Option<u64>,
 }
 
-pub const DEFAULT_PAGE_LIMIT: u64 = 50;
+/// Most items on one page of a list.
 pub const MAX_PAGE_LIMIT: u64 = 200;
 
 impl PageQuery {
     pub fn page(&self) -> Result<store::PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-        if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
-            return Err(ApiError::BadRequest(format!(
-                "limit must be between 1 and {MAX_PAGE_LIMIT}"
-            )));
-        }
-        let offset = self.offset.unwrap_or(0);
-        if offset > 1_000_000_000 {
-            return Err(ApiError::BadRequest(
-                "offset must be at most 1000000000".into(),
-            ));
-        }
+        let (limit, offset) = checked_page(self.limit, self.offset, MAX_PAGE_LIMIT)?;
         Ok(store::PageRequest { limit, offset })
     }
-}
-
-/// Error handler for `web::Path`. A segment that fails to parse may be a literal route
-/// under another method (`GET /api/jobs/submit`): that is a 405, anything else a 400.
-pub fn path_error(err: PathError, req: &HttpRequest) -> actix_web::Error {
-    let routes = req.app_data::<web::Data<crate::fallback::RouteTable>>();
-    if let Some(response) = routes.and_then(|r| r.method_not_allowed(req)) {
-        return actix_web::error::InternalError::from_response(err, response).into();
-    }
-    ApiError::BadRequest(format!("invalid path parameter: {err}")).into()
-}
-
-/// Error handler for `web::Query`.
-pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("invalid query parameter: {err}")).into()
 }

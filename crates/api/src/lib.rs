@@ -7,7 +7,6 @@ pub mod cache;
 pub mod error;
 pub mod events;
 pub mod extract;
-pub mod fallback;
 pub mod openapi;
 pub mod routes;
 pub mod startup;

@@ -5,6 +5,11 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
 use broker::{Publisher, Topology};
+use http_support::{
+    RouteTable,
+    request::{path_error, query_error},
+    routes::not_routed,
+};
 use settings::Settings;
 use store::objects::Objects;
 use tracing_actix_web::TracingLogger;
@@ -14,9 +19,9 @@ use utoipa_swagger_ui::SwaggerUi;
 use crate::{
     auth::{KeyCache, MAX_CACHED_KEYS},
     cache::TtlCache,
+    error::ApiError,
     events::EventHub,
-    extract::{JsonLimit, path_error, query_error},
-    fallback::{RouteTable, not_routed},
+    extract::JsonLimit,
     openapi,
     routes::{self, images::UploadLimit},
     state::AppState,
@@ -86,8 +91,8 @@ impl Application {
                 .app_data(route_table.clone())
                 .app_data(json_limit)
                 .app_data(upload_limit)
-                .app_data(web::PathConfig::default().error_handler(path_error))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error::<ApiError>))
+                .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
                 .wrap(TracingLogger::default())
                 .into_utoipa_app()
                 // Registered before the `/api` scope, which would otherwise claim the path.
@@ -105,7 +110,7 @@ impl Application {
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
                 .service(web::redirect("/docs", "/docs/"))
-                .default_service(web::to(not_routed))
+                .default_service(web::to(not_routed::<ApiError>))
         })
         .listen(listener)?
         .shutdown_timeout(30);

@@ -547,7 +547,10 @@ async fn the_calls_endpoint_counts_calls_per_image_and_status_until_reset() {
 
     let counted = calls(&standin).await;
     assert_eq!(counted["total"], 5);
-    assert_eq!(counted["received"], 5, "every call is counted on arrival too");
+    assert_eq!(
+        counted["received"], 5,
+        "every call is counted on arrival too"
+    );
     assert_eq!(counted["by_image"][sha256_hex(CHELSEA)], 2);
     assert_eq!(counted["by_image"][sha256_hex(HORSE)], 2);
     assert_eq!(counted["succeeded_by_image"][sha256_hex(HORSE)], 2);

@@ -9,6 +9,11 @@ use actix_web::{
     middleware::ErrorHandlers,
     web,
 };
+use http_support::{
+    RouteTable,
+    request::{json_error, path_error, query_error},
+    routes::not_routed,
+};
 use settings::Settings;
 use tokio::{sync::watch, task::JoinHandle};
 use tracing_actix_web::TracingLogger;
@@ -20,7 +25,7 @@ use crate::{
     http::{
         self, AdminState,
         auth::{Admin, AdminToken},
-        error::{json_error, not_routed, path_error, problem_for_bare_errors, query_error},
+        error::{AdminError, problem_for_bare_errors},
     },
     openapi, redrive,
 };
@@ -61,17 +66,20 @@ impl Application {
             TcpListener::bind((settings.redriver.host.as_str(), settings.redriver.port))?;
         let port = listener.local_addr()?.port();
         let spec = Arc::new(openapi::spec());
+        // Only the admin routes answer 405 to another method; any other path is unknown (404).
+        let route_table = web::Data::new(RouteTable::from_spec_under(&spec, "/admin/"));
         let server = HttpServer::new(move || {
             let served_spec = spec.clone();
             let (app, _) = App::new()
                 .app_data(state.clone())
+                .app_data(route_table.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(MAX_JSON_BYTES)
-                        .error_handler(json_error),
+                        .error_handler(json_error::<AdminError>),
                 )
-                .app_data(web::PathConfig::default().error_handler(path_error))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error::<AdminError>))
+                .app_data(web::QueryConfig::default().error_handler(query_error::<AdminError>))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(TracingLogger::default())
                 .into_utoipa_app()
@@ -88,7 +96,7 @@ impl Application {
                 .configure(http::configure_health)
                 .service(utoipa_actix_web::scope("/admin").configure(http::configure))
                 .split_for_parts();
-            app.default_service(web::to(not_routed))
+            app.default_service(web::to(not_routed::<AdminError>))
         })
         .workers(HTTP_WORKERS)
         .listen(listener)?

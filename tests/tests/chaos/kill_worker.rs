@@ -8,11 +8,11 @@ use std::{
 };
 
 use cohere_standin::sha256_hex;
-use system_tests::{RunningWorker, TestApp, start_standin, two_stages};
+use system_tests::{RunningWorker, TestApp, passes_first_stage, start_standin, two_stages};
 
 use crate::support::{
     Tuning, WorkerProcess, assert_job_consistent, dead_letters_of, ensure_services_up,
-    job_finished, note, passes_first_stage, set_latency, submit_two_stage_job,
+    job_finished, note, set_latency, submit_two_stage_job,
 };
 
 const IMAGES: usize = 500;

@@ -15,9 +15,9 @@ use std::{
 use cohere_standin::{Latency, RuntimeConfig};
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement};
 use secrecy::ExposeSecret;
-use serde_json::{Value, json};
+use serde_json::Value;
 use settings::Settings;
-use system_tests::{TestApp, passes_first_stage, sample_image, two_stages};
+use system_tests::{TestApp, passes_first_stage, sample_image};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------

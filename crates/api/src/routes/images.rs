@@ -19,7 +19,7 @@ use crate::{
     auth::Tenant,
     error::ApiError,
     extract::{JsonBody, PageQuery, Validate},
-    routes::Paged,
+    routes::{Paged, paged},
     state::AppState,
 };
 
@@ -323,7 +323,7 @@ pub async fn list_images(
     let images = store::images::list(&state.db, tenant, *path, page)
         .await
         .map_err(|e| ApiError::from_store(e, "library"))?;
-    Ok(web::Json(Paged::new(images.map(Image::from), page)))
+    Ok(web::Json(paged(images.map(Image::from), page)))
 }
 
 /// Get an image's metadata.

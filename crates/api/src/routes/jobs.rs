@@ -22,7 +22,7 @@ use crate::{
     auth::Tenant,
     error::ApiError,
     extract::{JsonBody, PageQuery, Validate},
-    routes::Paged,
+    routes::{Paged, paged},
     state::AppState,
 };
 
@@ -377,7 +377,7 @@ pub async fn job_history(
         .into_iter()
         .map(JobSummary::try_from)
         .collect::<Result<_, _>>()?;
-    Ok(web::Json(Paged::new(
+    Ok(web::Json(paged(
         store::Page {
             items,
             total: jobs.total,

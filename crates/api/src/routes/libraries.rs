@@ -12,7 +12,7 @@ use crate::{
     auth::Tenant,
     error::ApiError,
     extract::{JsonBody, PageQuery, Validate},
-    routes::Paged,
+    routes::{Paged, paged},
     state::AppState,
 };
 
@@ -137,7 +137,7 @@ pub async fn list_libraries(
 ) -> Result<web::Json<Paged<Library>>, ApiError> {
     let page = query.page()?;
     let libraries = store::libraries::list(&state.db, tenant, page).await?;
-    Ok(web::Json(Paged::new(libraries.map(Library::from), page)))
+    Ok(web::Json(paged(libraries.map(Library::from), page)))
 }
 
 /// Get a library.

@@ -9,27 +9,16 @@ pub mod libraries;
 pub mod pipelines;
 pub mod results;
 
-use serde::Serialize;
+pub use http_support::Paged;
 use utoipa::ToSchema;
 
-/// One page of a list, with the total number of matches.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Paged<T: ToSchema> {
-    pub items: Vec<T>,
-    /// Number of matches across all pages.
-    pub total: u64,
-    pub limit: u64,
-    pub offset: u64,
-}
-
-impl<T: ToSchema> Paged<T> {
-    pub fn new(page: store::Page<T>, request: store::PageRequest) -> Self {
-        Paged {
-            items: page.items,
-            total: page.total,
-            limit: request.limit,
-            offset: request.offset,
-        }
+/// A page of the store as a page of the API.
+pub fn paged<T: ToSchema>(page: store::Page<T>, request: store::PageRequest) -> Paged<T> {
+    Paged {
+        items: page.items,
+        total: page.total,
+        limit: request.limit,
+        offset: request.offset,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::{
     auth::Tenant,
     error::ApiError,
     extract::{JsonBody, PageQuery, Validate},
-    routes::{Paged, libraries::MAX_DESCRIPTION_LEN},
+    routes::{Paged, libraries::MAX_DESCRIPTION_LEN, paged},
     state::AppState,
 };
 
@@ -131,7 +131,7 @@ pub async fn list_pipelines(
 ) -> Result<web::Json<Paged<Pipeline>>, ApiError> {
     let page = query.page()?;
     let pipelines = store::pipelines::list(&state.db, tenant, page).await?;
-    Ok(web::Json(Paged::new(pipelines.map(Pipeline::from), page)))
+    Ok(web::Json(paged(pipelines.map(Pipeline::from), page)))
 }
 
 /// Get a pipeline with its stages.

@@ -13,7 +13,13 @@ use store::{
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::{auth::Tenant, error::ApiError, extract::PageQuery, routes::Paged, state::AppState};
+use crate::{
+    auth::Tenant,
+    error::ApiError,
+    extract::PageQuery,
+    routes::{Paged, paged},
+    state::AppState,
+};
 
 /// What a stage's filter decided for the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -152,7 +158,7 @@ pub async fn list_results(
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
     let stage_names = found.stage_names;
-    Ok(web::Json(Paged::new(
+    Ok(web::Json(paged(
         found.results.map(|row| job_result(row, &stage_names)),
         page,
     )))

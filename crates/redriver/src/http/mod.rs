@@ -10,6 +10,7 @@ use std::sync::Arc;
 use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use domain::job::ErrorClass;
+use http_support::{Readiness, health::healthz, request::checked_page};
 use serde::{Deserialize, Serialize};
 use store::entities::dead_letters;
 use utoipa::{IntoParams, ToSchema};
@@ -122,17 +123,9 @@ impl TryFrom<dead_letters::Model> for DeadLetterDetail {
     }
 }
 
-/// One page of a list, with the total number of matches.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Paged<T: ToSchema> {
-    pub items: Vec<T>,
-    /// Number of matches across all pages.
-    pub total: u64,
-    pub limit: u64,
-    pub offset: u64,
-}
+pub use http_support::Paged;
 
-pub const DEFAULT_PAGE_LIMIT: u64 = 50;
+/// Most dead letters on one page of the list.
 pub const MAX_PAGE_LIMIT: u64 = 500;
 
 /// Filters and pagination of `GET /admin/dead-letters`.
@@ -176,18 +169,7 @@ impl ListQuery {
     }
 
     fn page(&self) -> Result<store::PageRequest, AdminError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_LIMIT);
-        if !(1..=MAX_PAGE_LIMIT).contains(&limit) {
-            return Err(AdminError::BadRequest(format!(
-                "limit must be between 1 and {MAX_PAGE_LIMIT}"
-            )));
-        }
-        let offset = self.offset.unwrap_or(0);
-        if offset > 1_000_000_000 {
-            return Err(AdminError::BadRequest(
-                "offset must be at most 1000000000".into(),
-            ));
-        }
+        let (limit, offset) = checked_page(self.limit, self.offset, MAX_PAGE_LIMIT)?;
         Ok(store::PageRequest { limit, offset })
     }
 }
@@ -288,40 +270,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_dead_letter);
 }
 
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Health {
-    /// `ok` or `unavailable`.
-    #[schema(example = "ok")]
-    pub status: String,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct Readiness {
-    #[schema(example = "ok")]
-    pub status: String,
-    /// Each dependency: `ok` or `unavailable`.
-    pub checks: ReadinessChecks,
-}
-
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct ReadinessChecks {
-    pub database: String,
-    pub broker: String,
-}
-
-fn word(ok: bool) -> String {
-    if ok { "ok" } else { "unavailable" }.to_string()
-}
-
-/// Liveness: the process answers.
-#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
-#[get("/healthz")]
-pub async fn healthz() -> web::Json<Health> {
-    web::Json(Health {
-        status: "ok".into(),
-    })
-}
-
 /// Readiness: the database and the broker are reachable.
 #[utoipa::path(
     tag = "health",
@@ -334,18 +282,7 @@ pub async fn healthz() -> web::Json<Health> {
 pub async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     let ctx = &state.ctx;
     let (database, broker) = tokio::join!(store::ping(&ctx.db), ctx.publisher.ready());
-    let body = Readiness {
-        status: word(database && broker),
-        checks: ReadinessChecks {
-            database: word(database),
-            broker: word(broker),
-        },
-    };
-    if database && broker {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    Readiness::of(database, broker).response()
 }
 
 /// `/healthz` and `/readyz`.

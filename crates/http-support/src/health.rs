@@ -1,0 +1,127 @@
+//! `/healthz` (the process is alive) and the body of `/readyz` (Postgres and RabbitMQ
+//! reachable). Each service checks its own connections and answers with
+//! [`Readiness::response`].
+//!
+//! The types carry no doc comments of their own: those would become descriptions in the
+//! services' committed OpenAPI documents.
+
+use actix_web::{HttpResponse, get, web};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A dependency that answers.
+pub const OK: &str = "ok";
+
+/// A dependency that does not.
+pub const UNAVAILABLE: &str = "unavailable";
+
+fn word(ok: bool) -> &'static str {
+    if ok { OK } else { UNAVAILABLE }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok` or `unavailable`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// Each dependency: `ok` or `unavailable`.
+    pub checks: ReadinessChecks,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReadinessChecks {
+    pub database: &'static str,
+    pub broker: &'static str,
+}
+
+impl Readiness {
+    // Ready when the database and the broker both answer.
+    pub fn of(database: bool, broker: bool) -> Self {
+        Readiness {
+            status: word(database && broker),
+            checks: ReadinessChecks {
+                database: word(database),
+                broker: word(broker),
+            },
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.status == OK
+    }
+
+    // 200 when ready, else 503; the body either way.
+    pub fn response(&self) -> HttpResponse {
+        if self.is_ready() {
+            HttpResponse::Ok().json(self)
+        } else {
+            HttpResponse::ServiceUnavailable().json(self)
+        }
+    }
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
+#[get("/healthz")]
+pub async fn healthz() -> web::Json<Health> {
+    web::Json(Health { status: OK })
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, body::to_bytes, http::StatusCode, test as actix_test};
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    async fn answer(database: bool, broker: bool) -> (StatusCode, Value) {
+        let response = Readiness::of(database, broker).response();
+        let status = response.status();
+        let bytes = to_bytes(response.into_body()).await.expect("body");
+        (status, serde_json::from_slice(&bytes).expect("JSON body"))
+    }
+
+    #[actix_web::test]
+    async fn ready_only_when_both_dependencies_answer() {
+        assert_eq!(
+            answer(true, true).await,
+            (
+                StatusCode::OK,
+                json!({"status": "ok", "checks": {"database": "ok", "broker": "ok"}})
+            )
+        );
+        assert_eq!(
+            answer(false, true).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"status": "unavailable", "checks": {"database": "unavailable", "broker": "ok"}})
+            )
+        );
+        assert_eq!(
+            answer(true, false).await,
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"status": "unavailable", "checks": {"database": "ok", "broker": "unavailable"}})
+            )
+        );
+    }
+
+    #[actix_web::test]
+    async fn healthz_answers_ok() {
+        let app = actix_test::init_service(App::new().service(healthz)).await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/healthz").to_request(),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let body: Value = actix_test::read_body_json(response).await;
+        assert_eq!(body, json!({"status": "ok"}));
+    }
+}

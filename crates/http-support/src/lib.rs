@@ -1,0 +1,29 @@
+//! HTTP plumbing the REST API (`api`) and the re-driver's admin API (`redriver`) share.
+//!
+//! - [`problem`]: the `application/problem+json` body ([`Problem`]) and [`ProblemError`], the
+//!   one way a service's error type becomes that response.
+//! - [`request`]: what the shared extractor error handlers found wrong ([`RequestError`]),
+//!   the handlers for `web::Json`, `web::Query` and `web::Path`, the bearer token of a
+//!   request, and pagination: the checked `limit`/`offset` and the [`Paged`] body.
+//! - [`routes`]: the documented routes ([`RouteTable`]) and the fallback for requests no
+//!   handler takes (405 with `Allow`, else 404).
+//! - [`health`]: `/healthz` and the `/readyz` body.
+//! - [`openapi`]: the document conventions (bearer scheme, common problem responses, the
+//!   `Problem` schema).
+//!
+//! Mechanism only: each service keeps its own error enum, and with it its variants, codes and
+//! texts. The shared handlers report a [`RequestError`] that the service turns into its own
+//! error through `From`.
+
+pub mod health;
+pub mod openapi;
+pub mod problem;
+pub mod request;
+pub mod routes;
+#[cfg(test)]
+mod test_support;
+
+pub use health::{Health, Readiness, ReadinessChecks};
+pub use problem::{PROBLEM_JSON, Problem, ProblemError};
+pub use request::{Paged, RequestError};
+pub use routes::RouteTable;
