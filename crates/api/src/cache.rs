@@ -4,7 +4,7 @@
 use std::{
     collections::HashMap,
     hash::Hash,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -14,15 +14,52 @@ pub struct TtlCache<K, V> {
     ttl: Duration,
     capacity: usize,
     entries: Mutex<HashMap<K, (V, Instant)>>,
+    /// One gate per key being loaded by [`get_or_load`](Self::get_or_load).
+    loading: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
         Self {
             ttl,
             capacity,
             entries: Mutex::new(HashMap::new()),
+            loading: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The cached value, or the one `load` gives (then cached). Concurrent misses of one key
+    /// load it once: when an entry expires under load, one request goes to the database and
+    /// the others wait for its answer instead of all querying at once.
+    pub async fn get_or_load<F, Fut, E>(&self, key: K, load: F) -> Result<V, E>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, E>>,
+    {
+        if let Some(value) = self.get(&key) {
+            return Ok(value);
+        }
+        if self.ttl.is_zero() {
+            return load().await;
+        }
+        let gate = {
+            let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+            loading.entry(key.clone()).or_default().clone()
+        };
+        let turn = gate.lock().await;
+        let result = match self.get(&key) {
+            Some(value) => Ok(value),
+            None => load()
+                .await
+                .inspect(|value| self.put(key.clone(), value.clone())),
+        };
+        drop(turn);
+        let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
+        // The map's and this call's handles only: nobody else waits at this gate.
+        if Arc::strong_count(&gate) <= 2 {
+            loading.remove(&key);
+        }
+        result
     }
 
     pub fn get(&self, key: &K) -> Option<V> {
@@ -73,6 +110,56 @@ mod tests {
         assert_eq!(cache.get(&1), Some("a"));
         cache.remove(&1);
         assert_eq!(cache.get(&1), None);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_of_one_key_load_it_once() {
+        let cache = Arc::new(TtlCache::new(Duration::from_secs(60), 10));
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (release, released) = tokio::sync::watch::channel(false);
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (cache, loads, mut released) = (cache.clone(), loads.clone(), released.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_load(1, || async move {
+                            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            // Every other caller arrives while this load is in progress.
+                            let _ = released.wait_for(|r| *r).await;
+                            Ok::<_, ()>("loaded")
+                        })
+                        .await
+                })
+            })
+            .collect();
+        while cache.loading.lock().unwrap().get(&1).map(Arc::strong_count) != Some(17) {
+            tokio::task::yield_now().await;
+        }
+        release.send(true).unwrap();
+        for task in tasks {
+            assert_eq!(task.await.unwrap(), Ok("loaded"));
+        }
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(
+            cache.loading.lock().unwrap().is_empty(),
+            "no gate left behind"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_load_is_not_cached() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        assert_eq!(
+            cache
+                .get_or_load(1, || async { Err::<&str, _>("down") })
+                .await,
+            Err("down")
+        );
+        assert_eq!(
+            cache.get_or_load(1, || async { Ok::<_, ()>("up") }).await,
+            Ok("up")
+        );
+        assert_eq!(cache.get(&1), Some("up"));
     }
 
     #[test]

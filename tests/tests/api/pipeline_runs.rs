@@ -333,3 +333,77 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(standin.standin.calls().total, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
+    use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
+    use futures::StreamExt;
+
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["horse.png"]).await;
+    let pipeline = app
+        .create_pipeline("describe", system_tests::one_stage())
+        .await;
+    let job = app.submit_job(pipeline, library).await;
+    let response = app
+        .get(&format!("/api/jobs/{job}/events"))
+        .send()
+        .await
+        .unwrap();
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    let mut next_frame = async || loop {
+        if let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            if !frame.starts_with(':') {
+                return frame;
+            }
+            continue;
+        }
+        let chunk = body.next().await.expect("the stream goes on").unwrap();
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+    };
+    assert!(next_frame().await.contains("event: snapshot"));
+
+    // Two changes happened, and only the second one's event reaches this replica.
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET event_seq = 2, status = 'running' WHERE id = '{job}'"
+        ))
+        .await
+        .unwrap();
+    let event = JobEvent {
+        v: JOB_EVENT_VERSION,
+        job_id: job,
+        seq: 2,
+        kind: JobEventKind::Progress { items: Vec::new() },
+        status: domain::job::JobStatus::Running,
+        counts: JobCounts::default(),
+    };
+    let publisher = broker::Publisher::new(
+        app.settings.amqp.url.clone(),
+        broker::Topology::from_settings(&app.settings),
+        Duration::from_secs(5),
+    );
+    // Published until the api's listener (bound in the background at start-up) hears it.
+    let frame = tokio::time::timeout(RUN_TIMEOUT, async {
+        let publishing = async {
+            loop {
+                publisher.publish_event(&event).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        tokio::select! {
+            frame = next_frame() => frame,
+            _ = publishing => unreachable!(),
+        }
+    })
+    .await
+    .expect("a frame after the event");
+    assert!(
+        frame.contains("event: snapshot") && frame.contains("id: 2"),
+        "the missing change is covered by the job as stored: {frame}"
+    );
+    assert!(frame.contains("\"status\":\"running\""), "{frame}");
+}

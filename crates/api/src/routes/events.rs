@@ -69,6 +69,14 @@ impl Live {
         loop {
             tokio::select! {
                 received = self.events.recv() => match received {
+                    Ok(event) if event.job_id == self.job_id && event.seq > self.last_seq + 1 => {
+                        // Events between the last one sent and this one never reached this
+                        // replica (published before it listened, or while the broker was
+                        // away): the job as stored says what they said.
+                        if let Some(frame) = self.resync().await {
+                            return Some(frame);
+                        }
+                    }
                     Ok(event) if event.job_id == self.job_id && event.seq > self.last_seq => {
                         self.last_seq = event.seq;
                         self.done = event.is_final();
@@ -95,7 +103,9 @@ impl Live {
 /// The stream starts with a `snapshot` event (the job as `GET /api/jobs/{id}` shows it), then
 /// sends `progress` events (the items that finished a stage, in batches), `cancel_requested`,
 /// and finally `job_finished`, each with the job's counters after the change; `id:` is the
-/// job's event sequence number.
+/// job's event sequence number. When events went missing (a gap in `id:`), a fresh
+/// `snapshot` takes their place; so does the job re-read after 5 s without an event, if it
+/// changed meanwhile.
 /// It ends after the job finishes. Any api replica can serve any job.
 #[utoipa::path(
     tag = "jobs",

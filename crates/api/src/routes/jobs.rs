@@ -312,19 +312,18 @@ pub async fn get_job(
     Tenant(tenant): Tenant,
     path: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = (tenant, *path);
-    let body = match state.job_views.get(&key) {
-        Some(body) => body,
-        None => {
+    let body = state
+        .job_views
+        .get_or_load((tenant, *path), || async {
             let view = store::jobs::get(&state.db, tenant, *path)
                 .await
                 .map_err(|e| ApiError::from_store(e, "job"))?;
-            let body =
-                Bytes::from(serde_json::to_vec(&Job::try_from(view)?).map_err(ApiError::internal)?);
-            state.job_views.put(key, body.clone());
-            body
-        }
-    };
+            let job = Job::try_from(view)?;
+            Ok::<_, ApiError>(Bytes::from(
+                serde_json::to_vec(&job).map_err(ApiError::internal)?,
+            ))
+        })
+        .await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
