@@ -7,8 +7,8 @@ use prometheus::{IntCounterVec, IntGauge, Opts, Registry};
 pub struct Metrics {
     /// Cohere calls started and not yet finished or abandoned.
     pub calls_in_flight: IntGauge,
-    /// Finished stage executions by outcome: `ok`, `rate_limited`, `transient`, `systemic`,
-    /// `permanent`, `cancelled`, `breaker_open`.
+    /// Cohere calls by outcome (`ok`, `rate_limited`, `transient`, `systemic`, `permanent`),
+    /// and calls abandoned (`cancelled`) or not made (`breaker_open`).
     pub calls: IntCounterVec,
 }
 
@@ -21,7 +21,7 @@ impl Metrics {
         let calls = IntCounterVec::new(
             Opts::new(
                 "worker_cohere_calls_total",
-                "Cohere calls made by this worker, by outcome.",
+                "Cohere calls by outcome (ok, rate_limited, transient, systemic, permanent), and calls abandoned (cancelled) or not made (breaker_open).",
             ),
             &["outcome"],
         )?;
