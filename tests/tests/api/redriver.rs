@@ -564,6 +564,24 @@ async fn the_admin_api_refuses_a_missing_or_wrong_token_and_everything_without_a
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_without_a_broker_is_503_with_the_documented_report() {
+    let mut app = TestApp::spawn().await;
+    app.settings.amqp.url = SecretString::from("amqp://guest:guest@127.0.0.1:1/%2f");
+    let admin = start_redriver(&app, Some(TOKEN)).await;
+    let ready = admin
+        .client
+        .get(format!("{}/readyz", admin.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.headers()["content-type"], "application/json");
+    let body: Value = ready.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok", "{body}");
+    assert_eq!(body["checks"]["broker"], "unavailable", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dry_run_re_drive_counts_what_it_would_do_changes_nothing_and_is_audited() {
     let app = TestApp::spawn().await;
     let admin = start_redriver(&app, Some(TOKEN)).await;
