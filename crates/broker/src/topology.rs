@@ -67,13 +67,6 @@ impl Topology {
         topology
     }
 
-    /// Replaces the retry delays (shortest first; at least one).
-    pub fn with_retry_delays(mut self, delays: Vec<Duration>) -> Self {
-        assert!(!delays.is_empty(), "at least one retry delay");
-        self.retry_delays = delays;
-        self
-    }
-
     /// The delay before attempt `attempt` (counted from 1) is tried again, and the queue
     /// that holds it meanwhile: the `attempt`-th delay, or the last one past the end.
     pub fn retry_delay(&self, attempt: u32) -> (Duration, String) {

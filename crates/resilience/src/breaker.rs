@@ -381,11 +381,6 @@ impl Breakers {
         self.shared.summary.subscribe()
     }
 
-    /// The current summary.
-    pub fn summary(&self) -> BreakerSummary {
-        self.shared.summary.borrow().clone()
-    }
-
     /// Every model's breaker, sorted by model (for `/readyz`).
     pub fn snapshot(&self) -> Vec<BreakerState> {
         let inner = self.shared.lock();
@@ -725,11 +720,6 @@ impl fmt::Debug for Permit {
 }
 
 impl Permit {
-    /// The model this permit is for.
-    pub fn model(&self) -> &str {
-        &self.model
-    }
-
     /// Whether this is a half-open probe (its outcome decides whether the breaker closes).
     pub fn is_probe(&self) -> bool {
         self.probe
