@@ -1,0 +1,31 @@
+/// <reference types="vitest/config" />
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+
+// Development only: `DEV_API_KEY=ipk_... npm run dev` proxies /api to a local api and adds the
+// bearer key on the proxy, so the key stays in this Node process and never reaches the bundle.
+const apiTarget = process.env.API_URL ?? 'http://127.0.0.1:8080';
+const devKey = process.env.DEV_API_KEY;
+
+export default defineConfig({
+  plugins: [react()],
+  build: {
+    target: 'es2022',
+    sourcemap: false,
+  },
+  server: {
+    host: '127.0.0.1',
+    port: 5173,
+    proxy: {
+      '/api': {
+        target: apiTarget,
+        changeOrigin: false,
+        headers: devKey ? { Authorization: `Bearer ${devKey}` } : {},
+      },
+    },
+  },
+  test: {
+    include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
+    environment: 'node',
+  },
+});
