@@ -24,6 +24,7 @@ export const keys = {
   health: () => ['health'] as const,
   libraries: {
     all: () => ['libraries'] as const,
+    lists: () => ['libraries', 'list'] as const,
     list: (p: PageParams) => ['libraries', 'list', p] as const,
     detail: (id: string) => ['libraries', 'detail', id] as const,
     images: (id: string) => ['libraries', 'detail', id, 'images'] as const,
@@ -31,6 +32,7 @@ export const keys = {
   },
   pipelines: {
     all: () => ['pipelines'] as const,
+    lists: () => ['pipelines', 'list'] as const,
     list: (p: PageParams) => ['pipelines', 'list', p] as const,
     detail: (id: string) => ['pipelines', 'detail', id] as const,
   },

@@ -1,0 +1,84 @@
+import { lazy, Suspense } from 'react';
+import { createBrowserRouter, Link, Navigate, NavLink, Outlet, RouterProvider, useRouteError } from 'react-router';
+import { HealthStrip } from './features/health/HealthStrip';
+import { LibrariesPage } from './features/libraries/components/LibrariesPage';
+import { LibraryPage } from './features/libraries/components/LibraryPage';
+import { PipelinesPage } from './features/pipelines/components/PipelinesPage';
+import { SubmitPage } from './features/submit/SubmitPage';
+import { JobsPage } from './features/jobs/components/JobsPage';
+import { JobPage } from './features/jobs/components/JobPage';
+import { ErrorState, Loading } from './components/States';
+
+// The editor is the largest page and only some visits need it: its own chunk.
+const PipelineEditorPage = lazy(() => import('./features/pipelines/components/PipelineEditor'));
+
+function Layout() {
+  return (
+    <>
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="app-header">
+        <Link to="/jobs" className="brand">
+          Image pipelines
+        </Link>
+        <nav className="nav" aria-label="Main">
+          <NavLink to="/jobs">Jobs</NavLink>
+          <NavLink to="/submit">Submit</NavLink>
+          <NavLink to="/pipelines">Pipelines</NavLink>
+          <NavLink to="/libraries">Libraries</NavLink>
+        </nav>
+      </header>
+      <HealthStrip />
+      <main id="main" tabIndex={-1}>
+        <Suspense fallback={<Loading />}>
+          <Outlet />
+        </Suspense>
+      </main>
+    </>
+  );
+}
+
+function RouteError() {
+  const error = useRouteError();
+  return (
+    <main id="main">
+      <ErrorState error={error} title="This page failed" />
+      <Link to="/jobs">Back to jobs</Link>
+    </main>
+  );
+}
+
+function NotFound() {
+  return (
+    <>
+      <h1>Page not found</h1>
+      <p>
+        <Link to="/jobs">Go to jobs</Link>
+      </p>
+    </>
+  );
+}
+
+const router = createBrowserRouter([
+  {
+    element: <Layout />,
+    errorElement: <RouteError />,
+    children: [
+      { index: true, element: <Navigate to="/jobs" replace /> },
+      { path: 'jobs', element: <JobsPage /> },
+      { path: 'jobs/:jobId', element: <JobPage /> },
+      { path: 'submit', element: <SubmitPage /> },
+      { path: 'pipelines', element: <PipelinesPage /> },
+      { path: 'pipelines/new', element: <PipelineEditorPage /> },
+      { path: 'pipelines/:pipelineId', element: <PipelineEditorPage /> },
+      { path: 'libraries', element: <LibrariesPage /> },
+      { path: 'libraries/:libraryId', element: <LibraryPage /> },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+]);
+
+export function App() {
+  return <RouterProvider router={router} />;
+}

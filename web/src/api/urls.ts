@@ -1,0 +1,19 @@
+// Browser-facing URLs of api resources (images, exports, streams): one place to build them.
+const enc = encodeURIComponent;
+
+export function imageContentUrl(libraryId: string, imageId: string): string {
+  return `/api/libraries/${enc(libraryId)}/images/${enc(imageId)}/content`;
+}
+
+/** A grid-sized image. */
+export function thumbnailUrl(libraryId: string, imageId: string): string {
+  return imageContentUrl(libraryId, imageId);
+}
+
+export function exportUrl(jobId: string, format: 'jsonl' | 'csv'): string {
+  return `/api/jobs/${enc(jobId)}/results/export?format=${format}`;
+}
+
+export function jobEventsUrl(jobId: string): string {
+  return `/api/jobs/${enc(jobId)}/events`;
+}

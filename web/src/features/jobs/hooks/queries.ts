@@ -1,0 +1,36 @@
+import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { api, ok } from '../../../api/client';
+import { keys, type HistoryParams } from '../../../api/keys';
+import type { JobStatus, Verdict } from '../../../api/types';
+
+export function useJobHistory(p: HistoryParams, live: boolean) {
+  return useQuery({
+    queryKey: keys.jobs.list(p),
+    queryFn: async ({ signal }) =>
+      ok(await api.GET('/api/jobs/history', { params: { query: { ...p, status: p.status as JobStatus | undefined } }, signal })),
+    placeholderData: keepPreviousData,
+    // One request for the whole page while any listed job is still moving.
+    refetchInterval: (query) => (live && query.state.data?.items.some((j) => j.status === 'queued' || j.status === 'running') ? 5000 : false),
+  });
+}
+
+export function useJob(id: string) {
+  return useQuery({
+    queryKey: keys.jobs.detail(id),
+    queryFn: async ({ signal }) => ok(await api.GET('/api/jobs/{job_id}', { params: { path: { job_id: id } }, signal })),
+  });
+}
+
+export const RESULT_PAGE = 200;
+
+/** A job's results of one stage (optionally one verdict), page by page as the grid scrolls. */
+export function useJobResults(id: string, f: { stage?: number; verdict?: Verdict; image_id?: string }, enabled = true) {
+  return useInfiniteQuery({
+    queryKey: keys.jobs.results(id, f),
+    enabled,
+    initialPageParam: 0,
+    queryFn: async ({ pageParam, signal }) =>
+      ok(await api.GET('/api/jobs/{job_id}/results', { params: { path: { job_id: id }, query: { ...f, limit: RESULT_PAGE, offset: pageParam } }, signal })),
+    getNextPageParam: (last) => (last.offset + last.items.length < last.total ? last.offset + last.items.length : undefined),
+  });
+}

@@ -1,0 +1,16 @@
+import { useMutation, useQueryClient, type QueryClient } from '@tanstack/react-query';
+import { api, ok } from '../../../api/client';
+import { keys } from '../../../api/keys';
+import { invalidating } from '../../../api/mutation';
+
+/** Retries a job's failed items. */
+export const retryJobMutation = (qc: QueryClient) =>
+  invalidating(
+    qc,
+    async (id: string) => ok(await api.POST('/api/jobs/{job_id}/retry', { params: { path: { job_id: id } } })),
+    (_d, id) => [keys.jobs.detail(id), keys.jobs.lists()],
+  );
+
+export function useRetryJob() {
+  return useMutation(retryJobMutation(useQueryClient()));
+}
