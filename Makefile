@@ -8,7 +8,7 @@ APP_PORT ?= 8080
 export APP__DATABASE__URL ?= $(DATABASE_SERVER)/$(DEV_DATABASE)
 export APP__HTTP__PORT ?= $(APP_PORT)
 
-.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench
+.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench k8s-check alerts-check
 
 ## Build, migrate, start api + worker (+ the offline Cohere stand-in without a key), seed a demo, print the key.
 run: build
@@ -38,6 +38,14 @@ chaos:
 ## The worker's Cohere request bodies against Cohere's OpenAPI (third_party/cohere); the official SDK against the stand-in.
 cohere-wire:
 	@scripts/cohere_wire_check.sh
+
+## Render every k8s/ overlay and validate it offline (built-in kinds, KEDA and Prometheus Operator objects, rules), broken copies included.
+k8s-check:
+	@scripts/check_k8s.sh
+
+## The Prometheus alert rules: promtool check and unit tests.
+alerts-check:
+	@scripts/check_alerts.sh
 
 ## Fuzz the running api against the committed OpenAPI document.
 schemathesis:
