@@ -60,3 +60,8 @@ openapi:
 bench:
 	@scripts/bench.sh
 	@scripts/bench_worker.sh
+
+## Run every command of the guides in docs/ against a system of their own (docs/README.md).
+.PHONY: docs-check
+docs-check:
+	@scripts/check_docs.sh

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Runs the commands of the guides (docs/README.md says how blocks are marked) against a system
+# of their own: the api, a worker, the re-driver and the Cohere stand-in on free ports, with
+# their own database, broker prefix and storage, all removed on exit even when a guide fails.
+#
+#   scripts/check_docs.sh                 every guide
+#   scripts/check_docs.sh docs/api.md     only these (any path: a changed copy, say)
+#   DOCS_VERBOSE=1 scripts/check_docs.sh  also print what the commands printed
+#
+# Each guide's ```sh blocks run in order in one bash session (`set -Eeuo pipefail`), in a scratch
+# directory that links to the checkout's files, with the built binaries first on PATH and these
+# variables set: BASE (the api's root), API ($BASE/api), KEY (a tenant's API key), WORKER (the
+# worker's health and metrics root), REDRIVER and REDRIVER_TOKEN (the re-driver's admin API),
+# STANDIN (the Cohere stand-in; its fault injection is under $STANDIN/admin), and the APP__*
+# settings of the system. ```sh cluster blocks need a cluster: they are only checked by `bash -n`.
+# A command that fails, or a block that is neither, fails the run with its line in the guide.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+source scripts/lib.sh
+
+GUIDES=("$@")
+[ ${#GUIDES[@]} -gt 0 ] || GUIDES=(docs/job-flow.md docs/api.md docs/cohere.md docs/operations.md docs/troubleshooting.md)
+GUIDE_TIMEOUT=${GUIDE_TIMEOUT:-180}
+
+ensure_venv "pika==1.*"
+cargo build -q -p api -p worker -p redriver -p cohere-standin
+
+id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
+DB="docs_$id"
+SCRATCH=$(mktemp -d)
+PIDS=()
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  drop_database "$DB" || true
+  .venv/bin/python scripts/delete_topology.py "$APP__AMQP__PREFIX" || true
+  rm -rf "$SCRATCH"
+}
+trap cleanup EXIT
+
+# The scratch directory: the checkout's files by link (samples/, openapi/, k8s/, ...), room for
+# what the guides write, and the system's storage and logs.
+for entry in "$ROOT"/*; do ln -s "$entry" "$SCRATCH/"; done
+mkdir "$SCRATCH/.system"
+SYSTEM="$SCRATCH/.system"
+
+export PATH="$ROOT/target/debug:$PATH"
+export APP__DATABASE__URL="$DATABASE_SERVER/$DB"
+export APP__AMQP__PREFIX="docs-$id"
+export APP__STORAGE__LOCAL_PATH="$SYSTEM/objects"
+export APP__TELEMETRY__LOG_FILTER=warn
+export APP__HTTP__PORT; APP__HTTP__PORT=$(free_port)
+export APP__WORKER__HEALTH_PORT; APP__WORKER__HEALTH_PORT=$(free_port)
+export APP__REDRIVER__PORT; APP__REDRIVER__PORT=$(free_port)
+export APP__REDRIVER__ADMIN_TOKEN; APP__REDRIVER__ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+export APP__COHERE__API_KEY; APP__COHERE__API_KEY="standin-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+STANDIN_PORT=$(free_port)
+export APP__COHERE__BASE_URL="http://127.0.0.1:$STANDIN_PORT"
+# Short breaker pauses so the fault scenarios recover in seconds (the defaults are 5 s and 60 s).
+export APP__BREAKER__OPEN_SECONDS=1 APP__BREAKER__MAX_OPEN_SECONDS=2
+# A limit, as in production, so the cluster-wide limiter is in use (high enough not to slow the guides).
+export APP__COHERE__REQUESTS_PER_MINUTE=6000
+
+export BASE="http://127.0.0.1:$APP__HTTP__PORT"
+export API="$BASE/api"
+export WORKER="http://127.0.0.1:$APP__WORKER__HEALTH_PORT"
+export REDRIVER="http://127.0.0.1:$APP__REDRIVER__PORT"
+export REDRIVER_TOKEN=$APP__REDRIVER__ADMIN_TOKEN
+export STANDIN=$APP__COHERE__BASE_URL
+
+ensure_database "$DB"
+api migrate >/dev/null
+export KEY; KEY=$(api admin create-key --tenant docs --label "guides")
+
+cohere-standin --host 127.0.0.1 --port "$STANDIN_PORT" --api-key "$APP__COHERE__API_KEY" \
+  --latency-min-ms 20 --latency-max-ms 120 >"$SYSTEM/standin.log" 2>&1 &
+PIDS+=($!)
+api serve >"$SYSTEM/api.log" 2>&1 &
+PIDS+=($!)
+worker >"$SYSTEM/worker.log" 2>&1 &
+PIDS+=($!)
+redriver serve >"$SYSTEM/redriver.log" 2>&1 &
+PIDS+=($!)
+for url in "$STANDIN/health" "$BASE/readyz" "$WORKER/readyz" "$REDRIVER/readyz"; do
+  wait_http "$url" 60
+done
+
+# Puts the stand-in back to a healthy default between guides.
+reset_standin() {
+  curl -fsS -X PUT -H 'content-type: application/json' "$STANDIN/admin/config" \
+    -d "{\"api_key\": \"$APP__COHERE__API_KEY\", \"latency_ms\": {\"min\": 20, \"max\": 120}}" >/dev/null
+}
+
+failed=()
+for guide in "${GUIDES[@]}"; do
+  guide=$(realpath "$guide")
+  name=${guide#"$ROOT"/}
+  start=$SECONDS
+  python3 scripts/doc_blocks.py cluster "$guide" >"$SYSTEM/cluster.sh" \
+    && python3 scripts/doc_blocks.py run "$guide" >"$SYSTEM/run.sh" || { failed+=("$name"); continue; }
+  if ! bash -n "$SYSTEM/cluster.sh"; then
+    echo "FAIL $name: a \`sh cluster\` block is not valid shell (line numbers are the guide's)"
+    failed+=("$name")
+    continue
+  fi
+  reset_standin
+  commands=$(grep -cve '^\s*$' -e '^\s*#' "$SYSTEM/run.sh" || true)
+  cluster=$(grep -cve '^\s*$' -e '^\s*#' "$SYSTEM/cluster.sh" || true)
+  # Its own process group, so whatever a guide leaves running in the background ends with it.
+  (cd "$SCRATCH" && exec setsid timeout "$GUIDE_TIMEOUT" bash --noprofile --norc -c '
+      set -Eeuo pipefail
+      trap '\''echo "FAIL $0:$LINENO: $BASH_COMMAND" >&2'\'' ERR
+      source "$1"' "$name" "$SYSTEM/run.sh" >"$SYSTEM/out.txt" 2>&1) &
+  group=$!
+  rc=0
+  wait "$group" || rc=$?
+  kill -- -"$group" 2>/dev/null || true
+  if [ "$rc" -eq 0 ]; then
+    echo "ok   $name: $commands lines run, $cluster cluster lines syntax-checked ($((SECONDS - start)) s)"
+    # DOCS_VERBOSE=1 shows what the commands printed, to keep the guides' sample output true.
+    [ -z "${DOCS_VERBOSE:-}" ] || sed 's/^/     | /' "$SYSTEM/out.txt"
+  else
+    echo "FAIL $name (output below; line numbers are the guide's)"
+    tail -n 40 "$SYSTEM/out.txt" | sed 's/^/     | /'
+    failed+=("$name")
+  fi
+done
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "guides whose commands fail: ${failed[*]}"
+  echo "logs of the system: api, worker, re-driver, stand-in (last lines)"
+  for log in api worker redriver standin; do tail -n 5 "$SYSTEM/$log.log" | sed "s/^/     $log | /"; done
+  exit 1
+fi
+echo "every command of ${#GUIDES[@]} guide(s) ran"
