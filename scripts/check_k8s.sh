@@ -36,7 +36,10 @@ fail() {
 validate_builtin() {
   local file=$1 version out
   for version in "${KUBE_VERSIONS[@]}"; do
-    out=$(.venv/bin/kubernetes-validate --strict -k "$version" "$file" 2>&1) || { echo "$out"; return 1; }
+    out=$(.venv/bin/kubernetes-validate --strict -k "$version" "$file" 2>&1) || {
+      grep -v '^INFO .* passed ' <<<"$out"
+      return 1
+    }
     if grep -qv '^INFO .* passed ' <<<"$out"; then
       echo "$out" | grep -v '^INFO .* passed '
       return 1
