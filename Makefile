@@ -8,7 +8,7 @@ APP_PORT ?= 8080
 export APP__DATABASE__URL ?= $(DATABASE_SERVER)/$(DEV_DATABASE)
 export APP__HTTP__PORT ?= $(APP_PORT)
 
-.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench k8s-check alerts-check
+.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench web web-test k8s-check alerts-check
 
 ## Build, migrate, start api + worker (+ the offline Cohere stand-in without a key), seed a demo, print the key.
 run: build
@@ -16,6 +16,14 @@ run: build
 
 build:
 	$(CARGO) build --release -p api -p worker -p cohere-standin -p redriver
+
+## The web UI: locked dependencies, API types generated from openapi/openapi.json, web/dist.
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+## The web UI's checks: API types match openapi/openapi.json, type-check, unit tests.
+web-test:
+	cd web && npm ci --no-audit --no-fund && npm test
 
 ## Everything CI checks: formatting, lints, all tests (with the OpenAPI drift check), API fuzzing.
 test: fmt-check clippy nextest chaos cohere-wire schemathesis

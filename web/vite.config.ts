@@ -16,13 +16,12 @@ export default defineConfig({
   server: {
     host: '127.0.0.1',
     port: 5173,
-    proxy: {
-      '/api': {
-        target: apiTarget,
-        changeOrigin: false,
-        headers: devKey ? { Authorization: `Bearer ${devKey}` } : {},
-      },
-    },
+    proxy: Object.fromEntries(
+      ['/api', '/readyz'].map((path) => [
+        path,
+        { target: apiTarget, changeOrigin: false, headers: devKey ? { Authorization: `Bearer ${devKey}` } : {} },
+      ]),
+    ),
   },
   test: {
     include: ['src/**/*.test.ts', 'src/**/*.test.tsx'],
