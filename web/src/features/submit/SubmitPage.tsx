@@ -35,14 +35,20 @@ export function SubmitPage() {
     url.pipeline && url.library ? { pipeline_id: url.pipeline, library_id: url.library, priority, ...(mode === 'some' ? { image_ids: [...selected] } : {}) } : undefined;
   const errors = submit.error instanceof ApiError ? fieldErrorMap(submit.error.fieldErrors) : {};
 
+  // A double click fires twice before React re-renders the button as busy.
+  const inFlight = useRef(false);
   const send = () => {
-    if (!body || submit.isPending) return;
+    if (!body || inFlight.current) return;
+    inFlight.current = true;
     submit.mutate(
       { body, idempotencyKey: submissionKeys.current.for(body) },
       {
         onSuccess: () => {
           submissionKeys.current.reset();
           setConfirming(false);
+        },
+        onSettled: () => {
+          inFlight.current = false;
         },
       },
     );

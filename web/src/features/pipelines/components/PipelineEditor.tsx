@@ -90,7 +90,7 @@ function Editor({ id, version, initial }: { id?: string; version?: number; initi
           <ul style={{ margin: '0.25rem 0 0' }}>
             {summary.map(([k, m]) => (
               <li key={k}>
-                <span className="mono">{k === 'root' ? 'pipeline' : k}</span>: {m}
+                <strong>{fieldLabel(k)}</strong>: {m}
               </li>
             ))}
           </ul>
@@ -131,6 +131,25 @@ function Editor({ id, version, initial }: { id?: string; version?: number; initi
       </div>
     </form>
   );
+}
+
+/** `stages.0.filter.filters.1.pattern` → `Stage 1 › filter › condition 2 › pattern`. */
+function fieldLabel(key: string): string {
+  if (key === 'root') return 'Pipeline';
+  const parts = key.split('.');
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i += 1) {
+    const p = parts[i]!;
+    const next = parts[i + 1];
+    if (p === 'stages' && next !== undefined && /^\d+$/.test(next)) {
+      out.push(`Stage ${Number(next) + 1}`);
+      i += 1;
+    } else if (p === 'filters' && next !== undefined && /^\d+$/.test(next)) {
+      out.push(`condition ${Number(next) + 1}`);
+      i += 1;
+    } else out.push(p.replace(/_/g, ' '));
+  }
+  return out.join(' › ');
 }
 
 function StageEditor({
