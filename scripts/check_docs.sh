@@ -3,7 +3,8 @@
 # of their own: the api, a worker, the re-driver and the Cohere stand-in on free ports, with
 # their own database, broker prefix and storage, all removed on exit even when a guide fails.
 #
-#   scripts/check_docs.sh                 every guide
+#   scripts/check_docs.sh                 every guide (and the links between them, and the alert
+#                                         rules' runbook links into docs/operations.md)
 #   scripts/check_docs.sh docs/api.md     only these (any path: a changed copy, say)
 #   DOCS_VERBOSE=1 scripts/check_docs.sh  also print what the commands printed
 #
@@ -20,8 +21,13 @@ ROOT=$PWD
 source scripts/lib.sh
 
 GUIDES=("$@")
-[ ${#GUIDES[@]} -gt 0 ] || GUIDES=(docs/job-flow.md docs/api.md docs/cohere.md docs/operations.md docs/troubleshooting.md)
 GUIDE_TIMEOUT=${GUIDE_TIMEOUT:-180}
+if [ ${#GUIDES[@]} -eq 0 ]; then
+  GUIDES=(docs/job-flow.md docs/api.md docs/cohere.md docs/operations.md docs/troubleshooting.md)
+  # Links between the guides, and the alerts' runbook links into docs/operations.md, lead somewhere.
+  python3 scripts/doc_blocks.py links "${GUIDES[@]}" docs/README.md deploy/prometheus/alerts.yaml \
+    || { echo "FAIL: links above lead nowhere"; exit 1; }
+fi
 
 ensure_venv "pika==1.*"
 cargo build -q -p api -p worker -p redriver -p cohere-standin

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Extracts the shell blocks of a guide for scripts/check_docs.sh.
 
-    doc_blocks.py run GUIDE      the ```sh blocks, as a bash script
-    doc_blocks.py cluster GUIDE  the ```sh cluster blocks (only syntax-checked: they need a cluster)
+    doc_blocks.py run GUIDE        the ```sh blocks, as a bash script
+    doc_blocks.py cluster GUIDE    the ```sh cluster blocks (only syntax-checked: they need a cluster)
+    doc_blocks.py links FILE...    every relative link of these Markdown files, and its #anchor,
+                                   leads somewhere; so does every runbook_url of a YAML file
 
 Every other line becomes an empty line, so line N of the script is line N of the guide and a
 failure reports where it is in the guide. A shell-looking block in any other fence (```bash,
@@ -10,6 +12,7 @@ failure reports where it is in the guide. A shell-looking block in any other fen
 run or marked as needing a cluster.
 """
 
+import os
 import re
 import sys
 
@@ -36,7 +39,66 @@ def blocks(lines):
         i = end + 1
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+RUNBOOK = re.compile(r"runbook_url:\s*(\S+)")
+HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+EXPLICIT = re.compile(r"<a\s+(?:id|name)=\"([^\"]+)\"")
+
+
+def slug(heading):
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"<[^>]+>", "", heading).lower()
+    text = re.sub(r"[^\w\- ]", "", text)
+    return text.replace(" ", "-")
+
+
+def anchors(path):
+    """Every anchor a Markdown file defines (headings outside code blocks, and <a id>)."""
+    with open(path, encoding="utf-8") as file:
+        lines = file.read().split("\n")
+    in_code = set()
+    for _, start, body in blocks(lines):
+        in_code.update(range(start - 1, start + len(body) + 1))
+    found, seen = set(), {}
+    for number, line in enumerate(lines):
+        found.update(EXPLICIT.findall(line))
+        match = HEADING.match(line)
+        if match and number not in in_code:
+            base = slug(match.group(1))
+            count = seen.get(base, 0)
+            seen[base] = count + 1
+            found.add(base if count == 0 else f"{base}-{count}")
+    return found
+
+
+def check_links(paths):
+    """Relative links (Markdown) and runbook URLs (YAML, relative to the repository) that lead nowhere."""
+    broken = []
+    for path in paths:
+        with open(path, encoding="utf-8") as file:
+            text = file.read()
+        if path.endswith((".yaml", ".yml")):
+            targets = [(t, ".") for t in RUNBOOK.findall(text)]
+        else:
+            targets = [(t, os.path.dirname(path)) for t in LINK.findall(text)]
+        for target, base in targets:
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+                continue
+            file_part, _, anchor = target.partition("#")
+            resolved = os.path.normpath(os.path.join(base, file_part)) if file_part else path
+            if not os.path.exists(resolved):
+                broken.append(f"{path}: {target}: no such file")
+            elif anchor and resolved.endswith(".md") and anchor not in anchors(resolved):
+                broken.append(f"{path}: {target}: no such anchor")
+    return broken
+
+
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "links":
+        broken = check_links(sys.argv[2:])
+        for line in broken:
+            print(line)
+        raise SystemExit(1 if broken else 0)
     if len(sys.argv) != 3 or sys.argv[1] not in ("run", "cluster"):
         raise SystemExit(__doc__)
     mode, path = sys.argv[1], sys.argv[2]
