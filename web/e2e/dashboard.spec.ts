@@ -1,0 +1,140 @@
+import AxeBuilder from '@axe-core/playwright';
+import { test, expect, sampleFiles, uniqueName, API_KEY } from './fixtures';
+
+test.describe.configure({ mode: 'serial' });
+
+async function noSeriousA11yViolations(page: import('@playwright/test').Page) {
+  const results = await new AxeBuilder({ page }).analyze();
+  const serious = results.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`)).toEqual([]);
+}
+
+test('libraries: create, upload the samples with per-file results, grid of thumbnails', async ({ page, shoot }) => {
+  const name = uniqueName('ui library');
+  await page.goto('/libraries');
+  await page.getByLabel('Name').fill(name);
+  await page.getByRole('button', { name: 'Create library' }).click();
+  await expect(page.getByRole('heading', { name })).toBeVisible();
+  const files = sampleFiles();
+  await page.getByLabel('Choose image files to upload').setInputFiles([...files, 'e2e/fixtures.ts']);
+  await expect(page.getByText(`${files.length} uploaded, 1 failed`)).toBeVisible();
+  await expect(page.getByText('not a PNG, JPEG, WEBP or GIF image')).toBeVisible();
+  await expect(page.getByRole('region', { name: 'Library images' }).getByRole('listitem')).toHaveCount(files.length);
+  await noSeriousA11yViolations(page);
+  await shoot('library');
+  await page.getByRole('button', { name: 'Delete library' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect(page).toHaveURL(/\/libraries$/);
+});
+
+test('pipeline editor: a 422 shows at the right field, then a two-stage pipeline with a filter saves', async ({ page, shoot, api }) => {
+  const name = uniqueName('ui pipeline');
+  await page.goto('/pipelines/new');
+  await page.getByLabel('Name').first().fill(name);
+  const stage1 = page.getByRole('region', { name: /Stage 1/ });
+  await stage1.getByLabel('Name').fill('detect');
+  await stage1.getByLabel('Prompt', { exact: true }).fill('Is there an animal? Answer as JSON.');
+  await stage1.getByLabel('Model').fill('not a model!');
+  await page.getByRole('button', { name: 'Create pipeline' }).click();
+  // The api's pointer /stages/0/model lands on stage 1's model field.
+  await expect(stage1.getByLabel('Model')).toHaveAttribute('aria-invalid', 'true');
+  await expect(stage1.getByLabel('Model')).toHaveAccessibleDescription(/letters, digits/);
+  await stage1.getByLabel('Model').fill('command-a-vision-07-2025');
+  await stage1.getByLabel(/JSON schema/).fill('{"type": "object", "properties": {"animal": {"type": "boolean"}}, "required": ["animal"]}');
+  await stage1.getByRole('button', { name: 'Add a filter' }).click();
+  await stage1.getByLabel('JSON pointer').fill('/animal');
+  await stage1.getByLabel('Value').fill('true');
+  await page.getByRole('button', { name: 'Add stage' }).click();
+  const stage2 = page.getByRole('region', { name: /Stage 2/ });
+  await stage2.getByLabel('Name').fill('describe');
+  await stage2.getByLabel('Prompt', { exact: true }).fill('Describe the animal.');
+  await shoot('pipeline-editor');
+  await page.getByRole('button', { name: 'Create pipeline' }).click();
+  await expect(page).toHaveURL(/\/pipelines\/[0-9a-f-]{36}$/);
+  const id = page.url().split('/').pop()!;
+  const saved = await (await api.get(`/api/pipelines/${id}`)).json();
+  expect(saved.stages.map((s: { name: string }) => s.name)).toEqual(['detect', 'describe']);
+  expect(saved.stages[0].filter).toEqual({ type: 'field', pointer: '/animal', op: 'eq', value: true });
+  await api.delete(`/api/pipelines/${id}`);
+});
+
+test('submit, watch the job finish live, funnel matches the api, open a drawer, export CSV', async ({ page, data, api, shoot }) => {
+  await page.goto(`/submit?pipeline=${data.pipelineId}&library=${data.libraryId}`);
+  await page.getByRole('button', { name: 'Review and submit' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toContainText(`at most ${data.imageCount * 2}`);
+  let submits = 0;
+  page.on('request', (r) => {
+    if (r.url().endsWith('/api/jobs/submit')) submits += 1;
+  });
+  await dialog.getByRole('button', { name: 'Submit job' }).dblclick();
+  await page.getByRole('link', { name: /follow job/ }).click();
+  expect(submits).toBe(1);
+  await expect(page.getByText('completed', { exact: true }).first()).toBeVisible({ timeout: 60_000 });
+  const jobId = page.url().split('/jobs/')[1]!.split(/[?#]/)[0]!;
+  const job = await (await api.get(`/api/jobs/${jobId}`)).json();
+  const detect = job.stages[0];
+  await expect(page.getByRole('link', { name: `Stage detect: ${detect.passed} passed; show these images` })).toBeVisible();
+  await expect(page.getByRole('link', { name: `Stage detect: ${detect.filtered_out} filtered out; show these images` })).toBeVisible();
+  await noSeriousA11yViolations(page);
+  await shoot('job-detail');
+  await page.getByRole('link', { name: `Stage detect: ${detect.passed} passed; show these images` }).click();
+  await expect(page.getByText(`${detect.passed} results`)).toBeVisible();
+  await page.getByRole('region', { name: 'Job images' }).getByRole('button').first().click();
+  const drawer = page.getByRole('dialog');
+  await expect(drawer.getByRole('heading', { name: /detect/ })).toBeVisible();
+  await expect(drawer.getByText('Prompt')).toBeVisible();
+  await shoot('job-drawer');
+  await page.keyboard.press('Escape');
+  const download = page.waitForEvent('download');
+  await page.getByRole('link', { name: 'CSV' }).click();
+  const csv = await (await download).path();
+  expect(csv).toBeTruthy();
+});
+
+test('jobs list, cancel a running job', async ({ page, data, shoot }) => {
+  await page.goto(`/submit?pipeline=${data.pipelineId}&library=${data.libraryId}`);
+  await page.getByLabel('Priority').selectOption('low');
+  await page.getByRole('button', { name: 'Review and submit' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Submit job' }).click();
+  await page.getByRole('link', { name: /follow job/ }).click();
+  await page.getByRole('button', { name: 'Cancel job' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
+  await expect(page.getByText('cancelled', { exact: true }).first()).toBeVisible({ timeout: 30_000 });
+  await page.goto('/jobs');
+  await expect(page.getByRole('table')).toBeVisible();
+  await noSeriousA11yViolations(page);
+  await shoot('jobs');
+});
+
+test('pages have no serious accessibility violations', async ({ page, shoot }) => {
+  for (const [path, name] of [['/libraries', 'libraries'], ['/pipelines', 'pipelines'], ['/submit', 'submit']] as const) {
+    await page.goto(path);
+    await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+    await noSeriousA11yViolations(page);
+    await shoot(name);
+  }
+});
+
+test('a cross-site write with the session cookie is refused', async ({ page }) => {
+  await page.goto('/jobs');
+  const res = await page.request.post('/api/libraries', {
+    headers: { Origin: 'https://attacker.example', 'Sec-Fetch-Site': 'cross-site' },
+    data: { name: uniqueName('cross-site') },
+  });
+  expect(res.status()).toBe(403);
+  expect((await res.json()).code).toBe('cross_site_request');
+});
+
+test('sign out ends the session', async ({ page, browser }) => {
+  await page.goto('/jobs');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  const res = await page.request.get('/api/session');
+  expect(res.status()).toBe(401);
+  // The saved state's cookie is revoked server-side too: a fresh context with it is refused.
+  const ctx = await browser.newContext({ storageState: 'e2e/.auth/state.json' });
+  expect((await ctx.request.get('/api/libraries')).status()).toBe(401);
+  await ctx.close();
+  expect(API_KEY).not.toBe('');
+});

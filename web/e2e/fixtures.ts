@@ -1,0 +1,93 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomUUID } from 'node:crypto';
+import { test as base, expect, request, type APIRequestContext, type Page, type TestInfo } from '@playwright/test';
+
+export const API_KEY = process.env.E2E_API_KEY ?? '';
+export const SAMPLES = join(dirname(fileURLToPath(import.meta.url)), '../../samples/images');
+export const sampleFiles = () => readdirSync(SAMPLES).filter((f) => /\.(png|jpe?g)$/i.test(f)).map((f) => join(SAMPLES, f));
+
+export function uniqueName(prefix: string): string {
+  return `${prefix} ${randomUUID().slice(0, 8)}`;
+}
+
+interface Data {
+  libraryId: string;
+  libraryName: string;
+  pipelineId: string;
+  pipelineName: string;
+  imageCount: number;
+}
+
+/** Data made through the API (not the UI) once per worker, deleted afterwards. */
+export const test = base.extend<{ shoot: (name: string) => Promise<void> }, { api: APIRequestContext; data: Data }>({
+  api: [
+    async ({}, use) => {
+      if (!API_KEY) throw new Error('set E2E_API_KEY to a tenant API key');
+      const ctx = await request.newContext({
+        baseURL: process.env.BASE_URL ?? 'http://127.0.0.1:8080',
+        extraHTTPHeaders: { Authorization: `Bearer ${API_KEY}` },
+      });
+      await use(ctx);
+      await ctx.dispose();
+    },
+    { scope: 'worker' },
+  ],
+  data: [
+    async ({ api }, use) => {
+      const libraryName = uniqueName('e2e library');
+      const lib = await api.post('/api/libraries', { data: { name: libraryName } });
+      expect(lib.status()).toBe(201);
+      const libraryId = (await lib.json()).id as string;
+      const files = sampleFiles();
+      const up = await api.post(`/api/libraries/${libraryId}/images`, {
+        multipart: Object.fromEntries(files.map((f, i) => [`file${i}`, { name: f.split('/').pop()!, mimeType: f.endsWith('.png') ? 'image/png' : 'image/jpeg', buffer: readFileSync(f) }])),
+      });
+      expect(up.status()).toBe(201);
+      const pipelineName = uniqueName('e2e pipeline');
+      const pipe = await api.post('/api/pipelines', {
+        data: {
+          name: pipelineName,
+          stages: [
+            {
+              name: 'detect',
+              prompt: 'Is there an animal in this image? Answer as JSON.',
+              json_schema: { type: 'object', properties: { animal: { type: 'boolean' } }, required: ['animal'] },
+              filter: { type: 'field', pointer: '/animal', op: 'eq', value: true },
+            },
+            { name: 'describe', prompt: 'Describe the animal.' },
+          ],
+        },
+      });
+      expect(pipe.status()).toBe(201);
+      const pipelineId = (await pipe.json()).id as string;
+      try {
+        await use({ libraryId, libraryName, pipelineId, pipelineName, imageCount: files.length });
+      } finally {
+        await api.delete(`/api/pipelines/${pipelineId}`);
+        await api.delete(`/api/libraries/${libraryId}`);
+      }
+    },
+    { scope: 'worker' },
+  ],
+  // Screenshots of a page in light and dark, desktop and phone width, kept as test artifacts.
+  shoot: async ({ page }, use, testInfo) => {
+    await use((name) => screenshots(page, testInfo, name));
+  },
+});
+
+async function screenshots(page: Page, testInfo: TestInfo, name: string) {
+  const size = page.viewportSize();
+  for (const scheme of ['light', 'dark'] as const) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const [w, h, tag] of [[1280, 900, 'desktop'], [390, 844, 'phone']] as const) {
+      await page.setViewportSize({ width: w, height: h });
+      await page.screenshot({ path: testInfo.outputPath(`${name}-${scheme}-${tag}.png`), fullPage: true });
+    }
+  }
+  await page.emulateMedia({ colorScheme: null });
+  if (size) await page.setViewportSize(size);
+}
+
+export { expect };
