@@ -8,13 +8,17 @@ import { SubmitPage } from './features/submit/SubmitPage';
 import { JobsPage } from './features/jobs/components/JobsPage';
 import { JobPage } from './features/jobs/components/JobPage';
 import { ErrorState, Loading } from './components/States';
+import { TenantEventsProvider } from './features/jobs/hooks/TenantEvents';
+
+// The api documents `GET /api/events` once it serves it; until then the lists poll.
+const TENANT_STREAM = false;
 
 // The editor is the largest page and only some visits need it: its own chunk.
 const PipelineEditorPage = lazy(() => import('./features/pipelines/components/PipelineEditor'));
 
 function Layout() {
   return (
-    <>
+    <TenantEventsProvider enabled={TENANT_STREAM}>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -35,7 +39,7 @@ function Layout() {
           <Outlet />
         </Suspense>
       </main>
-    </>
+    </TenantEventsProvider>
   );
 }
 

@@ -17,3 +17,6 @@ export function exportUrl(jobId: string, format: 'jsonl' | 'csv'): string {
 export function jobEventsUrl(jobId: string): string {
   return `/api/jobs/${enc(jobId)}/events`;
 }
+
+/** Every job event of the signed-in tenant: one stream per tab. */
+export const TENANT_EVENTS_URL = '/api/events';

@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { Link, useNavigate } from 'react-router';
 import { useJobHistory } from '../hooks/queries';
+import { useTenantStream } from '../hooks/TenantEvents';
 import { useLibraries } from '../../libraries/hooks/queries';
 import { usePipelines } from '../../pipelines/hooks/queries';
 import { useUrlState } from '../../../lib/urlState';
@@ -34,7 +35,8 @@ export function JobsPage() {
     ...(url.from ? { created_from: dayStart(url.from) } : {}),
     ...(url.to ? { created_to: dayStart(url.to, 1) } : {}),
   };
-  const q = useJobHistory(params, true);
+  const stream = useTenantStream();
+  const q = useJobHistory(params, stream !== 'live');
   const libs = useLibraries({ limit: 200, offset: 0 });
   const pipes = usePipelines({ limit: 200, offset: 0 });
   const libName = new Map(libs.data?.items.map((l) => [l.id, l.name]));
@@ -43,7 +45,9 @@ export function JobsPage() {
   return (
     <>
       <div className="page-head">
-        <h1>Jobs</h1>
+        <h1>
+          Jobs <span className="muted" style={{ fontSize: '0.85rem', fontWeight: 400 }} role="status">{stream === 'live' ? '● live' : stream === 'reconnecting' ? 'reconnecting…' : ''}</span>
+        </h1>
         <div className="row">
           <JobSearch />
           <Link className="button primary" to="/submit">
