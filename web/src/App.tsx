@@ -1,20 +1,21 @@
 import { lazy, Suspense } from 'react';
 import { createBrowserRouter, Link, Navigate, NavLink, Outlet, RouterProvider, useRouteError } from 'react-router';
 import { HealthStrip } from './features/health/HealthStrip';
-import { LibrariesPage } from './features/libraries/components/LibrariesPage';
-import { LibraryPage } from './features/libraries/components/LibraryPage';
-import { PipelinesPage } from './features/pipelines/components/PipelinesPage';
-import { SubmitPage } from './features/submit/SubmitPage';
 import { JobsPage } from './features/jobs/components/JobsPage';
-import { JobPage } from './features/jobs/components/JobPage';
 import { ErrorState, Loading } from './components/States';
 import { TenantEventsProvider } from './features/jobs/hooks/TenantEvents';
 
 // The api documents `GET /api/events` once it serves it; until then the lists poll.
 const TENANT_STREAM = false;
 
-// The editor is the largest page and only some visits need it: its own chunk.
+// The jobs list (the landing page) is in the main chunk; every other page loads on first visit.
+// The pipeline editor, the largest, is its own chunk.
 const PipelineEditorPage = lazy(() => import('./features/pipelines/components/PipelineEditor'));
+const JobPage = lazy(() => import('./features/jobs/components/JobPage').then((m) => ({ default: m.JobPage })));
+const SubmitPage = lazy(() => import('./features/submit/SubmitPage').then((m) => ({ default: m.SubmitPage })));
+const PipelinesPage = lazy(() => import('./features/pipelines/components/PipelinesPage').then((m) => ({ default: m.PipelinesPage })));
+const LibrariesPage = lazy(() => import('./features/libraries/components/LibrariesPage').then((m) => ({ default: m.LibrariesPage })));
+const LibraryPage = lazy(() => import('./features/libraries/components/LibraryPage').then((m) => ({ default: m.LibraryPage })));
 
 function Layout() {
   return (
