@@ -29,6 +29,7 @@ export const keys = {
     detail: (id: string) => ['libraries', 'detail', id] as const,
     images: (id: string) => ['libraries', 'detail', id, 'images'] as const,
     imagePage: (id: string, p: PageParams) => ['libraries', 'detail', id, 'images', p] as const,
+    image: (id: string, imageId: string) => ['libraries', 'detail', id, 'image', imageId] as const,
   },
   pipelines: {
     all: () => ['pipelines'] as const,

@@ -2,6 +2,7 @@ import { Drawer } from '../../../components/Drawer';
 import { ErrorState, Empty, Loading } from '../../../components/States';
 import { useJobResults } from '../hooks/queries';
 import { usePipeline } from '../../pipelines/hooks/queries';
+import { useImage } from '../../libraries/hooks/queries';
 import { imageContentUrl } from '../../../api/urls';
 import type { Job, JobResult } from '../../../api/types';
 import { label, num } from '../../../lib/format';
@@ -12,10 +13,12 @@ export function ImageDrawer({ job, imageId, onClose }: { job: Job; imageId: stri
   const pipeline = usePipeline(job.pipeline_id);
   // Prompts come from the pipeline when it is still at the version this job ran.
   const prompts = pipeline.data?.version === job.pipeline_version ? pipeline.data.stages : undefined;
+  const image = useImage(job.library_id, imageId);
   const results = q.data?.pages.flatMap((p) => p.items) ?? [];
+  const name = image.data?.filename ?? `Image ${imageId.slice(0, 8)}`;
   return (
-    <Drawer title={`Image ${imageId.slice(0, 8)}`} onClose={onClose}>
-      <img src={imageContentUrl(job.library_id, imageId)} alt={`Image ${imageId}`} />
+    <Drawer title={name} onClose={onClose}>
+      <img src={imageContentUrl(job.library_id, imageId)} alt={name} />
       {q.isPending ? (
         <Loading what="Loading results" />
       ) : q.isError ? (

@@ -4,6 +4,7 @@ import { useJob, useJobResults } from '../hooks/queries';
 import { useJobEvents, type StreamState } from '../hooks/useJobEvents';
 import { useCancelJob } from '../hooks/useCancelJob';
 import { useRetryJob } from '../hooks/useRetryJob';
+import { useLibrary } from '../../libraries/hooks/queries';
 import { Funnel } from './Funnel';
 import { ImageDrawer } from './ImageDrawer';
 import { ErrorState, Empty, Loading, MutationError } from '../../../components/States';
@@ -39,6 +40,7 @@ function throughput(job: Job): string {
 
 function JobView({ job, stream }: { job: Job; stream: StreamState }) {
   const [url, setUrl] = useUrlState(DEFAULTS);
+  const library = useLibrary(job.library_id);
   const linkFor = (stage: number, outcome: string) => `?stage=${stage}&outcome=${outcome}#images`;
   const done = isTerminal(job.status);
   return (
@@ -53,7 +55,7 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
         <JobActions job={job} />
       </div>
       <p className="muted">
-        {job.pipeline_name} (version {job.pipeline_version}) on <Link to={`/libraries/${job.library_id}`}>its library</Link> · priority {job.priority} · created{' '}
+        {job.pipeline_name} (version {job.pipeline_version}) on <Link to={`/libraries/${job.library_id}`}>{library.data?.name ?? 'its library'}</Link> · priority {job.priority} · created{' '}
         {dateTime(job.created_at)} ·{' '}
         <span role="status">
           {done ? 'finished' : stream === 'live' ? 'live' : stream === 'reconnecting' ? 'reconnecting…' : 'connecting…'}

@@ -114,8 +114,8 @@ export function JobsPage() {
                   <th>Status</th>
                   <th>Progress</th>
                   <th className="num">Passed</th>
-                  <th className="num">Filtered out</th>
-                  <th className="num">Failed</th>
+                  <th className="num hide-narrow">Filtered out</th>
+                  <th className="num hide-narrow">Failed</th>
                   <th className="hide-narrow">Pipeline</th>
                   <th className="hide-narrow">Library</th>
                   <th className="num">Age</th>
@@ -139,8 +139,8 @@ export function JobsPage() {
                       </span>
                     </td>
                     <td className="num">{num(j.counts.passed)}</td>
-                    <td className="num">{num(j.counts.filtered_out)}</td>
-                    <td className="num">{num(j.counts.failed)}</td>
+                    <td className="num hide-narrow">{num(j.counts.filtered_out)}</td>
+                    <td className="num hide-narrow">{num(j.counts.failed)}</td>
                     <td className="hide-narrow">{j.pipeline_name}</td>
                     <td className="hide-narrow">{libName.get(j.library_id) ?? shortId(j.library_id)}</td>
                     <td className="num" title={new Date(j.created_at).toLocaleString()}>

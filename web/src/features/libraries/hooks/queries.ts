@@ -31,3 +31,12 @@ export function useLibraryImages(id: string, enabled = true) {
     getNextPageParam: (last) => (last.offset + last.items.length < last.total ? last.offset + last.items.length : undefined),
   });
 }
+
+export function useImage(libraryId: string, imageId: string) {
+  return useQuery({
+    queryKey: keys.libraries.image(libraryId, imageId),
+    enabled: libraryId !== '' && imageId !== '',
+    queryFn: async ({ signal }) =>
+      ok(await api.GET('/api/libraries/{library_id}/images/{image_id}', { params: { path: { library_id: libraryId, image_id: imageId } }, signal })),
+  });
+}
