@@ -104,8 +104,12 @@ for guide in "${GUIDES[@]}"; do
   guide=$(realpath "$guide")
   name=${guide#"$ROOT"/}
   start=$SECONDS
-  python3 scripts/doc_blocks.py cluster "$guide" >"$SYSTEM/cluster.sh" \
-    && python3 scripts/doc_blocks.py run "$guide" >"$SYSTEM/run.sh" || { failed+=("$name"); continue; }
+  if ! python3 scripts/doc_blocks.py cluster "$guide" >"$SYSTEM/cluster.sh" \
+    || ! python3 scripts/doc_blocks.py run "$guide" >"$SYSTEM/run.sh"; then
+    echo "FAIL $name: its blocks could not be read (above)"
+    failed+=("$name")
+    continue
+  fi
   if ! bash -n "$SYSTEM/cluster.sh"; then
     echo "FAIL $name: a \`sh cluster\` block is not valid shell (line numbers are the guide's)"
     failed+=("$name")
