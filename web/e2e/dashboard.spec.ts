@@ -70,7 +70,7 @@ test('submit, watch the job finish live, funnel matches the api, open a drawer, 
   await dialog.getByRole('button', { name: 'Submit job' }).dblclick();
   await page.getByRole('link', { name: /follow job/ }).click();
   expect(submits).toBe(1);
-  await expect(page.getByText('completed', { exact: true }).first()).toBeVisible({ timeout: 60_000 });
+  await expect(page.locator('.status').first()).toHaveText(/^completed/, { timeout: 60_000 });
   const jobId = page.url().split('/jobs/')[1]!.split(/[?#]/)[0]!;
   const job = await (await api.get(`/api/jobs/${jobId}`)).json();
   const detect = job.stages[0];
@@ -92,19 +92,33 @@ test('submit, watch the job finish live, funnel matches the api, open a drawer, 
   expect(csv).toBeTruthy();
 });
 
-test('jobs list, cancel a running job', async ({ page, data, shoot }) => {
-  await page.goto(`/submit?pipeline=${data.pipelineId}&library=${data.libraryId}`);
+test('jobs list, cancel a running job', async ({ page, data, bigLibrary, shoot }) => {
+  await page.goto(`/submit?pipeline=${data.pipelineId}&library=${bigLibrary.id}`);
   await page.getByLabel('Priority').selectOption('low');
   await page.getByRole('button', { name: 'Review and submit' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Submit job' }).click();
   await page.getByRole('link', { name: /follow job/ }).click();
   await page.getByRole('button', { name: 'Cancel job' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
-  await expect(page.getByText('cancelled', { exact: true }).first()).toBeVisible({ timeout: 30_000 });
+  await expect(page.locator('.status').first()).toHaveText('cancelled', { timeout: 30_000 });
   await page.goto('/jobs');
   await expect(page.getByRole('table')).toBeVisible();
   await noSeriousA11yViolations(page);
   await shoot('jobs');
+});
+
+test('retry a job with failed items', async ({ page, data, urlLibrary, api }) => {
+  const res = await api.post('/api/jobs/submit', { data: { pipeline_id: data.pipelineId, library_id: urlLibrary.id } });
+  expect(res.status()).toBe(202);
+  const jobId = (await res.json()).id as string;
+  await page.goto(`/jobs/${jobId}`);
+  const retry = page.getByRole('button', { name: /^Retry \d+ failed$/ });
+  await expect(retry).toBeVisible({ timeout: 60_000 });
+  const retried = page.waitForResponse((r) => r.url().endsWith(`/api/jobs/${jobId}/retry`));
+  await retry.click();
+  expect((await retried).status()).toBe(200);
+  // The failed items are queued again, so the job runs (and, here, fails) once more.
+  await expect(page.locator('.status').first()).toHaveText(/queued|running|failed|completed with errors/);
 });
 
 test('pages have no serious accessibility violations', async ({ page, shoot }) => {

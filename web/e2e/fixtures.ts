@@ -21,7 +21,26 @@ interface Data {
 }
 
 /** Data made through the API (not the UI) once per worker, deleted afterwards. */
-export const test = base.extend<{ shoot: (name: string) => Promise<void> }, { api: APIRequestContext; data: Data }>({
+async function createLibrary(api: APIRequestContext, prefix: string): Promise<{ id: string; name: string }> {
+  const name = uniqueName(prefix);
+  const res = await api.post('/api/libraries', { data: { name } });
+  expect(res.status()).toBe(201);
+  return { id: (await res.json()).id as string, name };
+}
+
+async function uploadSamples(api: APIRequestContext, libraryId: string): Promise<number> {
+  const files = sampleFiles();
+  const up = await api.post(`/api/libraries/${libraryId}/images`, {
+    multipart: Object.fromEntries(files.map((f, i) => [`file${i}`, { name: f.split('/').pop()!, mimeType: f.endsWith('.png') ? 'image/png' : 'image/jpeg', buffer: readFileSync(f) }])),
+  });
+  expect(up.status()).toBe(201);
+  return files.length;
+}
+
+export const test = base.extend<
+  { shoot: (name: string) => Promise<void> },
+  { api: APIRequestContext; data: Data; bigLibrary: { id: string; imageCount: number }; urlLibrary: { id: string } }
+>({
   api: [
     async ({}, use) => {
       if (!API_KEY) throw new Error('set E2E_API_KEY to a tenant API key');
@@ -36,15 +55,8 @@ export const test = base.extend<{ shoot: (name: string) => Promise<void> }, { ap
   ],
   data: [
     async ({ api }, use) => {
-      const libraryName = uniqueName('e2e library');
-      const lib = await api.post('/api/libraries', { data: { name: libraryName } });
-      expect(lib.status()).toBe(201);
-      const libraryId = (await lib.json()).id as string;
-      const files = sampleFiles();
-      const up = await api.post(`/api/libraries/${libraryId}/images`, {
-        multipart: Object.fromEntries(files.map((f, i) => [`file${i}`, { name: f.split('/').pop()!, mimeType: f.endsWith('.png') ? 'image/png' : 'image/jpeg', buffer: readFileSync(f) }])),
-      });
-      expect(up.status()).toBe(201);
+      const { id: libraryId, name: libraryName } = await createLibrary(api, 'e2e library');
+      const imageCount = await uploadSamples(api, libraryId);
       const pipelineName = uniqueName('e2e pipeline');
       const pipe = await api.post('/api/pipelines', {
         data: {
@@ -63,10 +75,40 @@ export const test = base.extend<{ shoot: (name: string) => Promise<void> }, { ap
       expect(pipe.status()).toBe(201);
       const pipelineId = (await pipe.json()).id as string;
       try {
-        await use({ libraryId, libraryName, pipelineId, pipelineName, imageCount: files.length });
+        await use({ libraryId, libraryName, pipelineId, pipelineName, imageCount });
       } finally {
         await api.delete(`/api/pipelines/${pipelineId}`);
         await api.delete(`/api/libraries/${libraryId}`);
+      }
+    },
+    { scope: 'worker' },
+  ],
+  // Enough images that a job is still running when the test cancels it.
+  bigLibrary: [
+    async ({ api }, use) => {
+      const { id } = await createLibrary(api, 'e2e big library');
+      let imageCount = 0;
+      for (let i = 0; i < 10; i += 1) imageCount += await uploadSamples(api, id);
+      try {
+        await use({ id, imageCount });
+      } finally {
+        await api.delete(`/api/libraries/${id}`);
+      }
+    },
+    { scope: 'worker' },
+  ],
+  // Images the workers cannot fetch (a reserved, never-resolving domain): their items fail.
+  urlLibrary: [
+    async ({ api }, use) => {
+      const { id } = await createLibrary(api, 'e2e url library');
+      for (const n of [1, 2]) {
+        const res = await api.post(`/api/libraries/${id}/image-urls`, { data: { url: `https://unreachable.invalid/image-${n}.png` } });
+        expect(res.status()).toBe(201);
+      }
+      try {
+        await use({ id });
+      } finally {
+        await api.delete(`/api/libraries/${id}`);
       }
     },
     { scope: 'worker' },
