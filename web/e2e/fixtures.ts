@@ -39,7 +39,7 @@ async function uploadSamples(api: APIRequestContext, libraryId: string): Promise
 
 export const test = base.extend<
   { shoot: (name: string) => Promise<void> },
-  { api: APIRequestContext; data: Data; bigLibrary: { id: string; imageCount: number }; urlLibrary: { id: string } }
+  { api: APIRequestContext; data: Data; bigLibrary: { id: string; imageCount: number } }
 >({
   api: [
     async ({}, use) => {
@@ -97,22 +97,6 @@ export const test = base.extend<
     },
     { scope: 'worker' },
   ],
-  // Images the workers cannot fetch (a reserved, never-resolving domain): their items fail.
-  urlLibrary: [
-    async ({ api }, use) => {
-      const { id } = await createLibrary(api, 'e2e url library');
-      for (const n of [1, 2]) {
-        const res = await api.post(`/api/libraries/${id}/image-urls`, { data: { url: `https://unreachable.invalid/image-${n}.png` } });
-        expect(res.status()).toBe(201);
-      }
-      try {
-        await use({ id });
-      } finally {
-        await api.delete(`/api/libraries/${id}`);
-      }
-    },
-    { scope: 'worker' },
-  ],
   // Screenshots of a page in light and dark, desktop and phone width, kept as test artifacts.
   shoot: async ({ page }, use, testInfo) => {
     await use((name) => screenshots(page, testInfo, name));
@@ -133,3 +117,16 @@ async function screenshots(page: Page, testInfo: TestInfo, name: string) {
 }
 
 export { expect };
+
+/**
+ * The Cohere stand-in's admin API (STANDIN_ADMIN_URL, e.g. http://127.0.0.1:8090): makes it
+ * refuse the images with these sha256 hashes with a permanent 400 (empty: none).
+ */
+export async function rejectImages(hashes: string[]): Promise<void> {
+  const admin = process.env.STANDIN_ADMIN_URL;
+  if (!admin) throw new Error('set STANDIN_ADMIN_URL to the Cohere stand-in admin API');
+  const ctx = await request.newContext();
+  const res = await ctx.patch(`${admin}/admin/config`, { data: { reject_images: hashes } });
+  expect(res.status()).toBe(200);
+  await ctx.dispose();
+}
