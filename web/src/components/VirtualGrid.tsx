@@ -1,4 +1,4 @@
-import { useEffect, useLayoutEffect, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useLayoutEffect, useRef, useState, type KeyboardEvent, type ReactNode } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 
 /**
@@ -47,8 +47,28 @@ export function VirtualGrid<T>({
     if (onNeedMore && lastIndex >= items.length && items.length < count) onNeedMore();
   }, [lastIndex, items.length, count, onNeedMore]);
 
+  // Arrow keys, Home and End move between tiles, scrolling rows that are not rendered into view.
+  const focusTile = (i: number) => {
+    const target = Math.max(0, Math.min(count - 1, i));
+    virtualizer.scrollToIndex(Math.floor(target / columns), { align: 'auto' });
+    requestAnimationFrame(() =>
+      scrollRef.current?.querySelector<HTMLElement>(`[data-index="${target}"] button, [data-index="${target}"] a`)?.focus(),
+    );
+  };
+  const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
+    const cell = (e.target as HTMLElement).closest<HTMLElement>('[data-index]');
+    if (!cell) return;
+    const i = Number(cell.dataset.index);
+    const moves: Record<string, number> = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: columns, ArrowUp: -columns };
+    if (e.key in moves) focusTile(i + moves[e.key]!);
+    else if (e.key === 'Home') focusTile(0);
+    else if (e.key === 'End') focusTile(count - 1);
+    else return;
+    e.preventDefault();
+  };
+
   return (
-    <div className="grid-scroll" ref={scrollRef} role="region" aria-label={label} tabIndex={0}>
+    <div className="grid-scroll" ref={scrollRef} role="region" aria-label={label} tabIndex={0} onKeyDown={onKeyDown}>
       <div style={{ height: virtualizer.getTotalSize(), position: 'relative' }} role="list">
         {virtualRows.flatMap((row) =>
           Array.from({ length: columns }, (_, c) => {
@@ -56,7 +76,7 @@ export function VirtualGrid<T>({
             if (i >= count) return null;
             const item = items[i];
             return (
-              <div key={i} className="thumb" role="listitem" style={{ top: row.start, left: c * size, width: size, height: size }}>
+              <div key={i} data-index={i} className="thumb" role="listitem" style={{ top: row.start, left: c * size, width: size, height: size }}>
                 {item === undefined ? <div className="thumb-inner" aria-label="Loading" /> : render(item, i)}
               </div>
             );
