@@ -2,7 +2,10 @@
 //! annotations ([`document`]), then, once the routes are merged, the [`Conventions`]: a bearer
 //! security scheme that every operation under a prefix requires, the problem responses every
 //! such operation can give (so handler annotations list only their own), and the `Problem`
-//! schema with the service's example.
+//! schema with the service's example. Last, the document is [shaped](shape) for client
+//! generators.
+
+mod shape;
 
 use serde_json::Value;
 use utoipa::{
@@ -11,6 +14,7 @@ use utoipa::{
         Content, OpenApi, Ref, RefOr, Response, ResponseBuilder, Schema,
         path::Operation,
         security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme},
+        server::Server,
     },
 };
 use utoipa_actix_web::{AppExt, service_config::ServiceConfig};
@@ -32,7 +36,8 @@ pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported request content type";
 /// ([`BAD_REQUEST`]), 401 and 503 with a problem; one whose path names a resource (`{...}`)
 /// also 404; one with a request body also 413 ([`PAYLOAD_TOO_LARGE`]), 415
 /// ([`UNSUPPORTED_MEDIA_TYPE`]) and 422. A response a handler documents itself is left alone.
-/// The descriptions of 401, 503, 404 and 422 are the service's.
+/// The descriptions of 401, 503, 404 and 422 are the service's. Any other operation says it
+/// needs no security (`security: []`). The document's server is `/`, the one serving it.
 #[derive(Debug, Clone)]
 pub struct Conventions {
     /// Name of the HTTP bearer security scheme.
@@ -98,15 +103,15 @@ impl Conventions {
 impl Modify for Conventions {
     fn modify(&self, spec: &mut OpenApi) {
         self.document_problem(spec);
+        // Relative: the server that serves the document; clients are given their base URL.
+        spec.servers.get_or_insert_with(|| vec![Server::new("/")]);
         let components = spec.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             self.security_scheme,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
         for (path, item) in spec.paths.paths.iter_mut() {
-            if !path.starts_with(self.path_prefix) {
-                continue;
-            }
+            let convened = path.starts_with(self.path_prefix);
             let has_path_params = path.contains('{');
             for operation in [
                 &mut item.get,
@@ -118,6 +123,11 @@ impl Modify for Conventions {
             .into_iter()
             .flatten()
             {
+                if !convened {
+                    // Said explicitly: no credentials (the probes).
+                    operation.security.get_or_insert_with(Vec::new);
+                    continue;
+                }
                 operation.security = Some(vec![SecurityRequirement::new(
                     self.security_scheme,
                     Vec::<String>::new(),
@@ -140,7 +150,8 @@ impl Modify for Conventions {
 
 /// A service's document: `doc` with the routes `root` registers at the root and `scoped`
 /// registers under `scope`, then `conventions` (applied after the merge, so that they reach
-/// every operation; `doc`'s own modifiers run before it).
+/// every operation; `doc`'s own modifiers run before it), then [shaped](shape) for client
+/// generators.
 pub fn document(
     doc: OpenApi,
     root: impl FnOnce(&mut ServiceConfig),
@@ -155,6 +166,7 @@ pub fn document(
         .service(utoipa_actix_web::scope(scope).configure(scoped))
         .split_for_parts();
     conventions.modify(&mut spec);
+    shape::shape_for_generators(&mut spec);
     spec
 }
 
@@ -230,6 +242,7 @@ mod tests {
             json["paths"]["/api/things"]["post"]["security"],
             json!([{"bearer": []}])
         );
+        assert_eq!(json["servers"], json!([{"url": "/"}]));
         assert_eq!(
             statuses(&spec, "/api/things", false),
             ["400", "401", "409", "413", "415", "422", "503"],
@@ -251,7 +264,11 @@ mod tests {
             })
         );
         assert_eq!(statuses(&spec, "/healthz", true), Vec::<String>::new());
-        assert!(json["paths"]["/healthz"]["get"]["security"].is_null());
+        assert_eq!(
+            json["paths"]["/healthz"]["get"]["security"],
+            json!([]),
+            "an operation outside the prefix says it needs no credentials"
+        );
     }
 
     #[test]

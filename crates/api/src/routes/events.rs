@@ -27,7 +27,28 @@ pub struct ServerSentEvent {
     #[schema(pattern = "^[0-9]+$")]
     id: String,
     /// JSON: the job as `GET /api/jobs/{id}` shows it for `snapshot`, else a `JobEvent`.
+    #[schema(schema_with = event_data)]
     data: String,
+}
+
+/// The `data` of an event: a string holding a `Job` or a `JobEvent` as JSON.
+fn event_data() -> utoipa::openapi::Object {
+    use utoipa::{
+        ToSchema,
+        openapi::{ObjectBuilder, OneOfBuilder, Ref, Type},
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "JSON: the job as `GET /api/jobs/{id}` shows it for `snapshot`, else a `JobEvent`.",
+        ))
+        .content_media_type("application/json")
+        .content_schema(Some(
+            OneOfBuilder::new()
+                .item(Ref::from_schema_name(<Job as ToSchema>::name()))
+                .item(Ref::from_schema_name(<JobEvent as ToSchema>::name())),
+        ))
+        .build()
 }
 
 fn frame(event: &str, seq: i64, data: &impl Serialize) -> Bytes {
