@@ -27,6 +27,9 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("missing or invalid API key")]
     Unauthorized,
+    /// A cookie-authenticated write the browser did not say this site's pages sent.
+    #[error("a request signed in by cookie must come from this site's own pages")]
+    CrossSite,
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -87,6 +90,7 @@ impl ResponseError for ApiError {
         match self {
             ApiError::BadRequest(_) | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::CrossSite => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -108,6 +112,7 @@ impl ProblemError for ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::Unauthorized => "unauthorized",
+            ApiError::CrossSite => "cross_site_request",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload_too_large",

@@ -8,6 +8,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod openapi;
+pub mod origin;
 pub mod routes;
 pub mod startup;
 pub mod state;

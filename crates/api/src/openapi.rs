@@ -4,7 +4,7 @@
 //! the errors particular to them: 400/401/503 everywhere under `/api`, 404 where a path names a
 //! resource, 413/415/422 where there is a request body.
 
-use http_support::openapi::{Conventions, committed_json, document};
+use http_support::openapi::{Conventions, SessionCookie, committed_json, document};
 use serde_json::json;
 use utoipa::{OpenApi, openapi::OpenApi as Spec};
 
@@ -21,13 +21,14 @@ use utoipa::{OpenApi, openapi::OpenApi as Spec};
         (name = "images", description = "Images in a library"),
         (name = "pipelines", description = "Ordered analysis stages"),
         (name = "jobs", description = "Pipeline runs over images"),
+        (name = "session", description = "Browser sign-in: a session cookie instead of the API key"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
 struct ApiDoc;
 
-/// The document's conventions: the `bearer` scheme on every `/api` operation, the problems
-/// every one can answer, and the `Problem` schema (with field errors).
+/// The document's conventions: the `bearer` scheme or the `session` cookie on every `/api`
+/// operation, the problems every one can answer, and the `Problem` schema (with field errors).
 fn conventions() -> Conventions {
     Conventions {
         security_scheme: "bearer",
@@ -45,6 +46,12 @@ fn conventions() -> Conventions {
             "errors": [{"path": "/stages/0/prompt", "message": "must not be blank"}]
         }),
         field_errors: true,
+        session_cookie: Some(SessionCookie {
+            scheme: "session",
+            cookie: crate::auth::SESSION_COOKIE,
+            description: "The browser session `POST /api/session` sets (HttpOnly). Unsafe methods (POST, PUT, PATCH, DELETE) are accepted only from this site's own pages (`Sec-Fetch-Site` / `Origin`).",
+            cross_site: "A cookie-authenticated request sent by a page on another site",
+        }),
     }
 }
 

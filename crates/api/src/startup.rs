@@ -23,7 +23,8 @@ use crate::{
     events::EventHub,
     extract::JsonLimit,
     openapi,
-    routes::{self, images::UploadLimit},
+    origin::OriginPolicy,
+    routes::{self, images::UploadLimit, session::SessionLifetime},
     state::AppState,
 };
 
@@ -82,6 +83,10 @@ impl Application {
         let route_table = web::Data::new(RouteTable::from_spec(&spec));
         let json_limit = JsonLimit(settings.http.max_json_bytes);
         let upload_limit = UploadLimit(settings.http.max_upload_bytes);
+        let origin_policy = web::Data::new(OriginPolicy::from_settings(&settings.http));
+        let session_lifetime = web::Data::new(SessionLifetime(Duration::from_secs(
+            settings.http.session_seconds,
+        )));
         let app_state = state.clone();
         let mut server = HttpServer::new(move || {
             let spec = (*spec).clone();
@@ -91,6 +96,8 @@ impl Application {
                 .app_data(route_table.clone())
                 .app_data(json_limit)
                 .app_data(upload_limit)
+                .app_data(origin_policy.clone())
+                .app_data(session_lifetime.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error::<ApiError>))
                 .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
                 .wrap(TracingLogger::default())

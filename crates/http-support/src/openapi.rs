@@ -13,7 +13,9 @@ use utoipa::{
     openapi::{
         Content, OpenApi, Ref, RefOr, Response, ResponseBuilder, Schema,
         path::Operation,
-        security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme},
+        security::{
+            ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityRequirement, SecurityScheme,
+        },
         server::Server,
     },
 };
@@ -26,6 +28,9 @@ pub const BAD_REQUEST: &str = "Malformed request (JSON syntax, path or query par
 
 /// Description of the 413 every convened operation with a body can answer.
 pub const PAYLOAD_TOO_LARGE: &str = "Request body too large";
+
+/// Methods a cookie-authenticated request may use only from the service's own pages.
+const UNSAFE_METHODS: [&str; 4] = ["post", "put", "patch", "delete"];
 
 /// Description of the 415 every convened operation with a body can answer.
 pub const UNSUPPORTED_MEDIA_TYPE: &str = "Unsupported request content type";
@@ -57,6 +62,23 @@ pub struct Conventions {
     /// Whether the service's problems may list invalid fields (`errors`, of `FieldError`s);
     /// without, the schema has no `errors` property.
     pub field_errors: bool,
+    /// A session cookie every convened operation also accepts, instead of the bearer scheme.
+    pub session_cookie: Option<SessionCookie>,
+}
+
+/// An `apiKey`-in-cookie security scheme, an alternative to the bearer one. Unsafe operations
+/// (POST, PUT, PATCH, DELETE) authenticated by it are refused cross-site, so they also answer
+/// 403.
+#[derive(Debug, Clone)]
+pub struct SessionCookie {
+    /// Name of the security scheme.
+    pub scheme: &'static str,
+    /// Name of the cookie.
+    pub cookie: &'static str,
+    /// Description of the scheme.
+    pub description: &'static str,
+    /// Description of the 403 response of unsafe operations.
+    pub cross_site: &'static str,
 }
 
 /// A response with a problem body, by reference to the `Problem` schema.
@@ -110,28 +132,50 @@ impl Modify for Conventions {
             self.security_scheme,
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
         );
+        let mut requirements = vec![SecurityRequirement::new(
+            self.security_scheme,
+            Vec::<String>::new(),
+        )];
+        if let Some(session) = &self.session_cookie {
+            components.add_security_scheme(
+                session.scheme,
+                SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                    session.cookie,
+                    session.description,
+                ))),
+            );
+            requirements.push(SecurityRequirement::new(
+                session.scheme,
+                Vec::<String>::new(),
+            ));
+        }
         for (path, item) in spec.paths.paths.iter_mut() {
             let convened = path.starts_with(self.path_prefix);
             let has_path_params = path.contains('{');
-            for operation in [
-                &mut item.get,
-                &mut item.put,
-                &mut item.post,
-                &mut item.delete,
-                &mut item.patch,
+            for (method, operation) in [
+                ("get", &mut item.get),
+                ("put", &mut item.put),
+                ("post", &mut item.post),
+                ("delete", &mut item.delete),
+                ("patch", &mut item.patch),
             ]
             .into_iter()
-            .flatten()
+            .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
             {
                 if !convened {
                     // Said explicitly: no credentials (the probes).
                     operation.security.get_or_insert_with(Vec::new);
                     continue;
                 }
-                operation.security = Some(vec![SecurityRequirement::new(
-                    self.security_scheme,
-                    Vec::<String>::new(),
-                )]);
+                // An operation that names its own requirements (e.g. none, to sign in) keeps them.
+                if operation.security.is_none() {
+                    operation.security = Some(requirements.clone());
+                }
+                if let Some(session) = &self.session_cookie
+                    && UNSAFE_METHODS.contains(&method)
+                {
+                    add_if_missing(operation, "403", session.cross_site);
+                }
                 add_if_missing(operation, "400", BAD_REQUEST);
                 add_if_missing(operation, "401", self.unauthorized);
                 add_if_missing(operation, "503", self.unavailable);
@@ -198,6 +242,7 @@ mod tests {
             unprocessable: "fields",
             problem_example: json!({"code": "unauthorized"}),
             field_errors,
+            session_cookie: None,
         }
     }
 
@@ -268,6 +313,45 @@ mod tests {
             json["paths"]["/healthz"]["get"]["security"],
             json!([]),
             "an operation outside the prefix says it needs no credentials"
+        );
+    }
+
+    #[test]
+    fn a_session_cookie_is_an_alternative_scheme_and_unsafe_operations_may_be_refused_cross_site() {
+        let mut spec = spec();
+        let mut own = OperationBuilder::new().build();
+        own.security = Some(vec![SecurityRequirement::default()]);
+        spec.paths
+            .paths
+            .insert("/api/session".into(), PathItem::new(HttpMethod::Post, own));
+        Conventions {
+            session_cookie: Some(SessionCookie {
+                scheme: "session",
+                cookie: "sid",
+                description: "signed in",
+                cross_site: "elsewhere",
+            }),
+            ..conventions(false)
+        }
+        .modify(&mut spec);
+        let json = serde_json::to_value(&spec).expect("JSON");
+        assert_eq!(
+            json["components"]["securitySchemes"]["session"],
+            json!({"type": "apiKey", "in": "cookie", "name": "sid", "description": "signed in"})
+        );
+        assert_eq!(
+            json["paths"]["/api/things"]["post"]["security"],
+            json!([{"bearer": []}, {"session": []}])
+        );
+        assert_eq!(
+            json["paths"]["/api/things"]["post"]["responses"]["403"]["description"],
+            "elsewhere"
+        );
+        assert!(json["paths"]["/api/things/{id}"]["get"]["responses"]["403"].is_null());
+        assert_eq!(
+            json["paths"]["/api/session"]["post"]["security"],
+            json!([{}]),
+            "an operation's own requirements are kept"
         );
     }
 

@@ -40,6 +40,7 @@ fn conventions() -> Conventions {
             "detail": "missing or invalid admin token"
         }),
         field_errors: false,
+        session_cookie: None,
     }
 }
 

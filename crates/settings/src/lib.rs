@@ -233,6 +233,25 @@ pub struct HttpSettings {
     /// How long a rendered job (`GET /api/jobs/{id}`) may be served from memory, in
     /// milliseconds (0 disables). Progress seen through another replica lags by at most this.
     pub job_cache_millis: u64,
+    /// How long a browser session (`POST /api/session`) lasts, in seconds.
+    pub session_seconds: u64,
+    /// Whether the session cookie is marked `Secure` (sent over https only).
+    pub secure_cookies: SecureCookies,
+    /// Reverse proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` headers are believed
+    /// (addresses or CIDR blocks); requests from anywhere else are judged by the connection.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// When the session cookie carries `Secure`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SecureCookies {
+    /// When the request came over https: the connection, or `X-Forwarded-Proto: https` from a
+    /// trusted proxy.
+    #[default]
+    Auto,
+    /// Always (behind a TLS-terminating proxy that is not in `trusted_proxies`).
+    Always,
 }
 
 impl Default for HttpSettings {
@@ -245,6 +264,12 @@ impl Default for HttpSettings {
             workers: 0,
             auth_cache_seconds: 30,
             job_cache_millis: 250,
+            session_seconds: 12 * 60 * 60,
+            secure_cookies: SecureCookies::Auto,
+            trusted_proxies: ["127.0.0.1/32", "::1/128"]
+                .iter()
+                .filter_map(|net| net.parse().ok())
+                .collect(),
         }
     }
 }
@@ -403,7 +428,14 @@ impl Settings {
             }
         }
         let settings: Settings = builder
-            .add_source(env.prefix_separator("__").separator("__").try_parsing(true))
+            .add_source(
+                env.prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    // APP__HTTP__TRUSTED_PROXIES=10.0.0.0/8,192.168.0.0/16
+                    .list_separator(",")
+                    .with_list_parse_key("http.trusted_proxies"),
+            )
             .build()?
             .try_deserialize()?;
         settings.validate()?;
@@ -460,6 +492,9 @@ impl Settings {
         if self.redriver.redrive_per_second == 0 {
             return invalid("redriver.redrive_per_second must be at least 1");
         }
+        if self.http.session_seconds < 60 {
+            return invalid("http.session_seconds must be at least 60");
+        }
         if self.http.max_json_bytes < 1024 {
             return invalid("http.max_json_bytes must be at least 1024");
         }
@@ -486,6 +521,30 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Environment::with_prefix("APP").source(Some(map))
+    }
+
+    #[test]
+    fn sessions_default_to_twelve_hours_and_proxies_come_as_a_list() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(s.http.session_seconds, 43_200);
+        assert_eq!(s.http.secure_cookies, SecureCookies::Auto);
+        assert_eq!(s.http.trusted_proxies.len(), 2, "loopback only");
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("APP__HTTP__TRUSTED_PROXIES", "10.0.0.0/8,192.168.1.7/32"),
+                ("APP__HTTP__SECURE_COOKIES", "always"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.http.trusted_proxies,
+            vec![
+                "10.0.0.0/8".parse::<ipnet::IpNet>().unwrap(),
+                "192.168.1.7/32".parse().unwrap()
+            ]
+        );
+        assert_eq!(s.http.secure_cookies, SecureCookies::Always);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod page;
 pub mod pipelines;
 pub mod results;
 pub mod retry;
+pub mod sessions;
 pub mod tenants;
 pub mod work;
 

@@ -16,4 +16,5 @@ mod pipelines;
 mod rate_limiter;
 mod redriver;
 mod results;
+mod session;
 mod worker_batches;

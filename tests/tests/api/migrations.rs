@@ -20,8 +20,8 @@ async fn migrations_run_up_down_and_up_again_cleanly() {
     let db = resources.create_database().await.unwrap();
     assert_eq!(
         table_count(&db).await,
-        14,
-        "every table of the design, per-stage progress, the rate limiter and the breakers"
+        15,
+        "every table of the design, per-stage progress, the rate limiter, the breakers and sessions"
     );
     migration::Migrator::down(&db, None).await.unwrap();
     assert_eq!(
@@ -30,6 +30,6 @@ async fn migrations_run_up_down_and_up_again_cleanly() {
         "down removes everything up created"
     );
     migration::Migrator::up(&db, None).await.unwrap();
-    assert_eq!(table_count(&db).await, 14);
+    assert_eq!(table_count(&db).await, 15);
     db.close().await.unwrap();
 }

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
 pub mod results;
+pub mod session;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -30,4 +31,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     jobs::configure(cfg);
     cfg.service(events::job_events);
     results::configure(cfg);
+    session::configure(cfg);
 }
