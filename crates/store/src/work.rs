@@ -611,7 +611,7 @@ FROM jsonb_to_recordset($4::jsonb) AS d(id uuid, pending int, running int, passe
     filtered_out int, failed int, cancelled int, input_tokens bigint, output_tokens bigint,
     billed_input_tokens bigint, billed_output_tokens bigint)
 WHERE j.id = d.id
-RETURNING j.id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
+RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
     j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items
 "#;
 
@@ -625,6 +625,7 @@ pub(crate) fn job_event(
     Ok(JobEvent {
         v: JOB_EVENT_VERSION,
         job_id,
+        tenant_id: row.try_get("", "tenant_id")?,
         seq: row.try_get("", "event_seq")?,
         kind: JobEventKind::Progress { items },
         status: parse("job", job_id, &status)?,

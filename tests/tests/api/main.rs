@@ -16,4 +16,5 @@ mod pipelines;
 mod rate_limiter;
 mod redriver;
 mod results;
+mod tenant_events;
 mod worker_batches;

@@ -8,6 +8,7 @@ pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
 pub mod results;
+pub mod tenant_events;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -29,5 +30,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     pipelines::configure(cfg);
     jobs::configure(cfg);
     cfg.service(events::job_events);
+    cfg.service(tenant_events::tenant_events);
     results::configure(cfg);
 }
