@@ -6,6 +6,7 @@ mod auth;
 mod errors;
 mod failures;
 mod images;
+mod job_items;
 mod job_retry;
 mod jobs;
 mod libraries;

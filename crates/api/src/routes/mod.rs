@@ -4,6 +4,7 @@
 pub mod events;
 pub mod health;
 pub mod images;
+pub mod items;
 pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
@@ -32,4 +33,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(events::job_events);
     cfg.service(tenant_events::tenant_events);
     results::configure(cfg);
+    items::configure(cfg);
 }
