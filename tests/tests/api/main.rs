@@ -3,6 +3,7 @@
 //! database rows and broker messages out.
 
 mod auth;
+mod bulk_jobs;
 mod errors;
 mod failures;
 mod images;

@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource. Each handler parses its input, calls a store or
 //! service function and maps the result; errors become problem+json in one place.
 
+pub mod bulk;
 pub mod events;
 pub mod health;
 pub mod images;
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     libraries::configure(cfg);
     images::configure(cfg);
     pipelines::configure(cfg);
+    bulk::configure(cfg);
     jobs::configure(cfg);
     cfg.service(events::job_events);
     cfg.service(tenant_events::tenant_events);
