@@ -15,7 +15,11 @@ use utoipa::{OpenApi, openapi::OpenApi as Spec};
         description = "Run image-analysis pipelines (ordered prompts to a Cohere vision model, with filters between stages) over libraries of images.",
         version = "0.1.0"
     ),
-    components(schemas(domain::event::JobEvent)),
+    components(schemas(
+        domain::event::JobEvent,
+        crate::routes::tenant_events::JobSnapshot,
+        crate::routes::tenant_events::Resync
+    )),
     tags(
         (name = "libraries", description = "Collections of images"),
         (name = "images", description = "Images in a library"),

@@ -3,7 +3,8 @@
 //!
 //! Every event carries the job's counters after the change and the job's `seq`, a number the
 //! database increments with every change, so a reader can order events from many workers and
-//! drop ones older than what it has already shown.
+//! drop ones older than what it has already shown. It also names the job's tenant, so a
+//! tenant-wide stream filters events without a lookup per event.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -11,10 +12,10 @@ use uuid::Uuid;
 
 use crate::job::{ItemStatus, JobStatus};
 
-pub const JOB_EVENT_VERSION: u32 = 2;
+pub const JOB_EVENT_VERSION: u32 = 3;
 
 /// AMQP `type` property of job events.
-pub const JOB_EVENT_KIND: &str = "job_event.v2";
+pub const JOB_EVENT_KIND: &str = "job_event.v3";
 
 /// Counters of a job's items by state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -42,6 +43,8 @@ pub struct ItemProgress {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum JobEventKind {
+    /// The job was accepted (its `seq` is 0: every later change has a higher one).
+    Created,
     /// Items finished stages: a worker writes its outcomes in batches, and each batch makes
     /// one event per job. When the job's `status` is terminal, this was its last change.
     Progress { items: Vec<ItemProgress> },
@@ -54,6 +57,8 @@ pub enum JobEventKind {
 pub struct JobEvent {
     pub v: u32,
     pub job_id: Uuid,
+    /// The tenant the job belongs to.
+    pub tenant_id: Uuid,
     /// Increases with every change of the job.
     pub seq: i64,
     #[serde(flatten)]
@@ -64,9 +69,11 @@ pub struct JobEvent {
 
 impl JobEvent {
     /// What the event is called on the wire (the routing key's last word, the SSE event name):
-    /// `progress`, `cancel_requested`, or `job_finished` for the job's last change.
+    /// `job_created`, `progress`, `cancel_requested`, or `job_finished` for the job's last
+    /// change.
     pub fn name(&self) -> &'static str {
         match self.kind {
+            JobEventKind::Created => "job_created",
             JobEventKind::CancelRequested => "cancel_requested",
             JobEventKind::Progress { .. } if self.is_final() => "job_finished",
             JobEventKind::Progress { .. } => "progress",
@@ -104,6 +111,7 @@ mod tests {
         let event = JobEvent {
             v: JOB_EVENT_VERSION,
             job_id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
             seq: 7,
             kind: JobEventKind::Progress {
                 items: vec![ItemProgress {
@@ -135,6 +143,7 @@ mod tests {
     #[test]
     fn other_versions_and_garbage_are_not_events() {
         assert_eq!(JobEvent::decode(b"{\"v\":1}"), None);
+        assert_eq!(JobEvent::decode(b"{\"v\":2}"), None);
         assert_eq!(JobEvent::decode(b"nope"), None);
     }
 }

@@ -5,6 +5,7 @@ use std::{collections::HashSet, future::Future};
 
 use chrono::{DateTime, Utc};
 use domain::{
+    event::{JOB_EVENT_VERSION, JobEvent, JobEventKind},
     job::{JobStatus, Priority},
     message::StageMessage,
     pipeline::PipelineSnapshot,
@@ -500,4 +501,74 @@ pub async fn cancel(
     let view = get(&txn, tenant, id).await?;
     txn.commit().await?;
     Ok(view)
+}
+
+/// The event that tells listeners about `job` as stored: its status, counters and `seq`.
+pub fn event(job: &jobs::Model, kind: JobEventKind) -> Result<JobEvent, StoreError> {
+    Ok(JobEvent {
+        v: JOB_EVENT_VERSION,
+        job_id: job.id,
+        tenant_id: job.tenant_id,
+        seq: job.event_seq,
+        kind,
+        status: crate::work::parse("job", job.id, &job.status)?,
+        counts: counts(job),
+    })
+}
+
+/// What [`changed_since`] found: each job's id and `seq`, with the database's clock when
+/// they were read.
+pub struct Changed {
+    pub now: DateTime<Utc>,
+    pub jobs: Vec<(Uuid, i64)>,
+}
+
+/// The tenant's jobs whose `updated_at` is at or after `since` (at most `limit`, oldest
+/// change first), read with the database's current time, so a caller moves its watermark on
+/// by the database's clock rather than its own. Only ids and sequence numbers: a caller loads
+/// the jobs it has not seen at that `seq` with [`by_ids`].
+pub async fn changed_since<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    since: DateTime<Utc>,
+    limit: u64,
+) -> Result<Changed, StoreError> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"SELECT now() AS now, j.id, j.event_seq
+               FROM (SELECT 1) AS one
+               LEFT JOIN LATERAL (
+                   SELECT id, event_seq, updated_at FROM jobs
+                   WHERE tenant_id = $1 AND updated_at >= $2
+                   ORDER BY updated_at, id LIMIT $3
+               ) AS j ON true
+               ORDER BY j.updated_at, j.id"#,
+            [tenant.0.into(), since.into(), (limit as i64).into()],
+        ))
+        .await?;
+    let mut changed = Changed {
+        now: Utc::now(),
+        jobs: Vec::with_capacity(rows.len()),
+    };
+    for row in &rows {
+        changed.now = row.try_get("", "now")?;
+        if let Some(id) = row.try_get::<Option<Uuid>>("", "id")? {
+            changed.jobs.push((id, row.try_get("", "event_seq")?));
+        }
+    }
+    Ok(changed)
+}
+
+/// The tenant's jobs among `ids` (unknown ids and other tenants' jobs are left out).
+pub async fn by_ids<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    ids: &[Uuid],
+) -> Result<Vec<jobs::Model>, StoreError> {
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::TenantId.eq(tenant.0))
+        .filter(jobs::Column::Id.is_in(ids.iter().copied()))
+        .all(db)
+        .await?)
 }

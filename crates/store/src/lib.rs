@@ -8,6 +8,7 @@ pub mod dead_letters;
 pub mod entities;
 pub mod error;
 pub mod images;
+pub mod items;
 pub mod jobs;
 pub mod libraries;
 pub mod objects;

@@ -256,7 +256,7 @@ UPDATE jobs j SET
     updated_at = now()
 FROM UNNEST($5::uuid[], $6::int[]) AS d(id, n)
 WHERE j.id = d.id
-RETURNING j.id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
+RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
     j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items
 "#;
 

@@ -241,6 +241,8 @@ struct ItemState {
     changed: bool,
     error_class: Option<ErrorClass>,
     last_error: Option<String>,
+    /// Deliveries the stage this change finished took.
+    attempts: Option<i32>,
 }
 
 #[derive(Serialize)]
@@ -277,6 +279,8 @@ struct ItemRow<'a> {
     error_class: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attempts: Option<i32>,
 }
 
 /// Counter changes of one stage of one job.
@@ -392,6 +396,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                     changed: false,
                     error_class: None,
                     last_error: None,
+                    attempts: None,
                 },
             ))
         })
@@ -491,6 +496,9 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
             Change::Cancel { .. } => item.status = ItemStatus::Cancelled,
         }
         item.changed = true;
+        if !matches!(change, Change::Cancel { .. }) {
+            item.attempts = Some(message.attempt as i32 + 1);
+        }
         let at_stage = match change {
             Change::Cancel { .. } => item.stage.max(0) as u32,
             _ => message.stage_index,
@@ -509,6 +517,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
             finished: item.status.is_terminal(),
             error_class: item.error_class.map(ErrorClass::as_str),
             last_error: item.last_error.as_deref(),
+            attempts: item.attempts,
         })
         .collect();
     let mut events = Vec::new();
@@ -561,10 +570,11 @@ WITH new_results AS (
 moved_items AS (
     UPDATE job_items i SET status = u.status, current_stage = u.stage,
         error_class = coalesce(u.error_class, i.error_class),
-        last_error = coalesce(u.last_error, i.last_error), updated_at = now(),
+        last_error = coalesce(u.last_error, i.last_error),
+        attempts = coalesce(u.attempts, i.attempts), updated_at = now(),
         finished_at = CASE WHEN u.finished THEN now() ELSE i.finished_at END
     FROM jsonb_to_recordset($2::jsonb) AS u(id uuid, status text, stage int, finished bool,
-        error_class text, last_error text)
+        error_class text, last_error text, attempts int)
     WHERE i.id = u.id
     RETURNING 1
 ),
@@ -611,7 +621,7 @@ FROM jsonb_to_recordset($4::jsonb) AS d(id uuid, pending int, running int, passe
     filtered_out int, failed int, cancelled int, input_tokens bigint, output_tokens bigint,
     billed_input_tokens bigint, billed_output_tokens bigint)
 WHERE j.id = d.id
-RETURNING j.id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
+RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
     j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items
 "#;
 
@@ -625,6 +635,7 @@ pub(crate) fn job_event(
     Ok(JobEvent {
         v: JOB_EVENT_VERSION,
         job_id,
+        tenant_id: row.try_get("", "tenant_id")?,
         seq: row.try_get("", "event_seq")?,
         kind: JobEventKind::Progress { items },
         status: parse("job", job_id, &status)?,

@@ -3,9 +3,11 @@
 //! database rows and broker messages out.
 
 mod auth;
+mod bulk_jobs;
 mod errors;
 mod failures;
 mod images;
+mod job_items;
 mod job_retry;
 mod jobs;
 mod libraries;
@@ -17,4 +19,5 @@ mod rate_limiter;
 mod redriver;
 mod results;
 mod session;
+mod tenant_events;
 mod worker_batches;

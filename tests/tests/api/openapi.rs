@@ -97,7 +97,7 @@ fn unions_are_named_variants_with_a_discriminator() {
     let schemas = &spec["components"]["schemas"];
     for (union, tags) in [
         ("Filter", &["all", "any", "field", "not", "regex"][..]),
-        ("JobEvent", &["cancel_requested", "progress"][..]),
+        ("JobEvent", &["cancel_requested", "created", "progress"][..]),
     ] {
         let schema = &schemas[union];
         assert_eq!(schema["discriminator"]["propertyName"], "type", "{union}");

@@ -373,9 +373,21 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         ))
         .await
         .unwrap();
+    let tenant_id = app
+        .db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            format!("SELECT tenant_id FROM jobs WHERE id = '{job}'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "tenant_id")
+        .unwrap();
     let event = JobEvent {
         v: JOB_EVENT_VERSION,
         job_id: job,
+        tenant_id,
         seq: 2,
         kind: JobEventKind::Progress { items: Vec::new() },
         status: domain::job::JobStatus::Running,

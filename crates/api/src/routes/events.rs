@@ -1,6 +1,6 @@
 //! `GET /api/jobs/{job_id}/events`: the job's progress as server-sent events.
 
-use std::time::Duration;
+use std::{fmt::Display, future::Future, time::Duration};
 
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::{auth::Tenant, error::ApiError, routes::jobs::Job, state::AppState};
 
-/// How often a stream re-reads the job, so a lost event delays an update, never loses it.
-const RESYNC_EVERY: Duration = Duration::from_secs(5);
+/// How often a stream re-reads the database, so a lost event delays an update, never loses it.
+pub(crate) const RESYNC_EVERY: Duration = Duration::from_secs(5);
 
 /// One server-sent event as it appears on the stream.
 #[derive(utoipa::ToSchema)]
@@ -51,9 +51,32 @@ fn event_data() -> utoipa::openapi::Object {
         .build()
 }
 
-fn frame(event: &str, seq: i64, data: &impl Serialize) -> Bytes {
+/// One server-sent event: `id:`, `event:` and a JSON `data:` line.
+pub(crate) fn frame(event: &str, id: impl Display, data: &impl Serialize) -> Bytes {
     let data = serde_json::to_string(data).unwrap_or_else(|_| "{}".into());
-    Bytes::from(format!("id: {seq}\nevent: {event}\ndata: {data}\n\n"))
+    Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
+}
+
+/// A response streaming `first`, then each frame `next` yields until it yields `None`.
+pub(crate) fn event_stream<L, F, Fut>(first: Bytes, live: L, mut next: F) -> HttpResponse
+where
+    L: 'static,
+    F: FnMut(L) -> Fut + 'static,
+    Fut: Future<Output = Option<(Bytes, L)>> + 'static,
+{
+    let rest = stream::unfold(live, move |live| {
+        let step = next(live);
+        async move {
+            let (frame, live) = step.await?;
+            Some((Ok::<_, actix_web::Error>(frame), live))
+        }
+    });
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
+    HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(("Cache-Control", "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(body)
 }
 
 struct Live {
@@ -156,14 +179,8 @@ pub async fn job_events(
         events,
         last_seq: seq,
     };
-    let rest = stream::unfold(live, |mut live| async move {
+    Ok(event_stream(first, live, |mut live| async move {
         let frame = live.next_frame().await?;
-        Some((Ok::<_, actix_web::Error>(frame), live))
-    });
-    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
-    Ok(HttpResponse::Ok()
-        .content_type("text/event-stream")
-        .insert_header(("Cache-Control", "no-cache"))
-        .insert_header(("X-Accel-Buffering", "no"))
-        .streaming(body))
+        Some((frame, live))
+    }))
 }

@@ -4,13 +4,14 @@ use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{
-    event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind},
+    event::{JobCounts, JobEventKind},
     job::{JobStatus, Priority},
     validation::ValidationErrors,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::{
+    TenantId,
     entities::{job_stage_stats, jobs},
     jobs::{HistoryFilter, JobView, Submission, SubmitError},
     retry::{ReopenError, ReopenScope},
@@ -220,6 +221,21 @@ impl TryFrom<jobs::Model> for JobSummary {
     }
 }
 
+/// Publishes an event about `job` as stored, best effort: live views re-read jobs from the
+/// database when events go missing.
+pub(crate) async fn publish_event(state: &AppState, job: &jobs::Model, kind: JobEventKind) {
+    let event = match store::jobs::event(job, kind) {
+        Ok(event) => event,
+        Err(error) => {
+            tracing::warn!(%error, job_id = %job.id, "could not describe a job event");
+            return;
+        }
+    };
+    if let Err(error) = state.publisher.publish_event(&event).await {
+        tracing::warn!(%error, job_id = %job.id, event = event.name(), "could not publish a job event");
+    }
+}
+
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(IDEMPOTENCY_KEY_HEADER) else {
         return Ok(None);
@@ -289,6 +305,8 @@ pub async fn submit_job(
     })?;
     if accepted.created {
         tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
+        // After the commit, so a listener that reads the job finds it.
+        publish_event(&state, &accepted.job.job, JobEventKind::Created).await;
     }
     let job = Job::try_from(accepted.job)?;
     Ok(HttpResponse::Accepted()
@@ -402,24 +420,24 @@ pub async fn cancel_job(
     Tenant(tenant): Tenant,
     path: web::Path<Uuid>,
 ) -> Result<web::Json<Job>, ApiError> {
-    let view = store::jobs::cancel(&state.db, tenant, *path)
+    let view = cancel(&state, tenant, *path).await?;
+    Ok(web::Json(Job::try_from(view)?))
+}
+
+/// Cancels one job of the tenant and tells the workers (see [`cancel_job`]).
+pub(crate) async fn cancel(
+    state: &AppState,
+    tenant: TenantId,
+    job_id: Uuid,
+) -> Result<JobView, ApiError> {
+    let view = store::jobs::cancel(&state.db, tenant, job_id)
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
-    state.job_views.remove(&(tenant, *path));
-    let event = JobEvent {
-        v: JOB_EVENT_VERSION,
-        job_id: view.job.id,
-        seq: view.job.event_seq,
-        kind: JobEventKind::CancelRequested,
-        status: JobStatus::Cancelled,
-        counts: counts(&view.job),
-    };
+    state.job_views.remove(&(tenant, job_id));
     // Workers learn of the cancellation from the job's status too; the event makes it prompt.
-    if let Err(error) = state.publisher.publish_event(&event).await {
-        tracing::warn!(%error, "could not publish the cancellation event");
-    }
+    publish_event(state, &view.job, JobEventKind::CancelRequested).await;
     tracing::info!(job_id = %view.job.id, "job cancelled");
-    Ok(web::Json(Job::try_from(view)?))
+    Ok(view)
 }
 
 /// Retry a job's failed items: each runs again from the stage where it failed.
@@ -442,7 +460,16 @@ pub async fn retry_job(
     Tenant(tenant): Tenant,
     path: web::Path<Uuid>,
 ) -> Result<web::Json<Job>, ApiError> {
-    let job_id = *path;
+    let view = retry(&state, tenant, *path).await?;
+    Ok(web::Json(Job::try_from(view)?))
+}
+
+/// Re-opens one job's failed items (see [`retry_job`]).
+pub(crate) async fn retry(
+    state: &AppState,
+    tenant: TenantId,
+    job_id: Uuid,
+) -> Result<JobView, ApiError> {
     let publisher = &state.publisher;
     let reopened = store::retry::reopen(
         &state.db,
@@ -477,7 +504,7 @@ pub async fn retry_job(
         tracing::warn!(%error, "could not publish the retry's events");
     }
     tracing::info!(%job_id, items = reopened.reopened.len(), "job retried");
-    Ok(web::Json(Job::try_from(view)?))
+    Ok(view)
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -1,14 +1,17 @@
 //! HTTP handlers, one module per resource. Each handler parses its input, calls a store or
 //! service function and maps the result; errors become problem+json in one place.
 
+pub mod bulk;
 pub mod events;
 pub mod health;
 pub mod images;
+pub mod items;
 pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
 pub mod results;
 pub mod session;
+pub mod tenant_events;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -28,8 +31,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     libraries::configure(cfg);
     images::configure(cfg);
     pipelines::configure(cfg);
+    bulk::configure(cfg);
     jobs::configure(cfg);
     cfg.service(events::job_events);
+    cfg.service(tenant_events::tenant_events);
     results::configure(cfg);
     session::configure(cfg);
+    items::configure(cfg);
 }

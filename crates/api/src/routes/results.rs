@@ -32,7 +32,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn from_passed(passed: bool) -> Self {
+    pub(crate) fn from_passed(passed: bool) -> Self {
         if passed {
             Verdict::Passed
         } else {

@@ -1,0 +1,258 @@
+//! `GET /api/events`: the tenant-wide event stream.
+
+use std::time::Duration;
+
+use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use serde_json::Value;
+use system_tests::{
+    EventReader, RunningWorker, ServerEvent, TestApp, distinct_images, one_stage, start_standin,
+};
+use uuid::Uuid;
+
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+async fn tenant_id(app: &TestApp, name: &str) -> Uuid {
+    app.db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT id FROM tenants WHERE name = $1",
+            [name.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get("", "id")
+        .unwrap()
+}
+
+async fn open(app: &TestApp, key: &str, last_event_id: Option<&str>) -> EventReader {
+    let mut request = app.client.get(app.url("/api/events")).bearer_auth(key);
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    EventReader::new(response)
+}
+
+/// The job an event is about: a `JobEvent`'s `job_id` or a snapshot's `job.id`.
+fn job_of(event: &ServerEvent) -> Option<String> {
+    event.data["job_id"]
+        .as_str()
+        .or(event.data["job"]["id"].as_str())
+        .map(str::to_string)
+}
+
+fn seq_of(event: &ServerEvent) -> i64 {
+    event.data["seq"].as_i64().expect("a seq")
+}
+
+/// Publishes an event of a job that does not exist for `tenant` until `reader` receives it:
+/// the api's events listener (bound in the background at start-up) is then listening.
+async fn wait_until_listening(app: &TestApp, tenant: Uuid, reader: &mut EventReader) {
+    let probe = JobEvent {
+        v: JOB_EVENT_VERSION,
+        job_id: Uuid::now_v7(),
+        tenant_id: tenant,
+        seq: 1,
+        kind: JobEventKind::Progress { items: Vec::new() },
+        status: domain::job::JobStatus::Running,
+        counts: JobCounts::default(),
+    };
+    let publisher = broker::Publisher::new(
+        app.settings.amqp.url.clone(),
+        broker::Topology::from_settings(&app.settings),
+        Duration::from_secs(5),
+    );
+    let probe_id = probe.job_id.to_string();
+    tokio::time::timeout(RUN_TIMEOUT, async {
+        let publishing = async {
+            loop {
+                publisher.publish_event(&probe).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let receiving = async {
+            while let Some(event) = reader.next().await {
+                if job_of(&event).as_deref() == Some(probe_id.as_str()) {
+                    return;
+                }
+            }
+            panic!("the stream ended");
+        };
+        tokio::select! {
+            () = receiving => {},
+            () = publishing => unreachable!(),
+        }
+    })
+    .await
+    .expect("the api hears job events");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tenant_stream_follows_its_jobs_from_creation_to_end_and_never_shows_another_tenants() {
+    let mut app = TestApp::spawn().await;
+    let _standin = start_standin(&mut app.settings);
+    let key_a = app.key.clone();
+    let key_b = app.other_tenant_key("tenant-b").await;
+    let tenant_a = tenant_id(&app, "tenant-a").await;
+
+    let library = app.create_library("photos").await;
+    app.upload_bytes(library, &distinct_images(3)).await;
+    let pipeline = app.create_pipeline("describe", one_stage()).await;
+    app.key = key_b.clone();
+    let library_b = app.create_library("photos").await;
+    app.upload_bytes(library_b, &distinct_images(2)).await;
+    let pipeline_b = app.create_pipeline("describe", one_stage()).await;
+    app.key = key_a.clone();
+
+    let mut stream_a = open(&app, &key_a, None).await;
+    let mut stream_b = open(&app, &key_b, None).await;
+    wait_until_listening(&app, tenant_a, &mut stream_a).await;
+
+    let job_a = app.submit_job(pipeline, library).await.to_string();
+    app.key = key_b.clone();
+    let job_b = app.submit_job(pipeline_b, library_b).await.to_string();
+    app.key = key_a.clone();
+
+    let created_a = stream_a
+        .until(RUN_TIMEOUT, |e| {
+            job_of(e).as_deref() == Some(job_a.as_str())
+        })
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(created_a.event, "job_created", "{created_a:?}");
+    assert_eq!(created_a.data["seq"], 0);
+    assert_eq!(created_a.data["status"], "queued");
+    assert_eq!(created_a.data["counts"]["total"], 3);
+    assert_eq!(created_a.data["tenant_id"], tenant_a.to_string());
+    let resume_from = created_a.id.clone();
+
+    let worker = RunningWorker::start(&app.settings).await;
+    let finished = |job: &str| {
+        let job = job.to_string();
+        move |e: &ServerEvent| {
+            job_of(e).as_deref() == Some(job.as_str())
+                && (e.event == "job_finished"
+                    || (e.event == "snapshot" && e.data["job"]["status"] == "completed"))
+        }
+    };
+    let events_a = stream_a.until(RUN_TIMEOUT, finished(&job_a)).await;
+    let events_b = stream_b.until(RUN_TIMEOUT, finished(&job_b)).await;
+    worker.stop().await;
+
+    for event in &events_a {
+        assert_ne!(job_of(event), Some(job_b.clone()), "{event:?}");
+    }
+    for event in &events_b {
+        assert_ne!(job_of(event), Some(job_a.clone()), "{event:?}");
+    }
+    assert!(
+        events_b
+            .iter()
+            .any(|e| e.event == "job_created" && job_of(e) == Some(job_b.clone())),
+        "tenant b sees its own job created: {events_b:?}"
+    );
+    // The job's events come in `seq` order, with the items that finished.
+    let of_a: Vec<&ServerEvent> = events_a
+        .iter()
+        .filter(|e| job_of(e) == Some(job_a.clone()))
+        .collect();
+    let seqs: Vec<i64> = of_a.iter().map(|e| seq_of(e)).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+    assert!(seqs[0] > 0, "created (seq 0) was sent once");
+    let finished_items: usize = of_a
+        .iter()
+        .filter(|e| e.event == "progress" || e.event == "job_finished")
+        .map(|e| {
+            e.data["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["item_status"] == "passed")
+                .count()
+        })
+        .sum();
+    if of_a.iter().all(|e| e.event != "snapshot") {
+        assert_eq!(finished_items, 3, "every item's end was streamed");
+    }
+    let last = of_a.last().unwrap();
+    let counts = if last.event == "snapshot" {
+        &last.data["job"]["counts"]
+    } else {
+        &last.data["counts"]
+    };
+    assert_eq!(counts["passed"], 3, "{last:?}");
+
+    // Resuming from the creation event brings the job as it is now, and nothing of tenant b.
+    let mut resumed = open(&app, &key_a, Some(&resume_from)).await;
+    let snapshot = resumed
+        .until(Duration::from_secs(10), |e| {
+            job_of(e).as_deref() == Some(job_a.as_str())
+        })
+        .await
+        .pop()
+        .unwrap();
+    assert_eq!(snapshot.event, "snapshot", "{snapshot:?}");
+    assert_eq!(snapshot.data["job"]["status"], "completed");
+    assert_eq!(snapshot.data["job"]["counts"]["passed"], 3);
+    assert_eq!(snapshot.data["seq"], Value::from(*seqs.last().unwrap()));
+    let position: i64 = resumed.last_id.as_deref().unwrap().parse().unwrap();
+    assert!(position >= resume_from.parse::<i64>().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resuming_sends_only_the_jobs_changed_since_and_a_bad_last_event_id_is_400() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["horse.png"]).await;
+    let pipeline = app.create_pipeline("describe", one_stage()).await;
+    let old = app.submit_job(pipeline, library).await;
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET updated_at = now() - interval '1 hour' WHERE id = '{old}'"
+        ))
+        .await
+        .unwrap();
+    let fresh = app.submit_job(pipeline, library).await;
+    let ten_minutes_ago = (chrono::Utc::now() - chrono::TimeDelta::minutes(10))
+        .timestamp_millis()
+        .to_string();
+
+    let mut stream = open(&app, &app.key, Some(&ten_minutes_ago)).await;
+    let first = stream.next().await.unwrap();
+    assert_eq!(first.event, "snapshot");
+    assert_eq!(job_of(&first), Some(fresh.to_string()));
+    assert_eq!(first.data["job"]["status"], "queued");
+    assert_eq!(first.data["seq"], 0);
+    // After the snapshots, an `id:` line moves the position on to about now.
+    let position: i64 = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(id) = &stream.last_id
+                && *id != ten_minutes_ago
+            {
+                return id.parse().unwrap();
+            }
+            stream.next_frame().await.expect("the stream goes on");
+        }
+    })
+    .await
+    .expect("a new position");
+    let ten_minutes_ago: i64 = ten_minutes_ago.parse().unwrap();
+    assert!(position > ten_minutes_ago + 9 * 60 * 1000, "{position}");
+
+    let response = app
+        .get("/api/events")
+        .header("Last-Event-ID", "yesterday")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}
