@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_initial_schema;
 mod m20261128_000002_job_event_seq;
 mod m20261129_000003_failure_handling;
+mod m20261129_000004_pending_items_index;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_initial_schema::Migration),
             Box::new(m20261128_000002_job_event_seq::Migration),
             Box::new(m20261129_000003_failure_handling::Migration),
+            Box::new(m20261129_000004_pending_items_index::Migration),
         ]
     }
 }

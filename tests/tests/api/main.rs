@@ -9,6 +9,7 @@ mod images;
 mod job_retry;
 mod jobs;
 mod libraries;
+mod metrics;
 mod migrations;
 mod openapi;
 mod pipeline_runs;

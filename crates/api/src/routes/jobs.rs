@@ -288,6 +288,7 @@ pub async fn submit_job(
         SubmitError::Store(e) => e.into(),
     })?;
     if accepted.created {
+        state.metrics.job_submitted(priority);
         tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
     }
     let job = Job::try_from(accepted.job)?;
