@@ -10,6 +10,7 @@ mod m20261128_000002_job_event_seq;
 mod m20261129_000003_failure_handling;
 mod m20261129_000004_sessions;
 mod m20261129_000005_jobs_changed_index;
+mod m20261129_000006_pending_items_index;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000003_failure_handling::Migration),
             Box::new(m20261129_000004_sessions::Migration),
             Box::new(m20261129_000005_jobs_changed_index::Migration),
+            Box::new(m20261129_000006_pending_items_index::Migration),
         ]
     }
 }

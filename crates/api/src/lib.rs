@@ -1,5 +1,5 @@
 //! The REST API: libraries, images, pipelines and jobs under `/api`, the OpenAPI document at
-//! `/api/openapi.json`, browsable docs at `/docs`, and `/healthz` and `/readyz`.
+//! `/api/openapi.json`, browsable docs at `/docs`, `/healthz` and `/readyz`, and `/metrics`.
 
 pub mod admin;
 pub mod auth;
@@ -7,6 +7,7 @@ pub mod cache;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod metrics;
 pub mod openapi;
 pub mod origin;
 pub mod routes;

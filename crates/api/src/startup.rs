@@ -22,6 +22,7 @@ use crate::{
     error::ApiError,
     events::EventHub,
     extract::JsonLimit,
+    metrics::{self, ApiMetrics},
     openapi,
     origin::OriginPolicy,
     routes::{self, images::UploadLimit, session::SessionLifetime},
@@ -75,6 +76,7 @@ impl Application {
                 Duration::from_millis(settings.http.job_cache_millis),
                 MAX_CACHED_JOB_VIEWS,
             ),
+            metrics: ApiMetrics::new()?,
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
@@ -88,6 +90,7 @@ impl Application {
             settings.http.session_seconds,
         )));
         let app_state = state.clone();
+        let http_metrics = state.metrics.http.clone();
         let mut server = HttpServer::new(move || {
             let spec = (*spec).clone();
             let served_spec = spec.clone();
@@ -101,6 +104,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(path_error::<ApiError>))
                 .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
                 .wrap(TracingLogger::default())
+                .wrap(http_metrics.clone())
                 .into_utoipa_app()
                 // Registered before the `/api` scope, which would otherwise claim the path.
                 .map(|app| {
@@ -117,6 +121,7 @@ impl Application {
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
                 .service(web::redirect("/docs", "/docs/"))
+                .route("/metrics", web::get().to(metrics::serve))
                 .default_service(web::to(not_routed::<ApiError>))
         })
         .listen(listener)?

@@ -4,7 +4,7 @@ use sea_orm::DatabaseConnection;
 use store::{TenantId, objects::Objects};
 use uuid::Uuid;
 
-use crate::{auth::KeyCache, cache::TtlCache, events::EventHub};
+use crate::{auth::KeyCache, cache::TtlCache, events::EventHub, metrics::ApiMetrics};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -16,4 +16,5 @@ pub struct AppState {
     /// Rendered `GET /api/jobs/{id}` bodies for a short time: the endpoint clients poll.
     /// Entries of a job this replica changes are removed at once.
     pub job_views: TtlCache<(TenantId, Uuid), Bytes>,
+    pub metrics: ApiMetrics,
 }

@@ -10,7 +10,7 @@ use domain::{event::JobEvent, job::Priority, message::StageMessage};
 use futures::future::try_join_all;
 use lapin::{
     BasicProperties, Channel, Connection,
-    options::{BasicPublishOptions, ConfirmSelectOptions},
+    options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable},
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -91,6 +91,37 @@ impl Publisher {
     /// True when the broker is reachable (connecting if necessary).
     pub async fn ready(&self) -> bool {
         self.channel().await.is_ok()
+    }
+
+    /// The number of messages ready in each of the topology's queues ([`Topology::queues`]),
+    /// read with passive declares (which create nothing).
+    pub async fn queue_depths(&self) -> Result<Vec<(String, u32)>, BrokerError> {
+        let read = async {
+            let channel = self.channel().await?;
+            let mut depths = Vec::new();
+            for queue in self.topology.queues() {
+                let declared = channel
+                    .queue_declare(
+                        queue.as_str().into(),
+                        QueueDeclareOptions {
+                            passive: true,
+                            ..Default::default()
+                        },
+                        FieldTable::default(),
+                    )
+                    .await?;
+                depths.push((queue, declared.message_count()));
+            }
+            Ok(depths)
+        };
+        let result = tokio::time::timeout(self.timeout, read)
+            .await
+            .unwrap_or(Err(BrokerError::Timeout("reading queue depths")));
+        if result.is_err() {
+            // A failed passive declare closes the channel.
+            self.forget().await;
+        }
+        result
     }
 
     /// Publishes every message persistently with the given priority and returns once the

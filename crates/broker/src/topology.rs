@@ -284,13 +284,19 @@ impl Topology {
             .await
     }
 
-    /// Deletes everything [`declare`](Self::declare) created. Used by tests to leave nothing behind.
-    pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
+    /// Every durable queue [`declare`](Self::declare) creates: the stage queue, the
+    /// dead-letter queue and the delay queues.
+    pub fn queues(&self) -> Vec<String> {
         let delay_queues = self.retry_delays.iter().map(|d| self.delay_queue(*d));
-        for queue in [self.stage_queue(), self.dead_letter_queue()]
+        [self.stage_queue(), self.dead_letter_queue()]
             .into_iter()
             .chain(delay_queues)
-        {
+            .collect()
+    }
+
+    /// Deletes everything [`declare`](Self::declare) created. Used by tests to leave nothing behind.
+    pub async fn delete(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        for queue in self.queues() {
             channel
                 .queue_delete(name(queue), QueueDeleteOptions::default())
                 .await?;

@@ -8,7 +8,7 @@
 //! the message, the same on every delivery). When the broker goes away the drainer
 //! reconnects.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use broker::{DeadLetter, Topology};
 use chrono::{TimeZone, Utc};
@@ -29,6 +29,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::metrics::RedriverMetrics;
+
 /// Unacknowledged dead letters held at once.
 pub const PREFETCH: u16 = 32;
 
@@ -41,15 +43,21 @@ const RECONNECT_PAUSE: Duration = Duration::from_secs(2);
 /// Consumes the dead-letter queue into the database.
 pub struct Drainer {
     db: DatabaseConnection,
+    metrics: Arc<RedriverMetrics>,
     url: SecretString,
     topology: Topology,
     timeout: Duration,
 }
 
 impl Drainer {
-    pub fn new(settings: &settings::Settings, db: DatabaseConnection) -> Self {
+    pub fn new(
+        settings: &settings::Settings,
+        db: DatabaseConnection,
+        metrics: Arc<RedriverMetrics>,
+    ) -> Self {
         Self {
             db,
+            metrics,
             url: settings.amqp.url.clone(),
             topology: Topology::from_settings(settings),
             timeout: Duration::from_secs(settings.amqp.timeout_seconds),
@@ -156,6 +164,7 @@ impl Drainer {
         match store::dead_letters::insert(&self.db, letter).await {
             Ok(inserted) => {
                 if inserted {
+                    self.metrics.dead_letter_stored(letter.error_class);
                     tracing::info!(message = %letter.error_message, "dead letter stored");
                 } else {
                     tracing::debug!("dead letter already stored (a redelivery)");

@@ -8,16 +8,18 @@
 //! - [`http`] and [`openapi`]: the admin API (`/admin/...`, bearer token) and its document.
 //! - [`startup`]: `redriver serve` — the drainer, the policy timer and the admin API together.
 //! - [`cli`]: what the command-line subcommands print.
+//! - [`metrics`]: `/metrics` (dead letters, re-drives, queue depths, queue age).
 
 pub mod cli;
 pub mod drain;
 pub mod filter;
 pub mod http;
+pub mod metrics;
 pub mod openapi;
 pub mod redrive;
 pub mod startup;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use broker::{Publisher, Topology};
 use sea_orm::DatabaseConnection;
@@ -35,18 +37,24 @@ pub struct Redriver {
     pub db: DatabaseConnection,
     pub publisher: Publisher,
     pub settings: RedriverSettings,
+    pub metrics: Arc<metrics::RedriverMetrics>,
     limiter: redrive::RateLimiter,
 }
 
 impl Redriver {
-    pub fn new(db: DatabaseConnection, publisher: Publisher, settings: RedriverSettings) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        publisher: Publisher,
+        settings: RedriverSettings,
+    ) -> Result<Self, prometheus::Error> {
         let limiter = redrive::RateLimiter::new(settings.redrive_per_second);
-        Self {
+        Ok(Self {
             db,
             publisher,
             settings,
+            metrics: Arc::new(metrics::RedriverMetrics::new()?),
             limiter,
-        }
+        })
     }
 
     /// Opens the database pool and prepares the publisher (which connects on first use).
@@ -57,6 +65,6 @@ impl Redriver {
             Topology::from_settings(settings),
             Duration::from_secs(settings.amqp.timeout_seconds),
         );
-        Ok(Self::new(db, publisher, settings.redriver.clone()))
+        Ok(Self::new(db, publisher, settings.redriver.clone())?)
     }
 }

@@ -26,7 +26,7 @@ use tokio::{sync::Mutex, time::Instant};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{Redriver, filter::DeadLetterFilter};
+use crate::{Redriver, filter::DeadLetterFilter, metrics::Trigger};
 
 /// `requested_by` of the automatic policy's re-drives.
 pub const AUTO_REDRIVE_REQUESTER: &str = "auto-redrive";
@@ -362,6 +362,12 @@ async fn run(
             "; stopped early ({reason}), {not_attempted} not attempted"
         ));
     }
+    let trigger = if requested_by == AUTO_REDRIVE_REQUESTER {
+        Trigger::Automatic
+    } else {
+        Trigger::Operator
+    };
+    ctx.metrics.redriven(trigger, redriven);
     if let Err(error) = dead_letters::finish_audit(&ctx.db, audit_id, redriven, Some(&note)).await {
         // The record exists (it was written first) but still says "started".
         tracing::error!(%error, %audit_id, redriven, "could not complete the audit record of a re-drive");

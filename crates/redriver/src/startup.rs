@@ -27,7 +27,7 @@ use crate::{
         auth::{Admin, AdminToken},
         error::{AdminError, problem_for_bare_errors},
     },
-    openapi, redrive,
+    metrics, openapi, redrive,
 };
 
 /// Largest JSON request body of the admin API.
@@ -68,6 +68,7 @@ impl Application {
         let spec = Arc::new(openapi::spec());
         // Only the admin routes answer 405 to another method; any other path is unknown (404).
         let route_table = web::Data::new(RouteTable::from_spec_under(&spec, "/admin/"));
+        let http_metrics = ctx.metrics.http.clone();
         let server = HttpServer::new(move || {
             let served_spec = spec.clone();
             let (app, _) = App::new()
@@ -82,6 +83,7 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error::<AdminError>))
                 .wrap(ErrorHandlers::new().default_handler(problem_for_bare_errors))
                 .wrap(TracingLogger::default())
+                .wrap(http_metrics.clone())
                 .into_utoipa_app()
                 // Registered before the `/admin` scope, which would otherwise claim the path.
                 .map(|app| {
@@ -96,13 +98,14 @@ impl Application {
                 .configure(http::configure_health)
                 .service(utoipa_actix_web::scope("/admin").configure(http::configure))
                 .split_for_parts();
-            app.default_service(web::to(not_routed::<AdminError>))
+            app.route("/metrics", web::get().to(metrics::serve))
+                .default_service(web::to(not_routed::<AdminError>))
         })
         .workers(HTTP_WORKERS)
         .listen(listener)?
         .shutdown_timeout(30)
         .run();
-        let drainer = Drainer::new(settings, ctx.db.clone());
+        let drainer = Drainer::new(settings, ctx.db.clone(), ctx.metrics.clone());
         Ok(Self {
             port,
             server,

@@ -572,3 +572,23 @@ pub async fn by_ids<C: ConnectionTrait>(
         .all(db)
         .await?)
 }
+
+/// How long the oldest item waiting for its stage (`pending`, of a job not finished) has
+/// waited, in seconds, counted from when it became pending (submitted, or re-opened by a
+/// retry or re-drive); zero when none waits. One scan of the `job_items_pending_since`
+/// partial index.
+pub async fn oldest_pending_age_seconds<C: ConnectionTrait>(db: &C) -> Result<f64, StoreError> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            r#"SELECT extract(epoch FROM now() - i.updated_at)::float8 AS age
+               FROM job_items i JOIN jobs j ON j.id = i.job_id
+               WHERE i.status = 'pending' AND j.status IN ('queued', 'running')
+               ORDER BY i.updated_at LIMIT 1"#,
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<f64>("", "age")?.max(0.0),
+        None => 0.0,
+    })
+}

@@ -1,6 +1,8 @@
-//! Tracing set-up shared by every binary: human-readable or JSON logs on standard error
+//! Telemetry set-up shared by every binary: human-readable or JSON logs on standard error
 //! (standard output stays for what a command prints, such as a new API key), filtered by
-//! `RUST_LOG` when set, else by the configured filter.
+//! `RUST_LOG` when set, else by the configured filter; and Prometheus metrics ([`metrics`]).
+
+pub mod metrics;
 
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 

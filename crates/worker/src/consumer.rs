@@ -64,6 +64,12 @@ pub struct Limits {
     pub grace: Duration,
 }
 
+/// A delivery on its way to a call or a write, with when it was received.
+struct Received {
+    delivery: Delivery,
+    at: Instant,
+}
+
 /// A delivery waiting for its submission's commit.
 struct Incoming {
     delivery: Delivery,
@@ -251,6 +257,13 @@ impl Incoming {
             pause: Duration::from_millis(20),
         }
     }
+
+    fn received(self) -> Received {
+        Received {
+            delivery: self.delivery,
+            at: self.since,
+        }
+    }
 }
 
 /// Sends a prepared delivery where its step says.
@@ -258,8 +271,8 @@ fn route(
     ctx: &Arc<Context>,
     incoming: Incoming,
     step: Step,
-    calls: &mpsc::UnboundedSender<(Delivery, Box<Call>)>,
-    writes: &mpsc::UnboundedSender<(Delivery, Change)>,
+    calls: &mpsc::UnboundedSender<(Received, Box<Call>)>,
+    writes: &mpsc::UnboundedSender<(Received, Change)>,
     retries: &mpsc::UnboundedSender<Incoming>,
 ) {
     match step {
@@ -268,10 +281,10 @@ fn route(
             tokio::spawn(async move { settle(&ctx, &incoming.delivery, disposition).await });
         }
         Step::Call(call) => {
-            let _ = calls.send((incoming.delivery, call));
+            let _ = calls.send((incoming.received(), call));
         }
         Step::Write(change) => {
-            let _ = writes.send((incoming.delivery, change));
+            let _ = writes.send((incoming.received(), change));
         }
         Step::NotYetVisible if incoming.since.elapsed() >= UNCOMMITTED_JOB_WAIT => {
             let disposition = process::dropped_unknown();
@@ -298,12 +311,12 @@ fn route(
 /// Starts each call once a slot is free; its outcome goes to the writer.
 async fn dispatch(
     ctx: Arc<Context>,
-    mut calls: mpsc::UnboundedReceiver<(Delivery, Box<Call>)>,
-    writes: mpsc::UnboundedSender<(Delivery, Change)>,
+    mut calls: mpsc::UnboundedReceiver<(Received, Box<Call>)>,
+    writes: mpsc::UnboundedSender<(Received, Change)>,
     slots: Arc<Semaphore>,
     stop: watch::Receiver<bool>,
 ) {
-    while let Some((delivery, call)) = calls.recv().await {
+    while let Some((received, call)) = calls.recv().await {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
@@ -315,7 +328,7 @@ async fn dispatch(
             let change = Change::Cancel {
                 message: call.message,
             };
-            let _ = writes.send((delivery, change));
+            let _ = writes.send((received, change));
             continue;
         }
         let ctx = ctx.clone();
@@ -327,9 +340,9 @@ async fn dispatch(
             drop(permit);
             match outcome {
                 Ok(change) => {
-                    let _ = writes.send((delivery, change));
+                    let _ = writes.send((received, change));
                 }
-                Err(disposition) => settle(&ctx, &delivery, disposition).await,
+                Err(disposition) => settle(&ctx, &received.delivery, disposition).await,
             }
         });
     }
@@ -337,7 +350,7 @@ async fn dispatch(
 
 /// Writes outcomes in batches; after each commit a follow-up task publishes what the batch
 /// leads to and then settles its deliveries, while the next batch is written.
-async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(Delivery, Change)>) {
+async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(Received, Change)>) {
     let mut follow_ups = JoinSet::new();
     while let Some(first) = writes.recv().await {
         let mut batch = vec![first];
@@ -350,7 +363,7 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
         if batch.is_empty() {
             continue;
         }
-        let (deliveries, changes): (Vec<Delivery>, Vec<Change>) = batch.into_iter().unzip();
+        let (received, changes): (Vec<Received>, Vec<Change>) = batch.into_iter().unzip();
         let started = Instant::now();
         let written = write_with_retries(&ctx, &changes).await;
         tracing::debug!(
@@ -360,6 +373,10 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
         );
         match written {
             Ok(applied) => {
+                for r in &received {
+                    ctx.metrics.stage_written(r.at.elapsed());
+                }
+                let deliveries: Vec<Delivery> = received.into_iter().map(|r| r.delivery).collect();
                 let ctx = ctx.clone();
                 follow_ups.spawn(async move {
                     let ctx = &ctx;
@@ -385,9 +402,9 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(D
                 let ctx = ctx.clone();
                 follow_ups.spawn(async move {
                     join_all(
-                        deliveries
+                        received
                             .iter()
-                            .map(|delivery| settle(&ctx, delivery, disposition.clone())),
+                            .map(|r| settle(&ctx, &r.delivery, disposition.clone())),
                     )
                     .await;
                 });
@@ -424,9 +441,9 @@ async fn write_with_retries(
 /// queue after a pause.
 async fn dead_letter_failures(
     ctx: &Arc<Context>,
-    batch: Vec<(Delivery, Change)>,
+    batch: Vec<(Received, Change)>,
     follow_ups: &mut JoinSet<()>,
-) -> Vec<(Delivery, Change)> {
+) -> Vec<(Received, Change)> {
     if !batch.iter().any(|(_, c)| matches!(c, Change::Fail { .. })) {
         return batch;
     }
@@ -437,7 +454,8 @@ async fn dead_letter_failures(
         .unwrap_or_default();
     let letters: Vec<(Vec<u8>, DeadLetter)> = batch
         .iter()
-        .filter_map(|(delivery, change)| {
+        .filter_map(|(received, change)| {
+            let delivery = &received.delivery;
             let Change::Fail {
                 message,
                 class,
@@ -482,7 +500,7 @@ async fn dead_letter_failures(
                 join_all(
                     failed
                         .iter()
-                        .map(|(delivery, _)| settle(&ctx, delivery, disposition.clone())),
+                        .map(|(r, _)| settle(&ctx, &r.delivery, disposition.clone())),
                 )
                 .await;
             });

@@ -64,9 +64,9 @@ impl Guard {
         self.breakers.state(model) == CircuitState::Open
     }
 
-    /// Waits for the model's next slot of the cluster-wide rate limit.
-    pub async fn pace(&self, model: &str) -> Result<(), DbErr> {
-        self.limiter.acquire(model).await.map(|_waited| ())
+    /// Waits for the model's next slot of the cluster-wide rate limit; returns how long.
+    pub async fn pace(&self, model: &str) -> Result<Duration, DbErr> {
+        self.limiter.acquire(model).await
     }
 
     /// After a 429: every replica waits `wait` before its next call to `model`.

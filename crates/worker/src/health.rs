@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::Registry;
 use serde::Serialize;
 
 use crate::process::Context;
@@ -64,13 +64,7 @@ async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
 }
 
 async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    let mut buffer = Vec::new();
-    match TextEncoder::new().encode(&shared.registry.gather(), &mut buffer) {
-        Ok(()) => HttpResponse::Ok()
-            .content_type(prometheus::TEXT_FORMAT)
-            .body(buffer),
-        Err(error) => HttpResponse::InternalServerError().body(error.to_string()),
-    }
+    telemetry::metrics::respond(&shared.registry)
 }
 
 /// A running health server.

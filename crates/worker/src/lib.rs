@@ -57,7 +57,7 @@ impl Worker {
             settings.worker.max_image_bytes,
             settings.worker.allow_private_urls,
         )?;
-        let registry = prometheus::Registry::new();
+        let registry = telemetry::metrics::registry("worker", env!("CARGO_PKG_VERSION"))?;
         let guard = Guard::new(settings, db.clone(), &registry, worker_id())?;
         let ctx = Arc::new(Context {
             db,

@@ -312,11 +312,14 @@ async fn analyse(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
             }
         };
         // Waiting for the cluster-wide limiter is not an attempt.
-        if let Err(error) = ctx.guard.pace(model).await {
-            return Err(requeue(
-                Duration::from_secs(2),
-                format!("the rate limiter is unavailable: {error}"),
-            ));
+        match ctx.guard.pace(model).await {
+            Ok(waited) => ctx.metrics.limiter_waited(waited),
+            Err(error) => {
+                return Err(requeue(
+                    Duration::from_secs(2),
+                    format!("the rate limiter is unavailable: {error}"),
+                ));
+            }
         }
         let started = Instant::now();
         let in_flight = crate::metrics::InFlight::start(&ctx.metrics);
@@ -326,11 +329,15 @@ async fn analyse(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
             Ok(response) => {
                 permit.success();
                 ctx.metrics.outcome("ok");
+                ctx.metrics.request("ok", started.elapsed());
                 let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
+                let result = stage_result(stage, &response, latency_ms);
+                ctx.metrics
+                    .tokens(result.input_tokens, result.output_tokens);
                 return Ok(Change::Record {
                     message: call.message,
                     image_id: call.image_id,
-                    result: stage_result(stage, &response, latency_ms),
+                    result,
                     last_stage: call.last_stage(),
                 });
             }
@@ -339,6 +346,7 @@ async fn analyse(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
         let class = error.class();
         tracing::warn!(%error, class = class.as_str(), model, "Cohere call failed");
         ctx.metrics.outcome(class.as_str());
+        ctx.metrics.request(class.as_str(), started.elapsed());
         match class {
             ErrorClass::RateLimited => {
                 // Every replica backs off; the call is made again once the limiter allows.

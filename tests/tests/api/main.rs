@@ -11,6 +11,7 @@ mod job_items;
 mod job_retry;
 mod jobs;
 mod libraries;
+mod metrics;
 mod migrations;
 mod openapi;
 mod pipeline_runs;

@@ -11,7 +11,9 @@ use store::TenantId;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
-use crate::{auth::Tenant, error::ApiError, routes::jobs::Job, state::AppState};
+use crate::{
+    auth::Tenant, error::ApiError, metrics::OpenStream, routes::jobs::Job, state::AppState,
+};
 
 /// How often a stream re-reads the database, so a lost event delays an update, never loses it.
 pub(crate) const RESYNC_EVERY: Duration = Duration::from_secs(5);
@@ -80,6 +82,8 @@ where
 }
 
 struct Live {
+    /// Counts the stream as open until it ends or its client goes away.
+    _open: OpenStream,
     state: web::Data<AppState>,
     tenant: TenantId,
     job_id: Uuid,
@@ -172,6 +176,7 @@ pub async fn job_events(
     let job = Job::try_from(view)?;
     let first = frame("snapshot", seq, &job);
     let live = Live {
+        _open: state.metrics.event_stream_opened(),
         done: job.status.is_terminal(),
         state,
         tenant,

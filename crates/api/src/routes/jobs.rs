@@ -304,6 +304,7 @@ pub async fn submit_job(
         SubmitError::Store(e) => e.into(),
     })?;
     if accepted.created {
+        state.metrics.job_submitted(priority);
         tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
         // After the commit, so a listener that reads the job finds it.
         publish_event(&state, &accepted.job.job, JobEventKind::Created).await;
