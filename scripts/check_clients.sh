@@ -112,8 +112,9 @@ STANDIN_KEY=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 STANDIN_PORT=$(free_port)
 STANDIN_URL="http://127.0.0.1:$STANDIN_PORT"
 # The key goes through the environment, not the command line (which `ps` shows).
+# 200 ms per answer: a job lasts long enough for its event stream to show it moving.
 STANDIN_API_KEY=$STANDIN_KEY target/debug/cohere-standin --host 127.0.0.1 --port "$STANDIN_PORT" \
-  >"$WORK/standin.log" 2>&1 &
+  --latency-min-ms 200 --latency-max-ms 200 >"$WORK/standin.log" 2>&1 &
 STANDIN_PID=$!
 wait_http "$STANDIN_URL/health" 30
 

@@ -8,6 +8,7 @@ PYTHONPATH. Every step checks what it gets back, typed; the first failure ends t
 import csv
 import datetime
 import io
+import json
 import os
 import sys
 import time
@@ -16,7 +17,14 @@ from pathlib import Path
 
 from image_pipelines_client import AuthenticatedClient
 from image_pipelines_client.api.images import register_image_url, upload_images
-from image_pipelines_client.api.jobs import export_results, get_job, job_history, list_results, submit_job
+from image_pipelines_client.api.jobs import (
+    export_results,
+    get_job,
+    job_events,
+    job_history,
+    list_results,
+    submit_job,
+)
 from image_pipelines_client.api.libraries import create_library
 from image_pipelines_client.api.pipelines import create_pipeline, get_pipeline, update_pipeline
 from image_pipelines_client.models import (
@@ -37,6 +45,8 @@ from image_pipelines_client.models import (
     ImageDetail,
     ImageList,
     Job,
+    JobEventCancelRequested,
+    JobEventProgress,
     JobResult,
     JobStatus,
     Library,
@@ -121,6 +131,28 @@ def definition(name, describe_prompt):
     )
 
 
+# The generated models of a job event, by its `type` (the discriminator's mapping).
+EVENTS = {"progress": JobEventProgress, "cancel_requested": JobEventCancelRequested}
+
+
+def follow(client, job_id):
+    """The job's event stream, read to its end (the job's end), as typed frames: (event name, seq,
+    a `Job` for a snapshot or the event's model)."""
+    response = job_events.sync_detailed(job_id, client=client)
+    assert response.status_code == 200, response.status_code
+    assert response.headers["content-type"].startswith("text/event-stream"), response.headers
+    assert isinstance(response.parsed, str)
+    frames = []
+    for block in response.parsed.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
+        if not fields:
+            continue
+        data = json.loads(fields["data"])
+        model = Job if fields["event"] == "snapshot" else EVENTS[data["type"]]
+        frames.append((fields["event"], int(fields["id"]), model.from_dict(data)))
+    return frames
+
+
 def wait_for(client, job_id):
     deadline = time.monotonic() + JOB_DEADLINE_SECONDS
     while True:
@@ -196,10 +228,20 @@ def main():
     )
     assert second.id != job.id
 
-    step("follow both to completion (the stand-in answers, a worker runs the stages)")
-    for done in (wait_for(client, job.id), wait_for(client, second.id)):
-        assert done.status == JobStatus.COMPLETED, (done.status, done.error_summary)
+    step("follow it live to completion: the event stream, typed (the stand-in answers, a worker runs the stages)")
+    frames = follow(client, job.id)
+    names = [name for name, _, _ in frames]
+    assert names[0] == "snapshot" and isinstance(frames[0][2], Job), names
+    assert names[-1] == "job_finished", names
+    last = frames[-1][2]
+    assert isinstance(last, JobEventProgress) and last.status == JobStatus.COMPLETED, last
+    assert last.job_id == job.id and last.counts.total == 2
+    assert any(isinstance(model, JobEventProgress) and model.items for _, _, model in frames[:-1]), names
+    sequence = [seq for _, seq, _ in frames]
+    assert sequence == sorted(set(sequence)), f"event ids increase: {sequence}"
     finished = wait_for(client, job.id)
+    assert finished.status == JobStatus.COMPLETED, (finished.status, finished.error_summary)
+    assert wait_for(client, second.id).status == JobStatus.COMPLETED
     # The cat passes the filter and is described; the rocket is no animal.
     assert (finished.counts.passed, finished.counts.filtered_out, finished.counts.failed) == (1, 1, 0), finished.counts
 
