@@ -8,7 +8,7 @@ APP_PORT ?= 8080
 export APP__DATABASE__URL ?= $(DATABASE_SERVER)/$(DEV_DATABASE)
 export APP__HTTP__PORT ?= $(APP_PORT)
 
-.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench web web-test k8s-check alerts-check
+.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench web web-test k8s-check alerts-check clients-check
 
 ## Build, migrate, start api + worker (+ the offline Cohere stand-in without a key), seed a demo, print the key.
 run: build
@@ -58,6 +58,11 @@ alerts-check:
 ## Fuzz the running api against the committed OpenAPI document.
 schemathesis:
 	@scripts/schemathesis.sh
+
+## Lint both OpenAPI documents, generate Python and TypeScript clients from them (no warnings),
+## type-check a TypeScript usage file, and run smoke scripts through the generated Python clients.
+clients-check:
+	@scripts/check_clients.sh
 
 ## Regenerate openapi/openapi.json (the api) and openapi/redriver.json (the re-driver's admin API) from the code.
 openapi:

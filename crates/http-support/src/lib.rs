@@ -9,7 +9,8 @@
 //!   handler takes (405 with `Allow`, else 404).
 //! - [`health`]: `/healthz` and the `/readyz` body.
 //! - [`openapi`]: the document conventions (bearer scheme, common problem responses, the
-//!   `Problem` schema).
+//!   `Problem` schema) and the document's shape for client generators (named union variants
+//!   with discriminators).
 //!
 //! Mechanism only: each service keeps its own error enum, and with it its variants, codes and
 //! texts. The shared handlers report a [`RequestError`] that the service turns into its own

@@ -2,8 +2,8 @@
 //! annotations ([`document`]), then, once the routes are merged, the [`Conventions`]: a bearer
 //! security scheme that every operation under a prefix requires, the problem responses every
 //! such operation can give (so handler annotations list only their own), and the `Problem`
-//! schema with the service's example. Last, the document is [shaped](shape) for client
-//! generators.
+//! schema with the service's example. Last, the document is shaped for client generators
+//! (named union variants with discriminators; see `openapi/shape.rs`).
 
 mod shape;
 
@@ -194,7 +194,7 @@ impl Modify for Conventions {
 
 /// A service's document: `doc` with the routes `root` registers at the root and `scoped`
 /// registers under `scope`, then `conventions` (applied after the merge, so that they reach
-/// every operation; `doc`'s own modifiers run before it), then [shaped](shape) for client
+/// every operation; `doc`'s own modifiers run before it), then shaped for client
 /// generators.
 pub fn document(
     doc: OpenApi,

@@ -13,13 +13,18 @@
 //!   no longer referenced, leaves the document;
 //! - a `$ref` among the alternatives of a `oneOf`/`anyOf` (e.g. a reference or `null`) stands
 //!   alone: its description moves to the alternatives' parent;
+//! - an object schema without properties allows any (`additionalProperties: true`, which JSON
+//!   Schema assumes anyway), so that generators do not take it for an empty object;
 //! - `Paged_<T>`'s items refer to `T`.
 
 use std::collections::BTreeMap;
 
 use utoipa::openapi::{
     Components, OpenApi, Ref, RefOr, Schema,
-    schema::{AnyOf, ArrayItems, Discriminator, Object, OneOf},
+    schema::{
+        AdditionalProperties, AllOf, AnyOf, ArrayItems, Discriminator, Object, OneOf, SchemaType,
+        Type,
+    },
 };
 
 /// Applies every shaping step to `spec`'s component schemas (see the module docs).
@@ -30,7 +35,10 @@ pub fn shape_for_generators(spec: &mut OpenApi) {
     distribute_flattened_unions(components);
     name_union_variants(components);
     for schema in components.schemas.values_mut() {
-        hoist_ref_descriptions(schema);
+        walk(schema, &mut |schema| {
+            hoist_ref_description(schema);
+            allow_any_properties(schema);
+        });
     }
     refer_to_paged_items(components);
 }
@@ -173,43 +181,67 @@ fn name_union_variants(components: &mut Components) {
     components.schemas.extend(variants);
 }
 
-/// Moves the description of a `$ref` alternative of a `oneOf`/`anyOf` to the parent, here
-/// and in every nested schema.
-fn hoist_ref_descriptions(schema: &mut RefOr<Schema>) {
+/// Calls `visit` on `schema` and on every schema nested in it (not through references).
+fn walk(schema: &mut RefOr<Schema>, visit: &mut impl FnMut(&mut Schema)) {
     let RefOr::T(schema) = schema else { return };
+    visit(schema);
     match schema {
         Schema::Object(object) => {
             for property in object.properties.values_mut() {
-                hoist_ref_descriptions(property);
+                walk(property, visit);
             }
         }
         Schema::Array(array) => {
             if let ArrayItems::RefOrSchema(items) = &mut array.items {
-                hoist_ref_descriptions(items);
+                walk(items, visit);
             }
         }
-        Schema::OneOf(OneOf {
-            items, description, ..
-        })
-        | Schema::AnyOf(AnyOf {
-            items, description, ..
-        }) => {
+        Schema::OneOf(OneOf { items, .. })
+        | Schema::AnyOf(AnyOf { items, .. })
+        | Schema::AllOf(AllOf { items, .. }) => {
             for item in items.iter_mut() {
-                match item {
-                    RefOr::Ref(reference) if !reference.description.is_empty() => {
-                        let moved = std::mem::take(&mut reference.description);
-                        description.get_or_insert(moved);
-                    }
-                    _ => hoist_ref_descriptions(item),
-                }
-            }
-        }
-        Schema::AllOf(all_of) => {
-            for item in all_of.items.iter_mut() {
-                hoist_ref_descriptions(item);
+                walk(item, visit);
             }
         }
         _ => {}
+    }
+}
+
+/// Moves the description of a `$ref` alternative of a `oneOf`/`anyOf` to the alternatives'
+/// parent.
+fn hoist_ref_description(schema: &mut Schema) {
+    let (Schema::OneOf(OneOf {
+        items, description, ..
+    })
+    | Schema::AnyOf(AnyOf {
+        items, description, ..
+    })) = schema
+    else {
+        return;
+    };
+    for item in items.iter_mut() {
+        if let RefOr::Ref(reference) = item
+            && !reference.description.is_empty()
+        {
+            let moved = std::mem::take(&mut reference.description);
+            description.get_or_insert(moved);
+        }
+    }
+}
+
+/// An object schema that lists no properties says that any are allowed (as JSON Schema
+/// already means), so generators type it as a map rather than an empty object.
+fn allow_any_properties(schema: &mut Schema) {
+    let Schema::Object(object) = schema else {
+        return;
+    };
+    let is_object = match &object.schema_type {
+        SchemaType::Type(kind) => *kind == Type::Object,
+        SchemaType::Array(kinds) => kinds.contains(&Type::Object),
+        SchemaType::AnyValue => false,
+    };
+    if is_object && object.properties.is_empty() && object.additional_properties.is_none() {
+        object.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(true)));
     }
 }
 
@@ -374,6 +406,31 @@ mod tests {
             out["Holder"]["properties"]["plain"],
             json!({"$ref": "#/components/schemas/Inner", "description": "kept"}),
             "a reference that is no alternative keeps its description"
+        );
+    }
+
+    #[test]
+    fn an_object_without_properties_allows_any() {
+        let out = shaped(json!({
+            "Holder": {"type": "object", "properties": {
+                "free": {"type": ["object", "null"]},
+                "closed": {"type": "object", "additionalProperties": false},
+                "text": {"type": "string"}
+            }}
+        }));
+        let properties = &out["Holder"]["properties"];
+        assert_eq!(
+            properties["free"],
+            json!({"type": ["object", "null"], "additionalProperties": true})
+        );
+        assert_eq!(
+            properties["closed"],
+            json!({"type": "object", "additionalProperties": false})
+        );
+        assert_eq!(properties["text"], json!({"type": "string"}));
+        assert!(
+            out["Holder"].get("additionalProperties").is_none(),
+            "an object with properties is left alone"
         );
     }
 
