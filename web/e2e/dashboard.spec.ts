@@ -79,7 +79,7 @@ test('submit, watch the job finish live, funnel matches the api, open a drawer, 
   await noSeriousA11yViolations(page);
   await shoot('job-detail');
   await page.getByRole('link', { name: `Stage detect: ${detect.passed} passed; show these images` }).click();
-  await expect(page.getByText(`${detect.passed} results`)).toBeVisible();
+  await expect(page.getByText(`${detect.passed} images`)).toBeVisible();
   await page.getByRole('region', { name: 'Job images' }).getByRole('button').first().click();
   const drawer = page.getByRole('dialog');
   await expect(drawer.getByRole('heading', { name: /detect/ })).toBeVisible();
@@ -105,6 +105,30 @@ test('jobs list, cancel a running job', async ({ page, data, bigLibrary, shoot }
   await expect(page.getByRole('table')).toBeVisible();
   await noSeriousA11yViolations(page);
   await shoot('jobs');
+});
+
+test('the job list follows one tenant-wide stream; bulk cancel of selected jobs', async ({ page, data, bigLibrary, api }) => {
+  const streams: string[] = [];
+  page.on('request', (r) => {
+    if (r.headers().accept === 'text/event-stream') streams.push(new URL(r.url()).pathname);
+  });
+  await page.goto('/jobs');
+  await expect(page.getByText('● live')).toBeVisible();
+  // A job submitted elsewhere appears without a reload.
+  const ids: string[] = [];
+  for (let i = 0; i < 2; i += 1) {
+    const res = await api.post('/api/jobs/submit', { data: { pipeline_id: data.pipelineId, library_id: bigLibrary.id, priority: 'low' } });
+    expect(res.status()).toBe(202);
+    ids.push((await res.json()).id as string);
+  }
+  for (const id of ids) await expect(page.getByRole('link', { name: `Job ${id}` })).toBeVisible();
+  for (const id of ids) await page.getByRole('checkbox', { name: `Select job ${id}` }).check();
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Cancel jobs' }).click();
+  await expect(page.getByRole('region', { name: 'Selected jobs' })).toContainText('2 done');
+  for (const id of ids) expect((await (await api.get(`/api/jobs/${id}`)).json()).status).toBe('cancelled');
+  // Never one stream per row: the page holds the tenant stream only.
+  expect(new Set(streams)).toEqual(new Set(['/api/events']));
 });
 
 test('retry a job with failed items', async ({ page, data, api }) => {

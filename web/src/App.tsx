@@ -4,9 +4,9 @@ import { HealthStrip } from './features/health/HealthStrip';
 import { JobsPage } from './features/jobs/components/JobsPage';
 import { ErrorState, Loading } from './components/States';
 import { TenantEventsProvider } from './features/jobs/hooks/TenantEvents';
+import { useSession, useSignOut } from './features/session/hooks';
+import { SignInPage } from './features/session/SignInPage';
 
-// The api documents `GET /api/events` once it serves it; until then the lists poll.
-const TENANT_STREAM = false;
 
 // The jobs list (the landing page) is in the main chunk; every other page loads on first visit.
 // The pipeline editor, the largest, is its own chunk.
@@ -18,8 +18,11 @@ const LibrariesPage = lazy(() => import('./features/libraries/components/Librari
 const LibraryPage = lazy(() => import('./features/libraries/components/LibraryPage').then((m) => ({ default: m.LibraryPage })));
 
 function Layout() {
+  const session = useSession();
+  const signOut = useSignOut();
+  const signedIn = Boolean(session.data);
   return (
-    <TenantEventsProvider enabled={TENANT_STREAM}>
+    <TenantEventsProvider enabled={signedIn}>
       <a className="skip-link" href="#main">
         Skip to content
       </a>
@@ -27,18 +30,37 @@ function Layout() {
         <Link to="/jobs" className="brand">
           Image pipelines
         </Link>
-        <nav className="nav" aria-label="Main">
-          <NavLink to="/jobs">Jobs</NavLink>
-          <NavLink to="/submit">Submit</NavLink>
-          <NavLink to="/pipelines">Pipelines</NavLink>
-          <NavLink to="/libraries">Libraries</NavLink>
-        </nav>
+        {signedIn && (
+          <>
+            <nav className="nav" aria-label="Main">
+              <NavLink to="/jobs">Jobs</NavLink>
+              <NavLink to="/submit">Submit</NavLink>
+              <NavLink to="/pipelines">Pipelines</NavLink>
+              <NavLink to="/libraries">Libraries</NavLink>
+            </nav>
+            <div className="row">
+              <span className="muted hide-narrow">{session.data?.tenant_name}</span>
+              <button type="button" onClick={() => signOut.mutate()} disabled={signOut.isPending}>
+                Sign out
+              </button>
+            </div>
+          </>
+        )}
       </header>
       <HealthStrip />
       <main id="main" tabIndex={-1}>
-        <Suspense fallback={<Loading />}>
-          <Outlet />
-        </Suspense>
+        {session.isPending ? (
+          <Loading what="Checking your session" />
+        ) : session.isError ? (
+          <ErrorState error={session.error} retry={() => session.refetch()} title="Could not reach the api" />
+        ) : !signedIn ? (
+          <SignInPage />
+        ) : (
+          <Suspense fallback={<Loading />}>
+            <Outlet />
+          </Suspense>
+        )}
+        {signOut.error && <ErrorState error={signOut.error} title="Sign out failed" />}
       </main>
     </TenantEventsProvider>
   );

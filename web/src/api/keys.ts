@@ -44,5 +44,8 @@ export const keys = {
     detail: (id: string) => ['jobs', 'detail', id] as const,
     results: (id: string, p: Omit<ResultParams, 'limit' | 'offset'>) =>
       ['jobs', 'detail', id, 'results', p] as const,
+    items: (id: string, p: { stage?: number; outcome?: string }) => ['jobs', 'detail', id, 'items', p] as const,
+    item: (id: string, itemId: string) => ['jobs', 'detail', id, 'item', itemId] as const,
+    errors: (id: string) => ['jobs', 'detail', id, 'errors'] as const,
   },
 };

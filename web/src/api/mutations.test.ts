@@ -9,6 +9,8 @@ import { savePipelineMutation } from '../features/pipelines/hooks/useSavePipelin
 import { submitJobMutation } from '../features/jobs/hooks/useSubmitJob';
 import { cancelJobMutation } from '../features/jobs/hooks/useCancelJob';
 import { retryJobMutation } from '../features/jobs/hooks/useRetryJob';
+import { bulkCancelJobsMutation } from '../features/jobs/hooks/useBulkCancelJobs';
+import { bulkRetryJobsMutation } from '../features/jobs/hooks/useBulkRetryJobs';
 
 const page = { limit: 50, offset: 0 };
 
@@ -97,6 +99,20 @@ describe('mutations invalidate what they change', () => {
       expect(invalidated(qc, keys.jobs.list(page))).toBe(true);
       expect(invalidated(qc, keys.jobs.detail('j1'))).toBe(true);
       expect(invalidated(qc, keys.jobs.detail('j2'))).toBe(false);
+    }
+  });
+
+  it('bulk cancel and retry: the lists and each job sent, not others', async () => {
+    for (const make of [bulkCancelJobsMutation, bulkRetryJobsMutation]) {
+      const requests = serve(200, { results: [{ job_id: 'j1', outcome: 'done' }, { job_id: 'j2', outcome: 'conflict' }] });
+      const qc = seeded(keys.jobs.list(page), keys.jobs.detail('j1'), keys.jobs.detail('j2'), keys.jobs.detail('j3'));
+      const res = await run(qc, make(qc), ['j1', 'j2']);
+      expect(res.results).toHaveLength(2);
+      expect(await requests[0]!.json()).toEqual({ job_ids: ['j1', 'j2'] });
+      expect(invalidated(qc, keys.jobs.list(page))).toBe(true);
+      expect(invalidated(qc, keys.jobs.detail('j1'))).toBe(true);
+      expect(invalidated(qc, keys.jobs.detail('j2'))).toBe(true);
+      expect(invalidated(qc, keys.jobs.detail('j3'))).toBe(false);
     }
   });
 

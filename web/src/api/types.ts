@@ -24,6 +24,13 @@ export type Verdict = S['Verdict'];
 export type ItemStatus = S['ItemStatus'];
 export type Readiness = S['Readiness'];
 export type SubmitJob = S['SubmitJob'];
+export type Session = S['Session'];
+export type JobItem = S['JobItem'];
+export type JobItemDetail = S['JobItemDetail'];
+export type ItemStage = S['ItemStage'];
+export type JobErrorGroup = S['JobErrorGroup'];
+export type BulkResults = S['BulkResults'];
+export type JobSnapshot = S['JobSnapshot'];
 
 export const JOB_STATUSES: readonly JobStatus[] = [
   'queued',

@@ -32,6 +32,7 @@ export function label(s: string): string {
   return s.replace(/_/g, ' ');
 }
 
+/** A short form of an id: its last 8 characters (ids are UUIDv7, whose first ones are a timestamp). */
 export function shortId(id: string): string {
-  return id.slice(0, 8);
+  return id.slice(-8);
 }

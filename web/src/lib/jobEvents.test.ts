@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { JobEvent, JobSummary } from '../api/types';
-import { applyToPage, SeqTracker } from './jobEvents';
+import { applyToPage, replaceRow, SeqTracker } from './jobEvents';
 
 const counts = { total: 4, pending: 4, running: 0, passed: 0, filtered_out: 0, failed: 0, cancelled: 0 };
 const job = (id: string) => ({ id, status: 'queued', counts, percent_complete: 0 }) as unknown as JobSummary;
@@ -18,6 +18,13 @@ describe('tenant events on the job list', () => {
   it('keeps the same page object when the job is not listed', () => {
     const page = { items: [job('a')] };
     expect(applyToPage(page, { job_id: 'z' } as JobEvent)).toBe(page);
+  });
+
+  it('replaces a row with a snapshot of the stored job', () => {
+    const page = { items: [job('a'), job('b')] };
+    const stored = { ...job('a'), status: 'completed' } as JobSummary;
+    expect(replaceRow(page, stored).items).toEqual([stored, page.items[1]]);
+    expect(replaceRow(page, job('z'))).toBe(page);
   });
 
   it('drops stale and repeated events per job and forgets the oldest jobs', () => {

@@ -19,6 +19,15 @@ export function applyToPage<P extends { items: JobSummary[] }>(page: P, ev: JobE
   return { ...page, items };
 }
 
+/** A page with one job's row replaced by its stored state (same page when it is not listed). */
+export function replaceRow<P extends { items: JobSummary[] }>(page: P, job: JobSummary): P {
+  const i = page.items.findIndex((j) => j.id === job.id);
+  if (i < 0) return page;
+  const items = [...page.items];
+  items[i] = job;
+  return { ...page, items };
+}
+
 /** Remembers the newest `seq` per job so late or repeated events are dropped. */
 export class SeqTracker {
   private readonly seen = new Map<string, number>();

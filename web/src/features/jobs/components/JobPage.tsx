@@ -1,23 +1,24 @@
 import { useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { useJob, useJobResults } from '../hooks/queries';
+import { useJob, useJobErrors, useJobItems } from '../hooks/queries';
 import { useJobEvents, type StreamState } from '../hooks/useJobEvents';
 import { useCancelJob } from '../hooks/useCancelJob';
 import { useRetryJob } from '../hooks/useRetryJob';
 import { useLibrary } from '../../libraries/hooks/queries';
 import { Funnel } from './Funnel';
-import { ImageDrawer } from './ImageDrawer';
+import { ItemDrawer } from './ItemDrawer';
 import { ErrorState, Empty, Loading, MutationError } from '../../../components/States';
 import { ProgressBar, StatusBadge } from '../../../components/Job';
 import { VirtualGrid } from '../../../components/VirtualGrid';
 import { Confirm } from '../../../components/Confirm';
 import { Field } from '../../../components/Field';
 import { exportUrl, thumbnailUrl } from '../../../api/urls';
-import { isTerminal, type Job, type Verdict } from '../../../api/types';
+import { isTerminal, type ItemStatus, type Job } from '../../../api/types';
 import { useUrlState } from '../../../lib/urlState';
-import { dateTime, label, num } from '../../../lib/format';
+import { dateTime, label, num, shortId } from '../../../lib/format';
 
-const DEFAULTS = { stage: 0, outcome: '', image: '' };
+// `stage` is -1 for every stage; `outcome` empty for every state; `item` is the open drawer.
+const DEFAULTS = { stage: -1, outcome: '', item: '' };
 
 export function JobPage() {
   const { jobId = '' } = useParams();
@@ -50,7 +51,7 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
       </p>
       <div className="page-head">
         <h1>
-          Job <span className="mono">{job.id.slice(0, 8)}</span> <StatusBadge status={job.status} />
+          Job <span className="mono">{shortId(job.id)}</span> <StatusBadge status={job.status} />
         </h1>
         <JobActions job={job} />
       </div>
@@ -76,6 +77,7 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
           <strong>Errors:</strong> {job.error_summary}
         </div>
       )}
+      <ErrorGroups job={job} />
       <h2>Funnel</h2>
       <div className="card">
         <Funnel job={job} linkFor={linkFor} />
@@ -93,6 +95,7 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
       <div className="filters">
         <Field label="Stage">
           <select value={url.stage} onChange={(e) => setUrl({ stage: Number(e.target.value) })}>
+            <option value={-1}>all stages</option>
             {job.stages.map((s) => (
               <option key={s.index} value={s.index}>
                 {s.index + 1}. {s.name}
@@ -102,15 +105,22 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
         </Field>
         <Field label="Outcome">
           <select value={url.outcome} onChange={(e) => setUrl({ outcome: e.target.value })}>
-            <option value="">all results</option>
-            <option value="passed">passed</option>
-            <option value="filtered_out">filtered out</option>
-            <option value="failed">failed</option>
+            <option value="">any</option>
+            {OUTCOMES.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
           </select>
         </Field>
       </div>
-      <ResultGrid job={job} stage={url.stage} outcome={url.outcome} onOpen={(image) => setUrl({ image })} />
-      {url.image && <ImageDrawer job={job} imageId={url.image} onClose={() => setUrl({ image: '' })} />}
+      <ItemGrid
+        job={job}
+        stage={url.stage >= 0 ? url.stage : undefined}
+        outcome={OUTCOMES.find((o) => o.value === url.outcome)?.value}
+        onOpen={(item) => setUrl({ item })}
+      />
+      {url.item && <ItemDrawer job={job} itemId={url.item} onClose={() => setUrl({ item: '' })} />}
     </>
   );
 }
@@ -124,20 +134,37 @@ function Stat({ k, v }: { k: string; v: string }) {
   );
 }
 
-function ResultGrid({ job, stage, outcome, onOpen }: { job: Job; stage: number; outcome: string; onOpen: (imageId: string) => void }) {
-  const verdict = outcome === 'passed' || outcome === 'filtered_out' ? (outcome as Verdict) : undefined;
-  const q = useJobResults(job.id, { stage, ...(verdict ? { verdict } : {}) }, outcome !== 'failed');
-  if (outcome === 'failed') {
-    return <Empty>{num(job.stages.find((s) => s.index === stage)?.failed ?? 0)} images failed at this stage; they have no answer to show. The job's errors are summarised above.</Empty>;
-  }
-  if (q.isPending) return <Loading what="Loading results" />;
+const OUTCOMES: { value: ItemStatus; label: string }[] = [
+  { value: 'passed', label: 'passed' },
+  { value: 'filtered_out', label: 'filtered out' },
+  { value: 'failed', label: 'failed' },
+  { value: 'pending', label: 'pending' },
+  { value: 'running', label: 'running' },
+  { value: 'cancelled', label: 'cancelled' },
+];
+
+const STATUS_MARK: Record<ItemStatus, string> = {
+  passed: '✓ passed',
+  filtered_out: '✕ filtered out',
+  failed: '! failed',
+  pending: '… pending',
+  running: '↻ running',
+  cancelled: '– cancelled',
+};
+
+/** The job's images (or one funnel segment of them) with their state; one request per 200. */
+function ItemGrid({ job, stage, outcome, onOpen }: { job: Job; stage: number | undefined; outcome: ItemStatus | undefined; onOpen: (itemId: string) => void }) {
+  const q = useJobItems(job.id, { ...(stage !== undefined ? { stage } : {}), ...(outcome ? { outcome } : {}) });
+  if (q.isPending) return <Loading what="Loading images" />;
   if (q.isError) return <ErrorState error={q.error} retry={() => q.refetch()} />;
   const items = q.data.pages.flatMap((p) => p.items);
   const total = q.data.pages[0]?.total ?? 0;
-  if (total === 0) return <Empty>No results{outcome ? ` ${label(outcome)}` : ''} at this stage yet.</Empty>;
+  if (total === 0) return <Empty>No images here{outcome ? ` (${label(outcome)})` : ''} yet.</Empty>;
   return (
     <>
-      <p className="muted">{num(total)} results</p>
+      <p className="muted" role="status">
+        {num(total)} images
+      </p>
       <VirtualGrid
         count={total}
         items={items}
@@ -145,15 +172,56 @@ function ResultGrid({ job, stage, outcome, onOpen }: { job: Job; stage: number; 
         onNeedMore={() => {
           if (q.hasNextPage && !q.isFetchingNextPage) void q.fetchNextPage();
         }}
-        render={(r) => (
-          <button type="button" className="thumb-inner" onClick={() => onOpen(r.image_id)} aria-label={`Open image ${r.image_id.slice(0, 8)}: ${label(r.verdict)}`}>
-            <img src={thumbnailUrl(job.library_id, r.image_id)} alt="" loading="lazy" decoding="async" />
+        render={(it) => (
+          <button type="button" className="thumb-inner" onClick={() => onOpen(it.item_id)} aria-label={`Open ${it.image_name ?? shortId(it.image_id)}: ${label(it.status)}`}>
+            <img src={thumbnailUrl(job.library_id, it.image_id)} alt="" loading="lazy" decoding="async" />
             <span className="cap">
-              <span className={`verdict ${r.verdict}`}>{r.verdict === 'passed' ? '✓ passed' : '✕ filtered out'}</span>
+              <span className={`verdict ${it.status}`}>{STATUS_MARK[it.status]}</span>
+              <span className="muted" style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{it.image_name}</span>
             </span>
           </button>
         )}
       />
+    </>
+  );
+}
+
+function ErrorGroups({ job }: { job: Job }) {
+  const q = useJobErrors(job.id, job.counts.failed);
+  if (job.counts.failed === 0) return null;
+  return (
+    <>
+      <h2>Errors</h2>
+      {q.isPending ? (
+        <Loading what="Loading errors" />
+      ) : q.isError ? (
+        <ErrorState error={q.error} retry={() => q.refetch()} />
+      ) : (
+        <div className="table-wrap">
+          <table>
+            <thead>
+              <tr>
+                <th>Class</th>
+                <th className="num">Images</th>
+                <th>Example</th>
+              </tr>
+            </thead>
+            <tbody>
+              {q.data.map((g) => (
+                <tr key={g.class ?? 'unclassified'}>
+                  <td>{g.class ? label(g.class) : 'unclassified'}</td>
+                  <td className="num">
+                    <Link to={`?outcome=failed#images`}>{num(g.count)}</Link>
+                  </td>
+                  <td>
+                    <Link to={`?outcome=failed&item=${g.sample_item_id}#images`}>{g.sample_message ?? 'no message'}</Link>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
     </>
   );
 }

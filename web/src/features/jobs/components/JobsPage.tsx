@@ -5,7 +5,10 @@ import { useTenantStream } from '../hooks/TenantEvents';
 import { useLibraries } from '../../libraries/hooks/queries';
 import { usePipelines } from '../../pipelines/hooks/queries';
 import { useUrlState } from '../../../lib/urlState';
-import { Empty, ErrorState, Loading } from '../../../components/States';
+import { Empty, ErrorState, Loading, MutationError } from '../../../components/States';
+import { Confirm } from '../../../components/Confirm';
+import { useBulkCancelJobs } from '../hooks/useBulkCancelJobs';
+import { useBulkRetryJobs } from '../hooks/useBulkRetryJobs';
 import { Pager } from '../../../components/Pager';
 import { Field } from '../../../components/Field';
 import { ProgressBar, StatusBadge } from '../../../components/Job';
@@ -41,6 +44,16 @@ export function JobsPage() {
   const pipes = usePipelines({ limit: 200, offset: 0 });
   const libName = new Map(libs.data?.items.map((l) => [l.id, l.name]));
   const filtered = url.status || url.pipeline || url.library || url.from || url.to;
+  const [selected, setSelected] = useState<Set<string>>(new Set());
+  const pageIds = q.data?.items.map((j) => j.id) ?? [];
+  const allOnPage = pageIds.length > 0 && pageIds.every((id) => selected.has(id));
+  const toggle = (id: string) =>
+    setSelected((s) => {
+      const next = new Set(s);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
 
   return (
     <>
@@ -98,6 +111,7 @@ export function JobsPage() {
           </button>
         )}
       </form>
+      <BulkBar selected={selected} onDone={() => setSelected(new Set())} />
       {q.isPending ? (
         <Loading what="Loading jobs" />
       ) : q.isError ? (
@@ -110,6 +124,14 @@ export function JobsPage() {
             <table aria-busy={q.isFetching}>
               <thead>
                 <tr>
+                  <th>
+                    <input
+                      type="checkbox"
+                      aria-label="Select every job on this page"
+                      checked={allOnPage}
+                      onChange={() => setSelected((s) => (allOnPage ? new Set([...s].filter((id) => !pageIds.includes(id))) : new Set([...s, ...pageIds])))}
+                    />
+                  </th>
                   <th>Job</th>
                   <th>Status</th>
                   <th>Progress</th>
@@ -124,6 +146,9 @@ export function JobsPage() {
               <tbody>
                 {q.data.items.map((j) => (
                   <tr key={j.id}>
+                    <td>
+                      <input type="checkbox" aria-label={`Select job ${j.id}`} checked={selected.has(j.id)} onChange={() => toggle(j.id)} />
+                    </td>
                     <td>
                       <Link to={`/jobs/${j.id}`} className="mono" aria-label={`Job ${j.id}`}>
                         {shortId(j.id)}
@@ -179,5 +204,67 @@ function JobSearch() {
       </Field>
       <button type="submit">Find</button>
     </form>
+  );
+}
+
+const BULK_MAX = 100;
+
+/** Cancel or retry the selected jobs (up to 100 a request), with what happened to each. */
+function BulkBar({ selected, onDone }: { selected: Set<string>; onDone: () => void }) {
+  const cancel = useBulkCancelJobs();
+  const retry = useBulkRetryJobs();
+  const [confirm, setConfirm] = useState<'cancel' | 'retry' | null>(null);
+  const busy = cancel.isPending || retry.isPending;
+  const last = cancel.data ?? retry.data;
+  const error = cancel.error ?? retry.error;
+  if (selected.size === 0 && !last && !error) return null;
+  const ids = [...selected].slice(0, BULK_MAX);
+  const counts = last?.results.reduce<Record<string, number>>((acc, r) => ({ ...acc, [r.outcome]: (acc[r.outcome] ?? 0) + 1 }), {});
+  const run = () => {
+    const m = confirm === 'cancel' ? cancel : retry;
+    cancel.reset();
+    retry.reset();
+    m.mutate(ids, { onSuccess: () => { setConfirm(null); onDone(); } });
+  };
+  return (
+    <div className="card row" role="region" aria-label="Selected jobs" style={{ marginBottom: '0.75rem' }}>
+      {selected.size > 0 && (
+        <>
+          <strong>{num(selected.size)} selected</strong>
+          {selected.size > BULK_MAX && <span className="muted">(the first {BULK_MAX} are sent)</span>}
+          <button type="button" className="danger" onClick={() => setConfirm('cancel')} disabled={busy}>
+            Cancel selected
+          </button>
+          <button type="button" onClick={() => setConfirm('retry')} disabled={busy}>
+            Retry failed items of selected
+          </button>
+          <button type="button" className="link" onClick={onDone}>
+            Clear selection
+          </button>
+        </>
+      )}
+      {counts && (
+        <span role="status">
+          {Object.entries(counts)
+            .map(([k, n]) => `${n} ${label(k)}`)
+            .join(', ')}
+          {last?.results.some((r) => r.outcome !== 'done') && (
+            <> — {last.results.filter((r) => r.outcome !== 'done').slice(0, 3).map((r) => `${shortId(r.job_id)}: ${r.detail ?? label(r.outcome)}`).join('; ')}</>
+          )}
+        </span>
+      )}
+      {error && <MutationError error={error} />}
+      <Confirm
+        open={confirm !== null}
+        title={confirm === 'cancel' ? `Cancel ${num(ids.length)} jobs?` : `Retry the failed items of ${num(ids.length)} jobs?`}
+        confirmLabel={confirm === 'cancel' ? 'Cancel jobs' : 'Retry'}
+        danger={confirm === 'cancel'}
+        busy={busy}
+        onCancel={() => setConfirm(null)}
+        onConfirm={run}
+      >
+        <p>{confirm === 'cancel' ? 'Finished jobs are left as they are.' : 'Jobs without failed items are left as they are.'}</p>
+      </Confirm>
+    </div>
   );
 }

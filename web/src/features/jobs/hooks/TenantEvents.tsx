@@ -2,8 +2,8 @@ import { createContext, useContext, useEffect, useState, type ReactNode } from '
 import { useQueryClient, type QueryClient } from '@tanstack/react-query';
 import { keys } from '../../../api/keys';
 import { TENANT_EVENTS_URL } from '../../../api/urls';
-import type { JobEvent, JobSummary } from '../../../api/types';
-import { applyToPage, SeqTracker } from '../../../lib/jobEvents';
+import type { JobEvent, JobSnapshot, JobSummary } from '../../../api/types';
+import { applyToPage, replaceRow, SeqTracker } from '../../../lib/jobEvents';
 
 export type TenantStreamState = 'connecting' | 'live' | 'reconnecting' | 'unavailable';
 const Ctx = createContext<TenantStreamState>('unavailable');
@@ -54,7 +54,12 @@ export function TenantEventsProvider({ enabled, children }: { enabled: boolean; 
       refresh.run();
     });
     es.addEventListener('job_created', refresh.run);
-    es.addEventListener('snapshot', refresh.run);
+    // A job the stream missed events of, as stored now: its row takes the stored state.
+    es.addEventListener('snapshot', (e) => {
+      const snap = JSON.parse((e as MessageEvent<string>).data) as JobSnapshot;
+      if (!seqs.accept(snap.job.id, snap.seq)) return;
+      qc.setQueriesData<{ items: JobSummary[] }>({ queryKey: keys.jobs.lists() }, (page) => (page ? replaceRow(page, snap.job) : page));
+    });
     es.addEventListener('resync', refresh.run);
     return () => {
       es.close();

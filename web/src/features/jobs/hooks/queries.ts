@@ -1,7 +1,7 @@
 import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { api, ok } from '../../../api/client';
 import { keys, type HistoryParams } from '../../../api/keys';
-import type { JobStatus, Verdict } from '../../../api/types';
+import type { ItemStatus, JobStatus, Verdict } from '../../../api/types';
 
 /** `poll`: no live stream feeds the list, so it re-reads itself while jobs on it are moving. */
 export function useJobHistory(p: HistoryParams, poll: boolean) {
@@ -33,5 +33,37 @@ export function useJobResults(id: string, f: { stage?: number; verdict?: Verdict
     queryFn: async ({ pageParam, signal }) =>
       ok(await api.GET('/api/jobs/{job_id}/results', { params: { path: { job_id: id }, query: { ...f, limit: RESULT_PAGE, offset: pageParam } }, signal })),
     getNextPageParam: (last) => (last.offset + last.items.length < last.total ? last.offset + last.items.length : undefined),
+  });
+}
+
+export const ITEM_PAGE = 200;
+
+/** A job's items, optionally one funnel segment (stage + outcome), page by page as the grid scrolls. */
+export function useJobItems(id: string, f: { stage?: number; outcome?: ItemStatus }) {
+  return useInfiniteQuery({
+    queryKey: keys.jobs.items(id, f),
+    initialPageParam: 0,
+    queryFn: async ({ pageParam, signal }) =>
+      ok(await api.GET('/api/jobs/{job_id}/items', { params: { path: { job_id: id }, query: { ...f, limit: ITEM_PAGE, offset: pageParam } }, signal })),
+    getNextPageParam: (last) => (last.offset + last.items.length < last.total ? last.offset + last.items.length : undefined),
+  });
+}
+
+/** One item with every stage: prompt, answer, verdict, attempts, latency, tokens. */
+export function useJobItem(id: string, itemId: string) {
+  return useQuery({
+    queryKey: keys.jobs.item(id, itemId),
+    enabled: itemId !== '',
+    queryFn: async ({ signal }) => ok(await api.GET('/api/jobs/{job_id}/items/{item_id}', { params: { path: { job_id: id, item_id: itemId } }, signal })),
+  });
+}
+
+/** The job's failures grouped by error class; re-read when the failed count changes. */
+export function useJobErrors(id: string, failed: number) {
+  return useQuery({
+    queryKey: [...keys.jobs.errors(id), failed],
+    enabled: failed > 0,
+    queryFn: async ({ signal }) => ok(await api.GET('/api/jobs/{job_id}/errors', { params: { path: { job_id: id } }, signal })),
+    placeholderData: keepPreviousData,
   });
 }
