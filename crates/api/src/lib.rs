@@ -1,5 +1,6 @@
 //! The REST API: libraries, images, pipelines and jobs under `/api`, the OpenAPI document at
-//! `/api/openapi.json`, browsable docs at `/docs`, and `/healthz` and `/readyz`.
+//! `/api/openapi.json`, browsable docs at `/docs`, `/healthz` and `/readyz`, and the web
+//! dashboard at `/`.
 
 pub mod admin;
 pub mod auth;
@@ -12,5 +13,6 @@ pub mod origin;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod ui;
 
 pub use startup::Application;

@@ -3,12 +3,11 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
 use broker::{Publisher, Topology};
 use http_support::{
     RouteTable,
     request::{path_error, query_error},
-    routes::not_routed,
 };
 use settings::Settings;
 use store::objects::Objects;
@@ -26,6 +25,7 @@ use crate::{
     origin::OriginPolicy,
     routes::{self, images::UploadLimit, session::SessionLifetime},
     state::AppState,
+    ui,
 };
 
 /// Job views cached at most per replica.
@@ -100,6 +100,7 @@ impl Application {
                 .app_data(session_lifetime.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error::<ApiError>))
                 .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
+                .wrap(from_fn(ui::security_headers))
                 .wrap(TracingLogger::default())
                 .into_utoipa_app()
                 // Registered before the `/api` scope, which would otherwise claim the path.
@@ -117,7 +118,8 @@ impl Application {
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
                 .service(web::redirect("/docs", "/docs/"))
-                .default_service(web::to(not_routed::<ApiError>))
+                // The web UI's files and pages, else 405/404 problems.
+                .default_service(web::to(ui::serve))
         })
         .listen(listener)?
         .shutdown_timeout(30);

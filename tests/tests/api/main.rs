@@ -17,4 +17,5 @@ mod rate_limiter;
 mod redriver;
 mod results;
 mod session;
+mod ui;
 mod worker_batches;
