@@ -23,7 +23,9 @@ use crate::{
     extract::JsonLimit,
     openapi,
     origin::OriginPolicy,
-    routes::{self, images::UploadLimit, session::SessionLifetime},
+    routes::{
+        self, images::UploadLimit, session::SessionLifetime, system_health::BreakerOpenLimit,
+    },
     state::AppState,
     ui,
 };
@@ -83,6 +85,8 @@ impl Application {
         let route_table = web::Data::new(RouteTable::from_spec(&spec));
         let json_limit = JsonLimit(settings.http.max_json_bytes);
         let upload_limit = UploadLimit(settings.http.max_upload_bytes);
+        let breaker_open_limit =
+            web::Data::new(BreakerOpenLimit(settings.breaker.max_open_seconds));
         let origin_policy = web::Data::new(OriginPolicy::from_settings(&settings.http));
         let session_lifetime = web::Data::new(SessionLifetime(Duration::from_secs(
             settings.http.session_seconds,
@@ -98,6 +102,7 @@ impl Application {
                 .app_data(upload_limit)
                 .app_data(origin_policy.clone())
                 .app_data(session_lifetime.clone())
+                .app_data(breaker_open_limit.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error::<ApiError>))
                 .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
                 .wrap(from_fn(ui::security_headers))

@@ -17,5 +17,6 @@ mod rate_limiter;
 mod redriver;
 mod results;
 mod session;
+mod system_health;
 mod ui;
 mod worker_batches;

@@ -9,6 +9,7 @@ pub mod libraries;
 pub mod pipelines;
 pub mod results;
 pub mod session;
+pub mod system_health;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -32,4 +33,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(events::job_events);
     results::configure(cfg);
     session::configure(cfg);
+    cfg.service(system_health::system_health);
 }
