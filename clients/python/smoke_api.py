@@ -46,6 +46,7 @@ from image_pipelines_client.models import (
     ImageList,
     Job,
     JobEventCancelRequested,
+    JobEventCreated,
     JobEventProgress,
     JobResult,
     JobStatus,
@@ -132,7 +133,11 @@ def definition(name, describe_prompt):
 
 
 # The generated models of a job event, by its `type` (the discriminator's mapping).
-EVENTS = {"progress": JobEventProgress, "cancel_requested": JobEventCancelRequested}
+EVENTS = {
+    "created": JobEventCreated,
+    "progress": JobEventProgress,
+    "cancel_requested": JobEventCancelRequested,
+}
 
 
 def follow(client, job_id):

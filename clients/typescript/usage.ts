@@ -34,6 +34,8 @@ const incomplete: Filter = { type: "field", pointer: "/animal" };
 /** Narrows an event by its `type`, as the discriminator says. */
 export function describe(event: JobEvent): string {
   switch (event.type) {
+    case "created":
+      return `job created with ${event.counts.total} items (seq ${event.seq})`;
     case "progress":
       return `${event.items.length} items moved; ${event.counts.passed} passed (seq ${event.seq})`;
     case "cancel_requested":

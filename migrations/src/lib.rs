@@ -11,6 +11,7 @@ mod m20261129_000003_failure_handling;
 mod m20261129_000004_sessions;
 mod m20261129_000005_jobs_changed_index;
 mod m20261129_000006_pending_items_index;
+mod m20261129_000007_breaker_open_until;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_sessions::Migration),
             Box::new(m20261129_000005_jobs_changed_index::Migration),
             Box::new(m20261129_000006_pending_items_index::Migration),
+            Box::new(m20261129_000007_breaker_open_until::Migration),
         ]
     }
 }

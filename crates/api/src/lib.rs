@@ -1,5 +1,6 @@
 //! The REST API: libraries, images, pipelines and jobs under `/api`, the OpenAPI document at
-//! `/api/openapi.json`, browsable docs at `/docs`, `/healthz` and `/readyz`, and `/metrics`.
+//! `/api/openapi.json`, browsable docs at `/docs`, `/healthz` and `/readyz`, `/metrics`, and the
+//! web dashboard at `/`.
 
 pub mod admin;
 pub mod auth;
@@ -13,5 +14,6 @@ pub mod origin;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod ui;
 
 pub use startup::Application;

@@ -26,7 +26,7 @@ use utoipa::{OpenApi, openapi::OpenApi as Spec};
         (name = "pipelines", description = "Ordered analysis stages"),
         (name = "jobs", description = "Pipeline runs over images"),
         (name = "session", description = "Browser sign-in: a session cookie instead of the API key"),
-        (name = "health", description = "Liveness and readiness"),
+        (name = "health", description = "Liveness, readiness and the workers' circuit breakers"),
     )
 )]
 struct ApiDoc;

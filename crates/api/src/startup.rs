@@ -3,12 +3,11 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
 use broker::{Publisher, Topology};
 use http_support::{
     RouteTable,
     request::{path_error, query_error},
-    routes::not_routed,
 };
 use settings::Settings;
 use store::objects::Objects;
@@ -25,8 +24,11 @@ use crate::{
     metrics::{self, ApiMetrics},
     openapi,
     origin::OriginPolicy,
-    routes::{self, images::UploadLimit, session::SessionLifetime},
+    routes::{
+        self, images::UploadLimit, session::SessionLifetime, system_health::BreakerOpenLimit,
+    },
     state::AppState,
+    ui,
 };
 
 /// Job views cached at most per replica.
@@ -85,6 +87,8 @@ impl Application {
         let route_table = web::Data::new(RouteTable::from_spec(&spec));
         let json_limit = JsonLimit(settings.http.max_json_bytes);
         let upload_limit = UploadLimit(settings.http.max_upload_bytes);
+        let breaker_open_limit =
+            web::Data::new(BreakerOpenLimit(settings.breaker.max_open_seconds));
         let origin_policy = web::Data::new(OriginPolicy::from_settings(&settings.http));
         let session_lifetime = web::Data::new(SessionLifetime(Duration::from_secs(
             settings.http.session_seconds,
@@ -101,8 +105,10 @@ impl Application {
                 .app_data(upload_limit)
                 .app_data(origin_policy.clone())
                 .app_data(session_lifetime.clone())
+                .app_data(breaker_open_limit.clone())
                 .app_data(web::PathConfig::default().error_handler(path_error::<ApiError>))
                 .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
+                .wrap(from_fn(ui::security_headers))
                 .wrap(TracingLogger::default())
                 .wrap(http_metrics.clone())
                 .into_utoipa_app()
@@ -122,7 +128,8 @@ impl Application {
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
                 .service(web::redirect("/docs", "/docs/"))
                 .route("/metrics", web::get().to(metrics::serve))
-                .default_service(web::to(not_routed::<ApiError>))
+                // The web UI's files and pages, else 405/404 problems.
+                .default_service(web::to(ui::serve))
         })
         .listen(listener)?
         .shutdown_timeout(30);

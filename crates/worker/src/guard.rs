@@ -103,16 +103,18 @@ async fn persist_transitions(
     while let Some(t) = transitions.recv().await {
         let statement = Statement::from_sql_and_values(
             DatabaseBackend::Postgres,
-            "INSERT INTO circuit_breakers (worker_id, model, state, reason, changed_at)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO circuit_breakers (worker_id, model, state, reason, changed_at, open_until)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (worker_id, model) DO UPDATE
-             SET state = EXCLUDED.state, reason = EXCLUDED.reason, changed_at = EXCLUDED.changed_at",
+             SET state = EXCLUDED.state, reason = EXCLUDED.reason,
+                 changed_at = EXCLUDED.changed_at, open_until = EXCLUDED.open_until",
             [
                 worker_id.clone().into(),
                 t.model.clone().into(),
                 t.to.as_str().into(),
                 t.reason.clone().into(),
                 t.at.into(),
+                t.open_until.into(),
             ],
         );
         if let Err(error) = db.execute_raw(statement).await {

@@ -21,4 +21,6 @@ mod redriver;
 mod results;
 mod session;
 mod tenant_events;
+mod system_health;
+mod ui;
 mod worker_batches;

@@ -181,6 +181,13 @@ async fn signing_out_ends_the_session_at_once_and_clears_the_cookie() {
         .await
         .unwrap();
     assert_eq!(again.status(), 204, "signing out twice is harmless");
+    let without = app
+        .client
+        .delete(app.url("/api/session"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 401, "no session to end");
 }
 
 #[tokio::test]

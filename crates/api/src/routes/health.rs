@@ -15,8 +15,13 @@ use crate::state::AppState;
 )]
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    readiness(&state).await.response()
+}
+
+/// The api's readiness checks: PostgreSQL and RabbitMQ, at once.
+pub async fn readiness(state: &AppState) -> Readiness {
     let (database, broker) = tokio::join!(store::ping(&state.db), state.publisher.ready());
-    Readiness::of(database, broker).response()
+    Readiness::of(database, broker)
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

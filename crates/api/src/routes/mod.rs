@@ -12,6 +12,7 @@ pub mod pipelines;
 pub mod results;
 pub mod session;
 pub mod tenant_events;
+pub mod system_health;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -38,4 +39,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     results::configure(cfg);
     session::configure(cfg);
     items::configure(cfg);
+    cfg.service(system_health::system_health);
 }

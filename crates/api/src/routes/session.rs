@@ -153,14 +153,15 @@ pub async fn current_session(
 
 /// Sign out: revoke this browser's session and clear its cookie.
 ///
-/// The session stops working at once, on every replica. Answers 204 also when there was no
-/// live session.
+/// The session stops working at once, on every replica. Answers 204 for any session cookie,
+/// also one of a session that has already ended; 401 without one.
 #[utoipa::path(
     tag = "session",
     security(("session" = [])),
     responses(
         (status = 204, description = "Signed out; the cookie is cleared",
             headers(("Set-Cookie" = String, description = "`ipk_session=; Max-Age=0; ...`"))),
+        (status = 401, description = "No session cookie", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "A cookie-authenticated request from a page on another site", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -169,10 +170,9 @@ pub async fn sign_out(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    if let Some(token) = session_token(&req) {
-        check_same_origin(&req)?;
-        store::sessions::revoke(&state.db, &token).await?;
-    }
+    let token = session_token(&req).ok_or(ApiError::Unauthorized)?;
+    check_same_origin(&req)?;
+    store::sessions::revoke(&state.db, &token).await?;
     let mut cleared = session_cookie(&req, String::new(), time::Duration::ZERO);
     cleared.make_removal();
     Ok(HttpResponse::NoContent().cookie(cleared).finish())
