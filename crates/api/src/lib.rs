@@ -11,5 +11,6 @@ pub mod openapi;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod thumbnail;
 
 pub use startup::Application;

@@ -19,4 +19,5 @@ mod rate_limiter;
 mod redriver;
 mod results;
 mod tenant_events;
+mod thumbnails;
 mod worker_batches;

@@ -11,6 +11,7 @@ pub mod libraries;
 pub mod pipelines;
 pub mod results;
 pub mod tenant_events;
+pub mod thumbnails;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -29,6 +30,7 @@ pub fn paged<T: ToSchema>(page: store::Page<T>, request: store::PageRequest) -> 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     libraries::configure(cfg);
     images::configure(cfg);
+    cfg.service(thumbnails::get_thumbnail);
     pipelines::configure(cfg);
     bulk::configure(cfg);
     jobs::configure(cfg);
