@@ -9,6 +9,7 @@ mod m20261128_000001_initial_schema;
 mod m20261128_000002_job_event_seq;
 mod m20261129_000003_failure_handling;
 mod m20261129_000004_jobs_changed_index;
+mod m20261129_000005_job_previews;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_job_event_seq::Migration),
             Box::new(m20261129_000003_failure_handling::Migration),
             Box::new(m20261129_000004_jobs_changed_index::Migration),
+            Box::new(m20261129_000005_job_previews::Migration),
         ]
     }
 }

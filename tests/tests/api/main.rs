@@ -15,6 +15,7 @@ mod migrations;
 mod openapi;
 mod pipeline_runs;
 mod pipelines;
+mod preview_jobs;
 mod rate_limiter;
 mod redriver;
 mod results;

@@ -312,6 +312,7 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
         priority: domain::job::Priority::Normal,
         idempotency_key: None,
         request_hash: "test",
+        preview: None,
     };
     let accepted = store::jobs::submit(&app.db, tenant, submission, |messages| {
         for message in messages {

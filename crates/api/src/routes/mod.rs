@@ -9,6 +9,7 @@ pub mod items;
 pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
+pub mod preview;
 pub mod results;
 pub mod tenant_events;
 pub mod thumbnails;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(thumbnails::get_thumbnail);
     pipelines::configure(cfg);
     bulk::configure(cfg);
+    cfg.service(preview::preview_job);
     jobs::configure(cfg);
     cfg.service(events::job_events);
     cfg.service(tenant_events::tenant_events);
