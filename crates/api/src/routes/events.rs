@@ -4,14 +4,15 @@ use std::{fmt::Display, future::Future, time::Duration};
 
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
-use domain::event::JobEvent;
 use futures::{StreamExt, stream};
 use serde::Serialize;
 use store::TenantId;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
-use crate::{auth::Tenant, error::ApiError, routes::jobs::Job, state::AppState};
+use crate::{
+    auth::Tenant, error::ApiError, events::SharedEvent, routes::jobs::Job, state::AppState,
+};
 
 /// How often a stream re-reads the database, so a lost event delays an update, never loses it.
 pub(crate) const RESYNC_EVERY: Duration = Duration::from_secs(5);
@@ -62,7 +63,7 @@ struct Live {
     state: web::Data<AppState>,
     tenant: TenantId,
     job_id: Uuid,
-    events: broadcast::Receiver<JobEvent>,
+    events: broadcast::Receiver<SharedEvent>,
     last_seq: i64,
     done: bool,
 }
@@ -103,7 +104,7 @@ impl Live {
                     Ok(event) if event.job_id == self.job_id && event.seq > self.last_seq => {
                         self.last_seq = event.seq;
                         self.done = event.is_final();
-                        return Some(frame(event.name(), event.seq, &event));
+                        return Some(frame(event.name(), event.seq, &*event));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::event::JobEvent;
 use serde::Serialize;
 use store::TenantId;
 use tokio::{
@@ -27,6 +26,7 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
+    events::SharedEvent,
     routes::{
         events::{RESYNC_EVERY, event_stream, frame},
         jobs::JobSummary,
@@ -93,7 +93,7 @@ fn parse_cursor(req: &HttpRequest) -> Result<Option<DateTime<Utc>>, ApiError> {
 struct TenantLive {
     state: web::Data<AppState>,
     tenant: TenantId,
-    events: broadcast::Receiver<JobEvent>,
+    events: broadcast::Receiver<SharedEvent>,
     /// Every change before this (by `updated_at`) has been sent, or is in `sent`.
     since: DateTime<Utc>,
     /// The last `seq` sent per job.
@@ -189,7 +189,7 @@ impl TenantLive {
                     }
                     Ok(event) => {
                         self.remember(event.job_id, event.seq);
-                        return Some(frame(event.name(), cursor(self.since), &event));
+                        return Some(frame(event.name(), cursor(self.since), &*event));
                     }
                     Err(RecvError::Lagged(_)) => match self.reread().await {
                         Ok(bytes) => return Some(bytes),
