@@ -205,7 +205,8 @@ async fn the_tenant_stream_follows_its_jobs_from_creation_to_end_and_never_shows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resuming_sends_only_the_jobs_changed_since_and_a_bad_last_event_id_is_400() {
+async fn resuming_sends_the_jobs_changed_since_or_a_resync_when_too_many_changed_and_a_bad_id_is_400()
+ {
     let app = TestApp::spawn().await;
     let library = app.create_library("photos").await;
     app.upload(library, &["horse.png"]).await;
@@ -243,6 +244,20 @@ async fn resuming_sends_only_the_jobs_changed_since_and_a_bad_last_event_id_is_4
     .expect("a new position");
     let ten_minutes_ago: i64 = ten_minutes_ago.parse().unwrap();
     assert!(position > ten_minutes_ago + 9 * 60 * 1000, "{position}");
+
+    // When more jobs changed than a stream sends one by one, it asks the client to reload.
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO jobs SELECT (jsonb_populate_record(NULL::jobs,
+                 to_jsonb(j) || jsonb_build_object('id', gen_random_uuid()))).*
+             FROM jobs j, generate_series(1, 200) WHERE j.id = '{fresh}'"
+        ))
+        .await
+        .unwrap();
+    let mut stream = open(&app, &app.key, Some(&ten_minutes_ago.to_string())).await;
+    let first = stream.next().await.unwrap();
+    assert_eq!(first.event, "resync", "{first:?}");
+    assert!(first.data["reason"].is_string());
 
     let response = app
         .get("/api/events")
