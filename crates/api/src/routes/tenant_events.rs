@@ -18,7 +18,7 @@ use serde::Serialize;
 use store::TenantId;
 use tokio::{
     sync::broadcast::{self, error::RecvError},
-    time::{Interval, MissedTickBehavior},
+    time::{Instant, Interval, MissedTickBehavior},
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -239,9 +239,10 @@ pub async fn tenant_events(
     // Subscribe before the first read, so nothing falls between the two.
     let events = state.events.subscribe();
     let since = parse_cursor(&req)?.unwrap_or_else(|| Utc::now() - MARGIN);
-    let mut reread = tokio::time::interval(RESYNC_EVERY);
+    // Streams opened together (a deploy, a network blip) re-read at spread-out moments.
+    let first_reread = RESYNC_EVERY.mul_f64(rand::random_range(0.5..1.0));
+    let mut reread = tokio::time::interval_at(Instant::now() + first_reread, RESYNC_EVERY);
     reread.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    reread.reset();
     let mut live = TenantLive {
         state,
         tenant,
