@@ -15,9 +15,13 @@ use tokio::sync::broadcast;
 /// Events buffered per subscriber before it counts as lagging (it then re-reads the job).
 const BUFFER: usize = 4096;
 
+/// Events are shared, not copied, between subscribers: every stream receives every event of
+/// every tenant and most drop it at once.
+pub type SharedEvent = Arc<JobEvent>;
+
 #[derive(Clone)]
 pub struct EventHub {
-    sender: broadcast::Sender<JobEvent>,
+    sender: broadcast::Sender<SharedEvent>,
 }
 
 impl EventHub {
@@ -38,7 +42,7 @@ impl EventHub {
         hub
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<JobEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<SharedEvent> {
         self.sender.subscribe()
     }
 }
@@ -47,7 +51,7 @@ async fn consume(
     url: &SecretString,
     topology: &Topology,
     timeout: Duration,
-    feeder: &broadcast::Sender<JobEvent>,
+    feeder: &broadcast::Sender<SharedEvent>,
 ) -> Result<(), broker::BrokerError> {
     let connection = broker::connect(url.expose_secret(), "api-events", timeout).await?;
     let channel = connection.create_channel().await?;
@@ -68,7 +72,7 @@ async fn consume(
         let delivery = delivery?;
         if let Some(event) = JobEvent::decode(&delivery.data) {
             // No subscriber is not an error.
-            let _ = feeder.send(event);
+            let _ = feeder.send(Arc::new(event));
         }
     }
     Ok(())

@@ -14,6 +14,7 @@ pub mod origin;
 pub mod routes;
 pub mod startup;
 pub mod state;
+pub mod thumbnail;
 pub mod ui;
 
 pub use startup::Application;

@@ -170,5 +170,9 @@ pub async fn delete(
     {
         tracing::warn!(%error, %key, "could not delete an image's bytes");
     }
+    let thumbnails = Objects::thumbnail_prefix(tenant, library_id, image_id);
+    if let Err(error) = objects.delete_prefix(&thumbnails).await {
+        tracing::warn!(%error, key = %thumbnails, "could not delete an image's thumbnails");
+    }
     Ok(())
 }

@@ -8,7 +8,7 @@ use domain::{
     event::{JOB_EVENT_VERSION, JobEvent, JobEventKind},
     job::{JobStatus, Priority},
     message::StageMessage,
-    pipeline::PipelineSnapshot,
+    pipeline::{PipelineSnapshot, StageSpec},
     validation::ValidationErrors,
 };
 use sea_orm::{
@@ -44,6 +44,9 @@ pub struct Submission<'a> {
     pub idempotency_key: Option<&'a str>,
     /// Fingerprint of the request body, so a reused idempotency key with a different body is caught.
     pub request_hash: &'a str,
+    /// A preview: this one stage instead of a stored pipeline (`pipeline_id` then names no
+    /// pipeline); the job is marked as a preview.
+    pub preview: Option<&'a StageSpec>,
 }
 
 /// The job and whether this call created it (false: an idempotent replay).
@@ -104,11 +107,27 @@ where
 
     let started = std::time::Instant::now();
     let txn = db.begin().await?;
-    let pipeline = match pipelines::get(&txn, tenant, submission.pipeline_id).await {
-        Err(StoreError::NotFound) => {
-            return Err(invalid("/pipeline_id", "no pipeline with this id"));
+    let snapshot = match submission.preview {
+        Some(stage) => PipelineSnapshot {
+            pipeline_id: submission.pipeline_id,
+            name: format!("Preview: {}", stage.name),
+            version: 0,
+            stages: vec![stage.clone()],
+        },
+        None => {
+            let pipeline = match pipelines::get(&txn, tenant, submission.pipeline_id).await {
+                Err(StoreError::NotFound) => {
+                    return Err(invalid("/pipeline_id", "no pipeline with this id"));
+                }
+                other => other?,
+            };
+            PipelineSnapshot {
+                pipeline_id: pipeline.pipeline.id,
+                name: pipeline.pipeline.name.clone(),
+                version: pipeline.pipeline.version,
+                stages: pipeline.spec.stages.clone(),
+            }
         }
-        other => other?,
     };
     match libraries::lock(&txn, tenant, submission.library_id, LockType::Share).await {
         Err(StoreError::NotFound) => return Err(invalid("/library_id", "no library with this id")),
@@ -135,12 +154,6 @@ where
         .collect::<Result<Vec<_>, _>>()?;
     check_selection(submission.image_ids, &image_ids)?;
 
-    let snapshot = PipelineSnapshot {
-        pipeline_id: pipeline.pipeline.id,
-        name: pipeline.pipeline.name.clone(),
-        version: pipeline.pipeline.version,
-        stages: pipeline.spec.stages.clone(),
-    };
     let job_id = Uuid::now_v7();
     let now = Utc::now();
     let total = image_ids.len() as i32;
@@ -173,6 +186,7 @@ where
         started_at: Set(None),
         finished_at: Set(None),
         event_seq: Set(0),
+        preview: Set(submission.preview.is_some()),
     })
     .exec_with_returning(&txn)
     .await;
@@ -403,6 +417,8 @@ pub struct HistoryFilter {
     pub created_from: Option<DateTime<Utc>>,
     /// Exclusive upper bound.
     pub created_to: Option<DateTime<Utc>>,
+    /// Previews are left out unless this is set.
+    pub include_previews: bool,
 }
 
 /// The tenant's jobs, newest first.
@@ -427,6 +443,9 @@ pub async fn history<C: ConnectionTrait>(
     }
     if let Some(to) = filter.created_to {
         query = query.filter(jobs::Column::CreatedAt.lt(to));
+    }
+    if !filter.include_previews {
+        query = query.filter(jobs::Column::Preview.eq(false));
     }
     let total = query.clone().count(db).await?;
     let items = query

@@ -63,6 +63,12 @@ impl Objects {
         format!("{}/{}/{}", tenant.0, library_id, image_id)
     }
 
+    /// The prefix an image's thumbnails are stored under, inside its library's prefix (so
+    /// deleting the library removes them too).
+    pub fn thumbnail_prefix(tenant: TenantId, library_id: Uuid, image_id: Uuid) -> String {
+        format!("{}/{}/thumbnails/{}", tenant.0, library_id, image_id)
+    }
+
     pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), object_store::Error> {
         self.inner
             .put(&Path::from(key), PutPayload::from_bytes(bytes))

@@ -548,6 +548,7 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
             priority: Priority::High,
             idempotency_key: None,
             request_hash: "test",
+            preview: None,
         },
         |batch| {
             messages = batch;

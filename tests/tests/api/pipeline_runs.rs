@@ -7,7 +7,8 @@ use cohere_standin::sha256_hex;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
-    RunningWorker, TestApp, distinct_images, passes_first_stage, start_standin, two_stages,
+    EventReader, RunningWorker, TestApp, distinct_images, passes_first_stage, start_standin,
+    two_stages,
 };
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -198,8 +199,6 @@ async fn a_high_priority_job_overtakes_a_normal_backlog() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_sent_events_follow_the_job_in_order_to_its_end() {
-    use futures::StreamExt;
-
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
     let images = distinct_images(6);
@@ -217,30 +216,11 @@ async fn server_sent_events_follow_the_job_in_order_to_its_end() {
     assert_eq!(response.headers()["content-type"], "text/event-stream");
     let worker = RunningWorker::start(&app.settings).await;
 
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
+    let mut reader = EventReader::new(response);
     let mut events: Vec<(String, i64, Value)> = Vec::new();
     let read = async {
-        while let Some(chunk) = body.next().await {
-            buffer.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
-            while let Some(end) = buffer.find("\n\n") {
-                let frame: String = buffer.drain(..end + 2).collect();
-                let field = |name: &str| {
-                    frame
-                        .lines()
-                        .find_map(|l| l.strip_prefix(name))
-                        .map(str::to_string)
-                };
-                if let (Some(kind), Some(id), Some(data)) =
-                    (field("event: "), field("id: "), field("data: "))
-                {
-                    events.push((
-                        kind,
-                        id.parse().unwrap(),
-                        serde_json::from_str(&data).unwrap(),
-                    ));
-                }
-            }
+        while let Some(event) = reader.next().await {
+            events.push((event.event, event.id.parse().unwrap(), event.data));
         }
     };
     tokio::time::timeout(RUN_TIMEOUT, read)
@@ -312,6 +292,7 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
         priority: domain::job::Priority::Normal,
         idempotency_key: None,
         request_hash: "test",
+        preview: None,
     };
     let accepted = store::jobs::submit(&app.db, tenant, submission, |messages| {
         for message in messages {
@@ -337,8 +318,6 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
     use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
-    use futures::StreamExt;
-
     let app = TestApp::spawn().await;
     let library = app.create_library("photos").await;
     app.upload(library, &["horse.png"]).await;
@@ -351,20 +330,8 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         .send()
         .await
         .unwrap();
-    let mut body = response.bytes_stream();
-    let mut buffer = String::new();
-    let mut next_frame = async || loop {
-        if let Some(end) = buffer.find("\n\n") {
-            let frame: String = buffer.drain(..end + 2).collect();
-            if !frame.starts_with(':') {
-                return frame;
-            }
-            continue;
-        }
-        let chunk = body.next().await.expect("the stream goes on").unwrap();
-        buffer.push_str(&String::from_utf8_lossy(&chunk));
-    };
-    assert!(next_frame().await.contains("event: snapshot"));
+    let mut reader = EventReader::new(response);
+    assert_eq!(reader.next().await.unwrap().event, "snapshot");
 
     // Two changes happened, and only the second one's event reaches this replica.
     app.db
@@ -399,7 +366,7 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         Duration::from_secs(5),
     );
     // Published until the api's listener (bound in the background at start-up) hears it.
-    let frame = tokio::time::timeout(RUN_TIMEOUT, async {
+    let next = tokio::time::timeout(RUN_TIMEOUT, async {
         let publishing = async {
             loop {
                 publisher.publish_event(&event).await.unwrap();
@@ -407,15 +374,16 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
             }
         };
         tokio::select! {
-            frame = next_frame() => frame,
+            next = reader.next() => next.expect("the stream goes on"),
             _ = publishing => unreachable!(),
         }
     })
     .await
-    .expect("a frame after the event");
-    assert!(
-        frame.contains("event: snapshot") && frame.contains("id: 2"),
-        "the missing change is covered by the job as stored: {frame}"
+    .expect("an event after the published one");
+    assert_eq!(
+        (next.event.as_str(), next.id.as_str()),
+        ("snapshot", "2"),
+        "the missing change is covered by the job as stored: {next:?}"
     );
-    assert!(frame.contains("\"status\":\"running\""), "{frame}");
+    assert_eq!(next.data["status"], "running", "{next:?}");
 }

@@ -205,7 +205,8 @@ async fn the_tenant_stream_follows_its_jobs_from_creation_to_end_and_never_shows
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resuming_sends_only_the_jobs_changed_since_and_a_bad_last_event_id_is_400() {
+async fn resuming_sends_the_jobs_changed_since_or_a_resync_when_too_many_changed_and_a_bad_id_is_400()
+ {
     let app = TestApp::spawn().await;
     let library = app.create_library("photos").await;
     app.upload(library, &["horse.png"]).await;
@@ -244,6 +245,20 @@ async fn resuming_sends_only_the_jobs_changed_since_and_a_bad_last_event_id_is_4
     let ten_minutes_ago: i64 = ten_minutes_ago.parse().unwrap();
     assert!(position > ten_minutes_ago + 9 * 60 * 1000, "{position}");
 
+    // When more jobs changed than a stream sends one by one, it asks the client to reload.
+    app.db
+        .execute_unprepared(&format!(
+            "INSERT INTO jobs SELECT (jsonb_populate_record(NULL::jobs,
+                 to_jsonb(j) || jsonb_build_object('id', gen_random_uuid()))).*
+             FROM jobs j, generate_series(1, 200) WHERE j.id = '{fresh}'"
+        ))
+        .await
+        .unwrap();
+    let mut stream = open(&app, &app.key, Some(&ten_minutes_ago.to_string())).await;
+    let first = stream.next().await.unwrap();
+    assert_eq!(first.event, "resync", "{first:?}");
+    assert!(first.data["reason"].is_string());
+
     let response = app
         .get("/api/events")
         .header("Last-Event-ID", "yesterday")
@@ -255,4 +270,51 @@ async fn resuming_sends_only_the_jobs_changed_since_and_a_bad_last_event_id_is_4
         response.headers()["content-type"],
         "application/problem+json"
     );
+}
+
+/// This process's resident memory, in bytes.
+fn resident_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_open_tenant_streams_cost_less_than_fifty_megabytes() {
+    const STREAMS: usize = 1000;
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["horse.png"]).await;
+    let pipeline = app.create_pipeline("describe", one_stage()).await;
+    app.submit_job(pipeline, library).await;
+    // One stream first, so what every stream shares is already allocated.
+    let mut first = open(&app, &app.key, None).await;
+    assert!(first.next().await.is_some(), "the new job's snapshot");
+    let before = resident_bytes();
+
+    let mut streams = Vec::with_capacity(STREAMS);
+    for chunk in 0..STREAMS / 50 {
+        let opened = futures::future::join_all((0..50).map(|_| async {
+            let mut stream = open(&app, &app.key, None).await;
+            // The stream is live once its first position (or snapshot) arrived.
+            stream.next_frame().await.expect("a first frame");
+            stream
+        }))
+        .await;
+        assert_eq!(opened.len(), 50, "chunk {chunk}");
+        streams.extend(opened);
+    }
+    let after = resident_bytes();
+    // Client and server share this process: the server's part is less than the whole.
+    let extra = after.saturating_sub(before);
+    eprintln!(
+        "{STREAMS} streams: {:.1} MB extra (server and client)",
+        extra as f64 / 1e6
+    );
+    assert!(extra < 50_000_000, "{extra} bytes for {STREAMS} streams");
+    assert_eq!(streams.len(), STREAMS);
 }

@@ -16,7 +16,12 @@ use utoipa::{
 use uuid::Uuid;
 
 use crate::{
-    auth::Tenant, error::ApiError, metrics::OpenStream, routes::jobs::Job, state::AppState,
+    auth::Tenant,
+    error::ApiError,
+    events::SharedEvent,
+    metrics::OpenStream,
+    routes::jobs::Job,
+    state::AppState,
 };
 
 /// How often a stream re-reads the database, so a lost event delays an update, never loses it.
@@ -109,7 +114,7 @@ struct Live {
     state: web::Data<AppState>,
     tenant: TenantId,
     job_id: Uuid,
-    events: broadcast::Receiver<JobEvent>,
+    events: broadcast::Receiver<SharedEvent>,
     last_seq: i64,
     done: bool,
 }
@@ -150,7 +155,7 @@ impl Live {
                     Ok(event) if event.job_id == self.job_id && event.seq > self.last_seq => {
                         self.last_seq = event.seq;
                         self.done = event.is_final();
-                        return Some(frame(event.name(), event.seq, &event));
+                        return Some(frame(event.name(), event.seq, &*event));
                     }
                     Ok(_) => continue,
                     Err(RecvError::Lagged(_)) => {

@@ -87,6 +87,9 @@ pub struct Job {
     /// The pipeline version the job runs (its snapshot at submission).
     pub pipeline_version: i32,
     pub library_id: Uuid,
+    /// A stage tried on a few images (`POST /api/jobs/preview`): `pipeline_id` names no
+    /// pipeline, and the job history leaves it out unless asked.
+    pub preview: bool,
     pub status: JobStatus,
     pub priority: Priority,
     pub counts: JobCounts,
@@ -108,6 +111,8 @@ pub struct JobSummary {
     pub pipeline_id: Uuid,
     pub pipeline_name: String,
     pub library_id: Uuid,
+    /// A stage tried on a few images (see `Job`).
+    pub preview: bool,
     pub status: JobStatus,
     pub priority: Priority,
     pub counts: JobCounts,
@@ -179,6 +184,7 @@ impl TryFrom<JobView> for Job {
             pipeline_name: snapshot.name,
             pipeline_version: snapshot.version,
             library_id: job.library_id,
+            preview: job.preview,
             status,
             priority,
             counts: counts(&job),
@@ -211,6 +217,7 @@ impl TryFrom<jobs::Model> for JobSummary {
             pipeline_id: job.pipeline_id,
             pipeline_name: snapshot.name,
             library_id: job.library_id,
+            preview: job.preview,
             status,
             priority,
             counts: counts(&job),
@@ -236,7 +243,7 @@ pub(crate) async fn publish_event(state: &AppState, job: &jobs::Model, kind: Job
     }
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(crate) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = req.headers().get(IDEMPOTENCY_KEY_HEADER) else {
         return Ok(None);
     };
@@ -285,8 +292,18 @@ pub async fn submit_job(
         priority: body.priority,
         idempotency_key: key.as_deref(),
         request_hash: &request_hash,
+        preview: None,
     };
-    let priority = body.priority;
+    accept(&state, tenant, submission).await
+}
+
+/// Submits a job (see [`submit_job`]) and answers 202 with it.
+pub(crate) async fn accept(
+    state: &AppState,
+    tenant: TenantId,
+    submission: Submission<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let priority = submission.priority;
     let publisher = &state.publisher;
     let accepted = store::jobs::submit(&state.db, tenant, submission, |messages| async move {
         publisher.publish_stage_messages(&messages, priority).await
@@ -307,7 +324,7 @@ pub async fn submit_job(
         state.metrics.job_submitted(priority);
         tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
         // After the commit, so a listener that reads the job finds it.
-        publish_event(&state, &accepted.job.job, JobEventKind::Created).await;
+        publish_event(state, &accepted.job.job, JobEventKind::Created).await;
     }
     let job = Job::try_from(accepted.job)?;
     Ok(HttpResponse::Accepted()
@@ -359,6 +376,8 @@ pub struct HistoryQuery {
     pub created_from: Option<DateTime<Utc>>,
     /// Only jobs created before this instant (RFC 3339).
     pub created_to: Option<DateTime<Utc>>,
+    /// Include previews (stages tried before a pipeline is saved); left out by default.
+    pub include_previews: Option<bool>,
 }
 
 /// The job history, newest first, with filters.
@@ -388,6 +407,7 @@ pub async fn job_history(
         library_id: filter.library_id,
         created_from: filter.created_from,
         created_to: filter.created_to,
+        include_previews: filter.include_previews.unwrap_or(false),
     };
     let jobs = store::jobs::history(&state.db, tenant, &filter, page).await?;
     let items = jobs

@@ -9,10 +9,12 @@ pub mod items;
 pub mod jobs;
 pub mod libraries;
 pub mod pipelines;
+pub mod preview;
 pub mod results;
 pub mod session;
 pub mod tenant_events;
 pub mod system_health;
+pub mod thumbnails;
 
 pub use http_support::Paged;
 use utoipa::ToSchema;
@@ -31,8 +33,10 @@ pub fn paged<T: ToSchema>(page: store::Page<T>, request: store::PageRequest) -> 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     libraries::configure(cfg);
     images::configure(cfg);
+    cfg.service(thumbnails::get_thumbnail);
     pipelines::configure(cfg);
     bulk::configure(cfg);
+    cfg.service(preview::preview_job);
     jobs::configure(cfg);
     cfg.service(events::job_events);
     cfg.service(tenant_events::tenant_events);

@@ -14,12 +14,11 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
-use domain::event::JobEvent;
 use serde::Serialize;
 use store::TenantId;
 use tokio::{
     sync::broadcast::{self, error::RecvError},
-    time::{Interval, MissedTickBehavior},
+    time::{Instant, Interval, MissedTickBehavior},
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -27,6 +26,7 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
+    events::SharedEvent,
     routes::{
         events::{RESYNC_EVERY, event_stream, frame},
         jobs::JobSummary,
@@ -93,7 +93,7 @@ fn parse_cursor(req: &HttpRequest) -> Result<Option<DateTime<Utc>>, ApiError> {
 struct TenantLive {
     state: web::Data<AppState>,
     tenant: TenantId,
-    events: broadcast::Receiver<JobEvent>,
+    events: broadcast::Receiver<SharedEvent>,
     /// Every change before this (by `updated_at`) has been sent, or is in `sent`.
     since: DateTime<Utc>,
     /// The last `seq` sent per job.
@@ -189,7 +189,7 @@ impl TenantLive {
                     }
                     Ok(event) => {
                         self.remember(event.job_id, event.seq);
-                        return Some(frame(event.name(), cursor(self.since), &event));
+                        return Some(frame(event.name(), cursor(self.since), &*event));
                     }
                     Err(RecvError::Lagged(_)) => match self.reread().await {
                         Ok(bytes) => return Some(bytes),
@@ -239,9 +239,10 @@ pub async fn tenant_events(
     // Subscribe before the first read, so nothing falls between the two.
     let events = state.events.subscribe();
     let since = parse_cursor(&req)?.unwrap_or_else(|| Utc::now() - MARGIN);
-    let mut reread = tokio::time::interval(RESYNC_EVERY);
+    // Streams opened together (a deploy, a network blip) re-read at spread-out moments.
+    let first_reread = RESYNC_EVERY.mul_f64(rand::random_range(0.5..1.0));
+    let mut reread = tokio::time::interval_at(Instant::now() + first_reread, RESYNC_EVERY);
     reread.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    reread.reset();
     let mut live = TenantLive {
         state,
         tenant,

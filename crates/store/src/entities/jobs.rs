@@ -44,6 +44,8 @@ pub struct Model {
     pub finished_at: Option<DateTimeWithTimeZone>,
     /// Incremented with every change; orders job events.
     pub event_seq: i64,
+    /// A stage tried on a few images before a pipeline is saved; hidden from the history.
+    pub preview: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
