@@ -17,4 +17,5 @@ mod pipelines;
 mod rate_limiter;
 mod redriver;
 mod results;
+mod traces;
 mod worker_batches;
