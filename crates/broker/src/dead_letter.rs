@@ -10,6 +10,7 @@
 //! | `x-first-failed-at` | RFC 3339 time of the first failure |
 //! | `x-dead-lettered-at` | RFC 3339 time it was dead-lettered |
 //! | `x-tenant-id`, `x-job-id`, `x-item-id`, `x-stage-index`, `x-model` | what it was about, when known |
+//! | `x-origin-traceparent` | the W3C `traceparent` of the failed message's first delivery ([`crate::trace`]) |
 //!
 //! The same `x-first-failed-at` header rides on a message through the delay queues, so the
 //! first failure's time survives every retry.

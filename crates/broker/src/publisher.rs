@@ -4,7 +4,7 @@
 //! broker goes away the next publish fails fast with [`BrokerError`] (the API answers
 //! 503) and the one after reconnects, so the API recovers on its own when the broker returns.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use domain::{event::JobEvent, job::Priority, message::StageMessage};
 use futures::future::try_join_all;
@@ -152,13 +152,32 @@ impl Publisher {
         &self,
         messages: &[(StageMessage, Priority)],
     ) -> Result<(), BrokerError> {
+        self.publish_redriven(messages, &HashMap::new()).await
+    }
+
+    /// Like [`Publisher::publish_reopened`], for re-driven dead letters: each message whose
+    /// item has an entry in `origins` (the `traceparent` of its first delivery) carries it as
+    /// [`ORIGIN_TRACEPARENT`](crate::trace::ORIGIN_TRACEPARENT), so its processing links to
+    /// the original trace.
+    pub async fn publish_redriven(
+        &self,
+        messages: &[(StageMessage, Priority)],
+        origins: &HashMap<uuid::Uuid, String>,
+    ) -> Result<(), BrokerError> {
         let mut headers = FieldTable::default();
         headers.insert(
             crate::dead_letter::REOPENED.into(),
             AMQPValue::Boolean(true),
         );
-        self.publish_stage(messages, stage_properties().with_headers(headers))
-            .await
+        self.publish_stage_with(messages, stage_properties().with_headers(headers), |m| {
+            origins.get(&m.item_id).map(|origin| {
+                (
+                    crate::trace::ORIGIN_TRACEPARENT,
+                    AMQPValue::LongString(origin.clone().into()),
+                )
+            })
+        })
+        .await
     }
 
     /// Publishes stage messages to the work exchange with `base` properties and each
@@ -168,16 +187,37 @@ impl Publisher {
         messages: &[(StageMessage, Priority)],
         base: BasicProperties,
     ) -> Result<(), BrokerError> {
+        self.publish_stage_with(messages, base, |_| None).await
+    }
+
+    /// [`Publisher::publish_stage`], adding to each message the header `extra` gives it.
+    async fn publish_stage_with(
+        &self,
+        messages: &[(StageMessage, Priority)],
+        base: BasicProperties,
+        extra: impl Fn(&StageMessage) -> Option<(&'static str, AMQPValue)>,
+    ) -> Result<(), BrokerError> {
         let exchange = self.topology.work_exchange();
         let span = producer_span(&exchange, STAGE_ROUTING_KEY, messages.len());
         let mut headers = base.headers().clone().unwrap_or_default();
         crate::trace::inject(&span.context(), &mut headers);
         let base = base.with_headers(headers);
-        let batch = messages.iter().map(|(message, priority)| Outgoing {
-            exchange: &exchange,
-            routing_key: STAGE_ROUTING_KEY.to_string(),
-            payload: message.encode(),
-            properties: base.clone().with_priority(priority.amqp_priority()),
+        let batch = messages.iter().map(|(message, priority)| {
+            let properties = base.clone().with_priority(priority.amqp_priority());
+            let properties = match extra(message) {
+                Some((key, value)) => {
+                    let mut headers = properties.headers().clone().unwrap_or_default();
+                    headers.insert(key.into(), value);
+                    properties.with_headers(headers)
+                }
+                None => properties,
+            };
+            Outgoing {
+                exchange: &exchange,
+                routing_key: STAGE_ROUTING_KEY.to_string(),
+                payload: message.encode(),
+                properties,
+            }
         });
         self.publish_all(batch.collect(), "waiting for publisher confirms")
             .instrument(span)

@@ -256,3 +256,122 @@ async fn a_retried_delivery_links_to_the_trace_of_its_first_delivery() {
         "{origin}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redriven_dead_letter_links_its_new_work_to_the_original_trace() {
+    let (exporter, provider, _guard) = record_spans();
+    let mut app = TestApp::spawn().await;
+    let standin = start_standin(&mut app.settings);
+    // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
+    app.settings.breaker.min_calls = app.settings.breaker.window_calls;
+    app.settings.breaker.failure_rate = 1.0;
+    app.settings.retry.in_process_tries = 1;
+    app.settings.retry.max_attempts = 1;
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            error_rates: BTreeMap::from([(503, 1.0)]),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut settings = app.settings.clone();
+    settings.redriver.host = "127.0.0.1".into();
+    settings.redriver.port = 0;
+    settings.redriver.auto_redrive = false;
+    let redriver = redriver::Application::build(&settings)
+        .await
+        .expect("build the redriver")
+        .start();
+    let library = app.create_library("photos").await;
+    app.upload_bytes(library, &distinct_images(1)).await;
+    let pipeline = app.create_pipeline("one", one_stage()).await;
+    let job = app.submit_job(pipeline, library).await;
+    let worker = RunningWorker::start(&app.settings).await;
+    let failed = app.wait_for_job(job, RUN_TIMEOUT).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    system_tests::eventually(RUN_TIMEOUT, "the dead letter to be drained", || async {
+        (app.query_i64("SELECT count(*) FROM dead_letters").await == 1).then_some(())
+    })
+    .await;
+
+    standin
+        .standin
+        .set_config(RuntimeConfig::default())
+        .unwrap();
+    let request = redriver::RedriveRequest {
+        filter: redriver::DeadLetterFilter::default(),
+        dry_run: false,
+        limit: None,
+    };
+    let report = redriver::redrive(&redriver.context(), &request, "operator", &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(report.redriven, 1);
+    system_tests::eventually(RUN_TIMEOUT, "the re-driven job to complete", || async {
+        let job = app.get_json(&format!("/api/jobs/{job}")).await;
+        (job["status"] == "completed").then_some(())
+    })
+    .await;
+    worker.stop().await;
+    redriver.stop().await;
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+
+    let work_publish = format!("{}.work publish", app.settings.amqp.prefix);
+    let server = one(&spans, "api server", |s| {
+        s.span_kind == SpanKind::Server && s.name == "POST /api/jobs/submit"
+    });
+    let original = one(&spans, "submission publish", |s| {
+        s.name == work_publish && s.span_context.trace_id() == server.span_context.trace_id()
+    });
+    let mut deliveries: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| {
+            s.span_kind == SpanKind::Consumer
+                && s.name == format!("{}.stage process", app.settings.amqp.prefix)
+        })
+        .collect();
+    deliveries.sort_by_key(|s| s.start_time);
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "the failed delivery and the re-driven one"
+    );
+    let redriven = deliveries[1];
+    assert!(
+        redriven.links.iter().any(|l| {
+            l.span_context.span_id() == original.span_context.span_id()
+                && l.span_context.trace_id() == original.span_context.trace_id()
+        }),
+        "the re-driven work links to the submission's trace: {:?}",
+        redriven.links
+    );
+    // The re-drive's own publish is its parent.
+    let parent = spans
+        .iter()
+        .find(|s| s.span_context.span_id() == redriven.parent_span_id)
+        .expect("the re-drive's publish span");
+    assert_eq!(parent.span_kind, SpanKind::Producer);
+    assert_ne!(
+        parent.span_context.span_id(),
+        original.span_context.span_id()
+    );
+    // The drainer's span continues the worker's dead-letter publish and links to the origin.
+    let drained = one(&spans, "dead-letter drain", |s| {
+        s.name == format!("{}.dead process", app.settings.amqp.prefix)
+    });
+    let dead_letter_publish = spans
+        .iter()
+        .find(|s| s.span_context.span_id() == drained.parent_span_id)
+        .expect("the dead-letter publish span");
+    assert_eq!(
+        dead_letter_publish.name,
+        format!("{}.dlx publish", app.settings.amqp.prefix)
+    );
+    assert!(
+        drained
+            .links
+            .iter()
+            .any(|l| l.span_context.span_id() == original.span_context.span_id())
+    );
+}
