@@ -120,6 +120,11 @@ async fn submitted_jobs_are_counted_by_priority_and_replays_are_not() {
         "{text}"
     );
     assert_eq!(
+        sample(&text, r#"api_jobs_submitted_total{priority="low"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
         sample(
             &text,
             r#"http_server_request_duration_seconds_count{method="POST",route="/api/jobs/submit",status="202"}"#
