@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
 use migration::MigratorTrait;
-use settings::{LogFormat, Settings};
+use settings::Settings;
 
 /// The image-pipelines REST API.
 #[derive(Parser)]
@@ -50,11 +50,8 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    let format = match settings.telemetry.log_format {
-        LogFormat::Json => telemetry::Format::Json,
-        LogFormat::Text => telemetry::Format::Text,
-    };
-    telemetry::init(format, &settings.telemetry.log_filter);
+    let telemetry =
+        telemetry::init_from_settings("api", &settings.telemetry, &settings.telemetry.log_filter)?;
 
     match cli.command.unwrap_or(Command::Serve { migrate: false }) {
         Command::Serve { migrate } => {
@@ -74,6 +71,8 @@ async fn main() -> anyhow::Result<()> {
             println!("{key}");
         }
     }
+    // Exports the last spans.
+    telemetry.shutdown();
     Ok(())
 }
 

@@ -33,6 +33,10 @@ impl ApiMetrics {
         )?;
         registry.register(Box::new(jobs_submitted.clone()))?;
         registry.register(Box::new(event_streams_open.clone()))?;
+        // Every priority shows from the start, so a rate over them is defined before the first.
+        for priority in [Priority::Low, Priority::Normal, Priority::High] {
+            jobs_submitted.with_label_values(&[priority.as_str()]);
+        }
         Ok(Self {
             registry,
             http,

@@ -10,6 +10,7 @@
 //! | `x-first-failed-at` | RFC 3339 time of the first failure |
 //! | `x-dead-lettered-at` | RFC 3339 time it was dead-lettered |
 //! | `x-tenant-id`, `x-job-id`, `x-item-id`, `x-stage-index`, `x-model` | what it was about, when known |
+//! | `x-origin-traceparent` | the W3C `traceparent` of the failed message's first delivery ([`crate::trace`]) |
 //!
 //! The same `x-first-failed-at` header rides on a message through the delay queues, so the
 //! first failure's time survives every retry.
@@ -51,6 +52,8 @@ pub struct DeadLetter {
     pub item_id: Option<Uuid>,
     pub stage_index: Option<u32>,
     pub model: Option<String>,
+    /// The `traceparent` of the failed message's first delivery.
+    pub origin_traceparent: Option<String>,
 }
 
 impl DeadLetter {
@@ -69,6 +72,7 @@ impl DeadLetter {
             item_id: None,
             stage_index: None,
             model: None,
+            origin_traceparent: None,
         }
     }
 
@@ -105,6 +109,12 @@ impl DeadLetter {
         if let Some(model) = &self.model {
             headers.insert(MODEL.into(), text(model.clone()));
         }
+        if let Some(origin) = &self.origin_traceparent {
+            headers.insert(
+                crate::trace::ORIGIN_TRACEPARENT.into(),
+                text(origin.clone()),
+            );
+        }
         headers
     }
 
@@ -136,6 +146,7 @@ impl DeadLetter {
             item_id: uuid(headers, ITEM_ID),
             stage_index: integer(headers, STAGE_INDEX).and_then(|n| u32::try_from(n).ok()),
             model: string(headers, MODEL),
+            origin_traceparent: string(headers, crate::trace::ORIGIN_TRACEPARENT),
         }
     }
 }
@@ -209,6 +220,8 @@ mod tests {
         letter.item_id = Some(Uuid::new_v4());
         letter.stage_index = Some(1);
         letter.model = Some("command-a-vision-07-2025".into());
+        letter.origin_traceparent =
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
         letter.first_failed_at = DateTime::parse_from_rfc3339("2026-11-29T00:00:00.123456Z")
             .unwrap()
             .with_timezone(&Utc);

@@ -1,9 +1,10 @@
-//! RabbitMQ: the topology every process declares at start-up, and publishing with
-//! publisher confirms.
+//! RabbitMQ: the topology every process declares at start-up, publishing with publisher
+//! confirms, and W3C trace context in message headers.
 
 pub mod dead_letter;
 pub mod publisher;
 pub mod topology;
+pub mod trace;
 
 pub use dead_letter::DeadLetter;
 pub use publisher::{BrokerError, Delayed, Publisher};

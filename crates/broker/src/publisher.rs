@@ -4,7 +4,7 @@
 //! broker goes away the next publish fails fast with [`BrokerError`] (the API answers
 //! 503) and the one after reconnects, so the API recovers on its own when the broker returns.
 
-use std::time::Duration;
+use std::{collections::HashMap, time::Duration};
 
 use domain::{event::JobEvent, job::Priority, message::StageMessage};
 use futures::future::try_join_all;
@@ -15,6 +15,8 @@ use lapin::{
 };
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{
     dead_letter::DeadLetter,
@@ -150,13 +152,32 @@ impl Publisher {
         &self,
         messages: &[(StageMessage, Priority)],
     ) -> Result<(), BrokerError> {
+        self.publish_redriven(messages, &HashMap::new()).await
+    }
+
+    /// Like [`Publisher::publish_reopened`], for re-driven dead letters: each message whose
+    /// item has an entry in `origins` (the `traceparent` of its first delivery) carries it as
+    /// [`ORIGIN_TRACEPARENT`](crate::trace::ORIGIN_TRACEPARENT), so its processing links to
+    /// the original trace.
+    pub async fn publish_redriven(
+        &self,
+        messages: &[(StageMessage, Priority)],
+        origins: &HashMap<uuid::Uuid, String>,
+    ) -> Result<(), BrokerError> {
         let mut headers = FieldTable::default();
         headers.insert(
             crate::dead_letter::REOPENED.into(),
             AMQPValue::Boolean(true),
         );
-        self.publish_stage(messages, stage_properties().with_headers(headers))
-            .await
+        self.publish_stage_with(messages, stage_properties().with_headers(headers), |m| {
+            origins.get(&m.item_id).map(|origin| {
+                (
+                    crate::trace::ORIGIN_TRACEPARENT,
+                    AMQPValue::LongString(origin.clone().into()),
+                )
+            })
+        })
+        .await
     }
 
     /// Publishes stage messages to the work exchange with `base` properties and each
@@ -166,28 +187,67 @@ impl Publisher {
         messages: &[(StageMessage, Priority)],
         base: BasicProperties,
     ) -> Result<(), BrokerError> {
+        self.publish_stage_with(messages, base, |_| None).await
+    }
+
+    /// [`Publisher::publish_stage`], adding to each message the header `extra` gives it.
+    async fn publish_stage_with(
+        &self,
+        messages: &[(StageMessage, Priority)],
+        base: BasicProperties,
+        extra: impl Fn(&StageMessage) -> Option<(&'static str, AMQPValue)>,
+    ) -> Result<(), BrokerError> {
         let exchange = self.topology.work_exchange();
-        let batch = messages.iter().map(|(message, priority)| Outgoing {
-            exchange: &exchange,
-            routing_key: STAGE_ROUTING_KEY.to_string(),
-            payload: message.encode(),
-            properties: base.clone().with_priority(priority.amqp_priority()),
+        let span = producer_span(&exchange, STAGE_ROUTING_KEY, messages.len());
+        let mut headers = base.headers().clone().unwrap_or_default();
+        crate::trace::inject(&span.context(), &mut headers);
+        let base = base.with_headers(headers);
+        let batch = messages.iter().map(|(message, priority)| {
+            let properties = base.clone().with_priority(priority.amqp_priority());
+            let properties = match extra(message) {
+                Some((key, value)) => {
+                    let mut headers = properties.headers().clone().unwrap_or_default();
+                    headers.insert(key.into(), value);
+                    properties.with_headers(headers)
+                }
+                None => properties,
+            };
+            Outgoing {
+                exchange: &exchange,
+                routing_key: STAGE_ROUTING_KEY.to_string(),
+                payload: message.encode(),
+                properties,
+            }
         });
         self.publish_all(batch.collect(), "waiting for publisher confirms")
+            .instrument(span)
             .await
     }
 
     /// Puts stage messages in delay queues: each waits in `queue` (one of
     /// [`Topology::retry_delay`]'s) and then goes back to the workers. Each keeps its priority
-    /// and carries `x-first-failed-at`.
+    /// and carries `x-first-failed-at` and its first delivery's trace context.
     pub async fn publish_delayed(&self, messages: &[Delayed]) -> Result<(), BrokerError> {
         let default_exchange = String::new();
+        let queue = messages
+            .first()
+            .map(|d| d.queue.as_str())
+            .unwrap_or_default();
+        let span = producer_span(queue, queue, messages.len());
+        let context = span.context();
         let batch = messages.iter().map(|delayed| {
             let mut headers = FieldTable::default();
             headers.insert(
                 crate::dead_letter::FIRST_FAILED_AT.into(),
                 AMQPValue::LongString(delayed.first_failed_at.to_rfc3339().into()),
             );
+            crate::trace::inject(&context, &mut headers);
+            if let Some(origin) = &delayed.origin_traceparent {
+                headers.insert(
+                    crate::trace::ORIGIN_TRACEPARENT.into(),
+                    AMQPValue::LongString(origin.clone().into()),
+                );
+            }
             Outgoing {
                 exchange: &default_exchange,
                 routing_key: delayed.queue.clone(),
@@ -198,6 +258,7 @@ impl Publisher {
             }
         });
         self.publish_all(batch.collect(), "waiting for publisher confirms")
+            .instrument(span)
             .await
     }
 
@@ -208,15 +269,22 @@ impl Publisher {
         letters: &[(Vec<u8>, DeadLetter)],
     ) -> Result<(), BrokerError> {
         let exchange = self.topology.dead_letter_exchange();
-        let batch = letters.iter().map(|(body, letter)| Outgoing {
-            exchange: &exchange,
-            routing_key: String::new(),
-            payload: body.clone(),
-            properties: BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_headers(letter.to_headers()),
+        let span = producer_span(&exchange, "", letters.len());
+        let context = span.context();
+        let batch = letters.iter().map(|(body, letter)| {
+            let mut headers = letter.to_headers();
+            crate::trace::inject(&context, &mut headers);
+            Outgoing {
+                exchange: &exchange,
+                routing_key: String::new(),
+                payload: body.clone(),
+                properties: BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_headers(headers),
+            }
         });
         self.publish_all(batch.collect(), "waiting for publisher confirms")
+            .instrument(span)
             .await
     }
 
@@ -229,10 +297,14 @@ impl Publisher {
     /// readers fall back to the database).
     pub async fn publish_events(&self, events: &[JobEvent]) -> Result<(), BrokerError> {
         let exchange = self.topology.events_exchange();
+        let span = producer_span(&exchange, "job.*", events.len());
+        let mut headers = FieldTable::default();
+        crate::trace::inject(&span.context(), &mut headers);
         let base = BasicProperties::default()
             .with_delivery_mode(1)
             .with_content_type("application/json".into())
-            .with_type(domain::event::JOB_EVENT_KIND.into());
+            .with_type(domain::event::JOB_EVENT_KIND.into())
+            .with_headers(headers);
         let batch = events.iter().map(|event| Outgoing {
             exchange: &exchange,
             routing_key: event.routing_key(),
@@ -240,6 +312,7 @@ impl Publisher {
             properties: base.clone(),
         });
         self.publish_all(batch.collect(), "publishing job events")
+            .instrument(span)
             .await
     }
 
@@ -287,6 +360,22 @@ impl Publisher {
     }
 }
 
+/// The PRODUCER span of one publish (messaging semantic conventions); its trace context goes
+/// into the messages' headers. One span per batch: a submission's thousand messages share it.
+fn producer_span(destination: &str, routing_key: &str, messages: usize) -> tracing::Span {
+    tracing::info_span!(
+        "publish",
+        otel.name = %format!("{destination} publish"),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "publish",
+        messaging.operation.name = "publish",
+        messaging.destination.name = %destination,
+        messaging.rabbitmq.destination.routing_key = %routing_key,
+        messaging.batch.message_count = messages,
+    )
+}
+
 /// Properties of every stage message: persistent JSON of the stage-message kind.
 fn stage_properties() -> BasicProperties {
     BasicProperties::default()
@@ -304,6 +393,8 @@ pub struct Delayed {
     /// The delay queue ([`Topology::retry_delay`]).
     pub queue: String,
     pub first_failed_at: chrono::DateTime<chrono::Utc>,
+    /// The `traceparent` of its first delivery ([`crate::trace::origin_of`]).
+    pub origin_traceparent: Option<String>,
 }
 
 /// One message to publish.

@@ -102,6 +102,11 @@ pub(crate) async fn chat(
     tracing::debug!(
         status = response.status().as_u16(),
         images = images.len(),
+        // The caller's trace (W3C trace context), when it sent one.
+        traceparent = request
+            .headers()
+            .get("traceparent")
+            .and_then(|value| value.to_str().ok()),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "chat call answered"
     );

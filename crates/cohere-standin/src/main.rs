@@ -69,7 +69,13 @@ fn parse_rate(text: &str) -> Result<(u16, f64), String> {
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
-    telemetry::init(telemetry::Format::Text, "info");
+    let _telemetry = telemetry::init(
+        "cohere-standin",
+        telemetry::Format::Text,
+        "info",
+        &telemetry::Traces::default(),
+    )
+    .map_err(std::io::Error::other)?;
 
     let runtime = RuntimeConfig {
         latency_ms: Latency {

@@ -119,21 +119,48 @@ impl CohereClient {
 
     /// Like [`CohereClient::chat`] for a request serialized beforehand (which lets the caller
     /// free the request's image data before the call; retries resend the same bytes).
-    #[tracing::instrument(name = "cohere_chat", skip_all, fields(model = %request.model))]
+    ///
+    /// A CLIENT span (HTTP semantic conventions) covers the call, and its W3C trace context
+    /// goes out as `traceparent`.
+    #[tracing::instrument(
+        name = "POST",
+        skip_all,
+        fields(
+            otel.kind = "client",
+            otel.status_code = tracing::field::Empty,
+            http.request.method = "POST",
+            server.address = self.endpoint.host_str().unwrap_or_default(),
+            url.full = %self.endpoint,
+            http.response.status_code = tracing::field::Empty,
+            gen_ai.system = "cohere",
+            gen_ai.request.model = %request.model,
+        )
+    )]
     pub async fn send(&self, request: &EncodedChatRequest) -> Result<ChatResponse, CohereError> {
         let body = request.body.clone();
         let started = Instant::now();
+        let mut headers = reqwest::header::HeaderMap::new();
+        telemetry::inject_http(&mut headers);
         let response = self
             .http
             .post(self.endpoint.clone())
+            .headers(headers)
             .header(AUTHORIZATION, self.authorization()?)
             .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
             .header(ACCEPT, HeaderValue::from_static("application/json"))
             .body(body)
             .send()
             .await
-            .map_err(|error| self.transport_error(&error))?;
+            .map_err(|error| {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+                self.transport_error(&error)
+            })?;
         let status = response.status();
+        let span = tracing::Span::current();
+        span.record("http.response.status_code", status.as_u16());
+        if !status.is_success() {
+            span.record("otel.status_code", "ERROR");
+        }
         tracing::debug!(
             status = status.as_u16(),
             elapsed_ms = started.elapsed().as_millis() as u64,

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use store::dead_letters::NewDeadLetter;
 use tokio::sync::watch;
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 use crate::metrics::RedriverMetrics;
@@ -144,11 +145,22 @@ impl Drainer {
         let letter = letter_from_delivery(&delivery.data, &delivery.properties);
         let span = tracing::info_span!(
             "dead_letter",
+            otel.name = %format!("{} process", self.topology.dead_letter_queue()),
+            otel.kind = "consumer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "process",
+            messaging.destination.name = %self.topology.dead_letter_queue(),
             dead_letter_id = %letter.id,
             class = letter.error_class.as_str(),
             job_id = letter.job_id.map(|id| id.to_string()),
             item_id = letter.item_id.map(|id| id.to_string()),
         );
+        // Continues the dead-lettering worker's trace, linked to the failed work's origin.
+        let headers = delivery.properties.headers().as_ref();
+        let _ = span.set_parent(broker::trace::extract(headers));
+        if let Some(origin) = broker::trace::origin(headers) {
+            span.add_link(origin);
+        }
         self.store_and_settle(channel, delivery, &letter, stop)
             .instrument(span)
             .await

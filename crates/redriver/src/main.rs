@@ -8,7 +8,7 @@ use redriver::{
     DeadLetterFilter, LetterStatus, PurgeRequest, RedriveRequest, Redriver, cli,
     http::{DeadLetterDetail, DeadLetterSummary},
 };
-use settings::{LogFormat, Settings};
+use settings::Settings;
 use uuid::Uuid;
 
 /// The dead-letter re-driver: drains the dead-letter queue into Postgres, and re-drives or
@@ -130,18 +130,14 @@ async fn main() -> anyhow::Result<()> {
         return Ok(());
     }
     let settings = Settings::load()?;
-    let format = match settings.telemetry.log_format {
-        LogFormat::Json => telemetry::Format::Json,
-        LogFormat::Text => telemetry::Format::Text,
-    };
     // The one-shot commands print their answer; only warnings go to the log.
     let filter = match cli.command {
         Command::Serve => settings.telemetry.log_filter.as_str(),
         _ => "warn,sqlx=warn,lapin=error",
     };
-    telemetry::init(format, filter);
+    let telemetry = telemetry::init_from_settings("redriver", &settings.telemetry, filter)?;
 
-    match cli.command {
+    let outcome = match cli.command {
         Command::Serve => serve(&settings).await,
         Command::List {
             filter,
@@ -177,7 +173,10 @@ async fn main() -> anyhow::Result<()> {
             purge(&settings, &request, yes, json).await
         }
         Command::Openapi => Ok(()),
-    }
+    };
+    // Exports the last spans.
+    telemetry.shutdown();
+    outcome
 }
 
 async fn serve(settings: &Settings) -> anyhow::Result<()> {

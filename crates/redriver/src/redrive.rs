@@ -403,9 +403,15 @@ struct Step {
 async fn redrive_chunk(ctx: &Redriver, chunk: &[Target]) -> Result<Step, String> {
     let items: Vec<Uuid> = chunk.iter().filter_map(|t| t.item_id).collect();
     let publisher = &ctx.publisher;
+    // Best effort: without them the re-driven work simply starts fresh traces.
+    let ids: Vec<Uuid> = chunk.iter().map(|t| t.id).collect();
+    let origins = dead_letters::trace_origins(&ctx.db, &ids)
+        .await
+        .unwrap_or_default();
+    let origins = &origins;
     let reopened =
         store::retry::reopen(&ctx.db, ReopenScope::Items(items), |messages| async move {
-            publisher.publish_reopened(&messages).await
+            publisher.publish_redriven(&messages, origins).await
         })
         .await
         .map_err(|error| match error {

@@ -385,6 +385,11 @@ pub struct TelemetrySettings {
     pub log_format: LogFormat,
     /// An `EnvFilter` directive, e.g. `info,sqlx=warn`. `RUST_LOG` overrides it.
     pub log_filter: String,
+    /// OTLP/HTTP endpoint of a trace collector (`http://otel-collector:4318`); unset: no
+    /// traces are recorded or exported.
+    pub otlp_endpoint: Option<String>,
+    /// Share of new traces recorded, 0 to 1 (a trace started upstream keeps its decision).
+    pub sampling_ratio: f64,
 }
 
 impl Default for TelemetrySettings {
@@ -392,6 +397,8 @@ impl Default for TelemetrySettings {
         Self {
             log_format: LogFormat::Text,
             log_filter: "info,sqlx=warn,lapin=warn".into(),
+            otlp_endpoint: None,
+            sampling_ratio: 1.0,
         }
     }
 }

@@ -418,6 +418,26 @@ pub async fn recent_audits<C: ConnectionTrait>(
         .await?)
 }
 
+/// The `traceparent` of each letter's first delivery (its `x-origin-traceparent` header), by
+/// item: what a re-driven message links its trace to.
+pub async fn trace_origins<C: ConnectionTrait>(
+    db: &C,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, String>, StoreError> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"SELECT item_id, headers->>'x-origin-traceparent' AS origin FROM dead_letters
+               WHERE id = ANY($1) AND item_id IS NOT NULL
+                 AND headers->>'x-origin-traceparent' IS NOT NULL"#,
+            [ids.to_vec().into()],
+        ))
+        .await?;
+    rows.into_iter()
+        .map(|row| Ok((row.try_get("", "item_id")?, row.try_get("", "origin")?)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,7 @@ use std::{
 use broker::{DeadLetter, Delayed, dead_letter};
 use chrono::Utc;
 use domain::job::ErrorClass;
+use domain::message::StageMessage;
 use futures::{FutureExt, StreamExt, future::join_all};
 use lapin::{
     Channel, Consumer,
@@ -38,11 +39,14 @@ use lapin::{
     },
     types::FieldTable,
 };
+use opentelemetry::trace::TraceContextExt;
 use store::work::Change;
 use tokio::{
     sync::{Semaphore, mpsc, watch},
     task::JoinSet,
 };
+use tracing::{Instrument, Span};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::process::{self, Call, Context, Disposition, Envelope, Step, UNCOMMITTED_JOB_WAIT};
 
@@ -64,10 +68,11 @@ pub struct Limits {
     pub grace: Duration,
 }
 
-/// A delivery on its way to a call or a write, with when it was received.
+/// A delivery on its way to a call or a write, with when it was received and its span.
 struct Received {
     delivery: Delivery,
     at: Instant,
+    span: Span,
 }
 
 /// A delivery waiting for its submission's commit.
@@ -75,6 +80,8 @@ struct Incoming {
     delivery: Delivery,
     since: Instant,
     pause: Duration,
+    /// The CONSUMER span of this delivery, from its receipt to its settlement.
+    span: Span,
 }
 
 /// Consumes `queue` until `stop` turns true (or the channel fails), pausing while a circuit
@@ -145,7 +152,7 @@ pub async fn run(
                 None => break,
             },
             next = next_delivery(&mut consumer) => match next {
-                Some(Ok(delivery)) => Incoming::new(delivery),
+                Some(Ok(delivery)) => Incoming::new(delivery, queue),
                 Some(Err(error)) => { failure = Some(error); break }
                 None => break,
             },
@@ -155,7 +162,7 @@ pub async fn run(
             && batch.len() < MAX_BATCH
         {
             match consumer.next().now_or_never() {
-                Some(Some(Ok(delivery))) => batch.push(Incoming::new(delivery)),
+                Some(Some(Ok(delivery))) => batch.push(Incoming::new(delivery, queue)),
                 Some(Some(Err(error))) => {
                     failure = Some(error);
                     break;
@@ -250,20 +257,54 @@ async fn pause(channel: &Channel, consumer: Consumer) {
 }
 
 impl Incoming {
-    fn new(delivery: Delivery) -> Self {
+    fn new(delivery: Delivery, queue: &str) -> Self {
+        let span = consumer_span(&delivery, queue);
         Self {
             delivery,
             since: Instant::now(),
             pause: Duration::from_millis(20),
+            span,
         }
     }
 
-    fn received(self) -> Received {
+    fn received(self, message: &StageMessage) -> Received {
+        self.span
+            .record("job.id", tracing::field::display(message.job_id));
+        self.span
+            .record("item.id", tracing::field::display(message.item_id));
+        self.span.record("stage.index", message.stage_index);
         Received {
             delivery: self.delivery,
             at: self.since,
+            span: self.span,
         }
     }
+}
+
+/// The CONSUMER span of one delivery (messaging semantic conventions): its parent is the
+/// publisher's span named in the message's `traceparent`; a retried message also links to
+/// its first delivery's trace.
+fn consumer_span(delivery: &Delivery, queue: &str) -> Span {
+    let span = tracing::info_span!(
+        "process",
+        otel.name = %format!("{queue} process"),
+        otel.kind = "consumer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = %queue,
+        messaging.rabbitmq.destination.routing_key = %delivery.routing_key,
+        messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
+        job.id = tracing::field::Empty,
+        item.id = tracing::field::Empty,
+        stage.index = tracing::field::Empty,
+    );
+    let headers = delivery.properties.headers().as_ref();
+    let _ = span.set_parent(broker::trace::extract(headers));
+    if let Some(origin) = broker::trace::origin(headers) {
+        span.add_link(origin);
+    }
+    span
 }
 
 /// Sends a prepared delivery where its step says.
@@ -278,18 +319,26 @@ fn route(
     match step {
         Step::Settle(disposition) => {
             let ctx = ctx.clone();
-            tokio::spawn(async move { settle(&ctx, &incoming.delivery, disposition).await });
+            let span = incoming.span.clone();
+            tokio::spawn(
+                async move { settle(&ctx, &incoming.delivery, disposition).await }.instrument(span),
+            );
         }
         Step::Call(call) => {
-            let _ = calls.send((incoming.received(), call));
+            let received = incoming.received(&call.message);
+            let _ = calls.send((received, call));
         }
         Step::Write(change) => {
-            let _ = writes.send((incoming.received(), change));
+            let received = incoming.received(change.message());
+            let _ = writes.send((received, change));
         }
         Step::NotYetVisible if incoming.since.elapsed() >= UNCOMMITTED_JOB_WAIT => {
-            let disposition = process::dropped_unknown();
+            let span = incoming.span.clone();
+            let disposition = span.in_scope(process::dropped_unknown);
             let ctx = ctx.clone();
-            tokio::spawn(async move { settle(&ctx, &incoming.delivery, disposition).await });
+            tokio::spawn(
+                async move { settle(&ctx, &incoming.delivery, disposition).await }.instrument(span),
+            );
         }
         Step::NotYetVisible => {
             let retries = retries.clone();
@@ -333,18 +382,22 @@ async fn dispatch(
         }
         let ctx = ctx.clone();
         let writes = writes.clone();
-        tokio::spawn(async move {
-            let outcome = process::call(&ctx, &call)
-                .await
-                .or_else(|disposition| process::spend_attempt(&ctx, disposition));
-            drop(permit);
-            match outcome {
-                Ok(change) => {
-                    let _ = writes.send((received, change));
+        let span = received.span.clone();
+        tokio::spawn(
+            async move {
+                let outcome = process::call(&ctx, &call)
+                    .await
+                    .or_else(|disposition| process::spend_attempt(&ctx, disposition));
+                drop(permit);
+                match outcome {
+                    Ok(change) => {
+                        let _ = writes.send((received, change));
+                    }
+                    Err(disposition) => settle(&ctx, &received.delivery, disposition).await,
                 }
-                Err(disposition) => settle(&ctx, &received.delivery, disposition).await,
             }
-        });
+            .instrument(span),
+        );
     }
 }
 
@@ -364,8 +417,15 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(R
             continue;
         }
         let (received, changes): (Vec<Received>, Vec<Change>) = batch.into_iter().unzip();
+        // One write for many deliveries: linked to each delivery's span.
+        let span = tracing::info_span!("write batch", outcomes = changes.len());
+        for r in &received {
+            span.add_link(r.span.context().span().span_context().clone());
+        }
         let started = Instant::now();
-        let written = write_with_retries(&ctx, &changes).await;
+        let written = write_with_retries(&ctx, &changes)
+            .instrument(span.clone())
+            .await;
         tracing::debug!(
             outcomes = changes.len(),
             elapsed_us = started.elapsed().as_micros() as u64,
@@ -376,19 +436,15 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(R
                 for r in &received {
                     ctx.metrics.stage_written(r.at.elapsed());
                 }
-                let deliveries: Vec<Delivery> = received.into_iter().map(|r| r.delivery).collect();
                 let ctx = ctx.clone();
                 follow_ups.spawn(async move {
                     let ctx = &ctx;
                     let started = Instant::now();
-                    let dispositions = process::follow(ctx, &applied).await;
+                    let dispositions = process::follow(ctx, &applied).instrument(span).await;
                     let published_us = started.elapsed().as_micros() as u64;
-                    join_all(
-                        deliveries
-                            .iter()
-                            .zip(dispositions)
-                            .map(|(delivery, disposition)| settle(ctx, delivery, disposition)),
-                    )
+                    join_all(received.iter().zip(dispositions).map(|(r, disposition)| {
+                        settle(ctx, &r.delivery, disposition).instrument(r.span.clone())
+                    }))
                     .await;
                     tracing::debug!(
                         published_us,
@@ -401,11 +457,9 @@ async fn write_batches(ctx: Arc<Context>, mut writes: mpsc::UnboundedReceiver<(R
                 let disposition = process::store_failed(&error);
                 let ctx = ctx.clone();
                 follow_ups.spawn(async move {
-                    join_all(
-                        received
-                            .iter()
-                            .map(|r| settle(&ctx, &r.delivery, disposition.clone())),
-                    )
+                    join_all(received.iter().map(|r| {
+                        settle(&ctx, &r.delivery, disposition.clone()).instrument(r.span.clone())
+                    }))
                     .await;
                 });
             }
@@ -471,6 +525,8 @@ async fn dead_letter_failures(
             {
                 letter.first_failed_at = first;
             }
+            letter.origin_traceparent =
+                broker::trace::origin_of(delivery.properties.headers().as_ref());
             letter.job_id = Some(message.job_id);
             letter.item_id = Some(message.item_id);
             letter.stage_index = Some(message.stage_index);
@@ -497,11 +553,9 @@ async fn dead_letter_failures(
             );
             let ctx = ctx.clone();
             follow_ups.spawn(async move {
-                join_all(
-                    failed
-                        .iter()
-                        .map(|(r, _)| settle(&ctx, &r.delivery, disposition.clone())),
-                )
+                join_all(failed.iter().map(|(r, _)| {
+                    settle(&ctx, &r.delivery, disposition.clone()).instrument(r.span.clone())
+                }))
                 .await;
             });
             rest
@@ -534,6 +588,7 @@ async fn settle(ctx: &Context, delivery: &Delivery, disposition: Disposition) {
                 priority: delivery.properties.priority().unwrap_or_default(),
                 queue,
                 first_failed_at: dead_letter::first_failed_at(headers).unwrap_or_else(Utc::now),
+                origin_traceparent: broker::trace::origin_of(headers),
             };
             tracing::info!(job_id = %message.job_id, item_id = %message.item_id, attempt, ?delay, %reason, "stage failed; trying again after a delay");
             match ctx.publisher.publish_delayed(&[delayed]).await {
@@ -546,7 +601,9 @@ async fn settle(ctx: &Context, delivery: &Delivery, disposition: Disposition) {
         }
         Disposition::Poison { reason } => {
             tracing::warn!(%reason, "dead-lettering an undecodable message");
-            let letter = DeadLetter::new(ErrorClass::Poison, reason);
+            let mut letter = DeadLetter::new(ErrorClass::Poison, reason);
+            letter.origin_traceparent =
+                broker::trace::origin_of(delivery.properties.headers().as_ref());
             match ctx
                 .publisher
                 .publish_dead_letters(&[(delivery.data.clone(), letter)])

@@ -1,4 +1,4 @@
-use settings::{LogFormat, Settings};
+use settings::Settings;
 use tokio::sync::watch;
 
 #[tokio::main]
@@ -6,11 +6,11 @@ async fn main() -> anyhow::Result<()> {
     // sqlx brings ring, reqwest and lapin aws-lc-rs: pick one provider before any TLS.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let settings = Settings::load()?;
-    let format = match settings.telemetry.log_format {
-        LogFormat::Json => telemetry::Format::Json,
-        LogFormat::Text => telemetry::Format::Text,
-    };
-    telemetry::init(format, &settings.telemetry.log_filter);
+    let telemetry = telemetry::init_from_settings(
+        "worker",
+        &settings.telemetry,
+        &settings.telemetry.log_filter,
+    )?;
     if settings.cohere.api_key.is_none() {
         anyhow::bail!("APP__COHERE__API_KEY is not set");
     }
@@ -22,7 +22,10 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!("shutdown requested");
         let _ = stop_tx.send(true);
     });
-    worker.run(stop_rx).await
+    let outcome = worker.run(stop_rx).await;
+    // Exports the last spans.
+    telemetry.shutdown();
+    outcome
 }
 
 async fn shutdown_signal() {

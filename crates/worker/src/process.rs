@@ -22,6 +22,7 @@ use domain::{
 };
 use sea_orm::DatabaseConnection;
 use store::work::{self, Applied, Change, ImageSource, JobHeader, StageResult};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::{
@@ -282,7 +283,8 @@ async fn analyse(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
         message: call.message,
         reason,
     };
-    let (media_type, bytes) = match ctx.fetcher.fetch(&call.image).await {
+    let fetch_span = tracing::info_span!("image fetch", image.id = %call.image_id);
+    let (media_type, bytes) = match ctx.fetcher.fetch(&call.image).instrument(fetch_span).await {
         Ok(found) => found,
         Err(FetchError::Permanent(reason)) => return Ok(call.fail(reason)),
         Err(FetchError::Transient(reason)) => return Err(retry(reason)),

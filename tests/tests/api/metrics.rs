@@ -120,6 +120,11 @@ async fn submitted_jobs_are_counted_by_priority_and_replays_are_not() {
         "{text}"
     );
     assert_eq!(
+        sample(&text, r#"api_jobs_submitted_total{priority="low"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
         sample(
             &text,
             r#"http_server_request_duration_seconds_count{method="POST",route="/api/jobs/submit",status="202"}"#
@@ -272,4 +277,65 @@ async fn a_worker_reports_tokens_stage_durations_and_cohere_latency() {
     assert_eq!(sample(&text, "worker_cost_usd_total"), Some(0.0), "{text}");
     assert!(text.contains(r#"build_info{service="worker","#), "{text}");
     worker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redriver_counts_dead_letters_by_class_and_redrives_by_trigger() {
+    let mut app = TestApp::spawn().await;
+    let standin = start_standin(&mut app.settings);
+    // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
+    app.settings.breaker.min_calls = app.settings.breaker.window_calls;
+    app.settings.breaker.failure_rate = 1.0;
+    app.settings.retry.in_process_tries = 1;
+    app.settings.retry.max_attempts = 1;
+    standin
+        .standin
+        .set_config(cohere_standin::RuntimeConfig {
+            error_rates: std::collections::BTreeMap::from([(503, 1.0)]),
+            ..Default::default()
+        })
+        .unwrap();
+    let mut settings = app.settings.clone();
+    settings.redriver.host = "127.0.0.1".into();
+    settings.redriver.port = 0;
+    settings.redriver.auto_redrive = false;
+    let redriver = redriver::Application::build(&settings)
+        .await
+        .expect("build the redriver")
+        .start();
+    let metrics = format!("http://127.0.0.1:{}/metrics", redriver.port());
+    let library = app.create_library("photos").await;
+    app.upload_bytes(library, &distinct_images(2)).await;
+    let pipeline = app.create_pipeline("one", one_stage()).await;
+    let job = app.submit_job(pipeline, library).await;
+    let worker = RunningWorker::start(&app.settings).await;
+    app.wait_for_job(job, WAIT).await;
+    eventually(WAIT, "two transient dead letters drained", || async {
+        let text = scrape(&metrics).await;
+        (sample(&text, r#"redriver_dead_letters_total{class="transient"}"#) == Some(2.0))
+            .then_some(())
+    })
+    .await;
+
+    let request = redriver::RedriveRequest {
+        filter: redriver::DeadLetterFilter::default(),
+        dry_run: false,
+        limit: Some(1),
+    };
+    redriver::redrive(&redriver.context(), &request, "operator", &mut |_| {})
+        .await
+        .unwrap();
+    let text = scrape(&metrics).await;
+    assert_eq!(
+        sample(&text, r#"redriver_redrives_total{trigger="operator"}"#),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, r#"redriver_redrives_total{trigger="automatic"}"#),
+        Some(0.0),
+        "{text}"
+    );
+    worker.stop().await;
+    redriver.stop().await;
 }

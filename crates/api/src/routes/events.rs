@@ -16,11 +16,7 @@ use utoipa::{
 use uuid::Uuid;
 
 use crate::{
-    auth::Tenant,
-    error::ApiError,
-    events::SharedEvent,
-    metrics::OpenStream,
-    routes::jobs::Job,
+    auth::Tenant, error::ApiError, events::SharedEvent, metrics::OpenStream, routes::jobs::Job,
     state::AppState,
 };
 
@@ -86,8 +82,14 @@ pub(crate) fn frame(event: &str, id: impl Display, data: &impl Serialize) -> Byt
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
-/// A response streaming `first`, then each frame `next` yields until it yields `None`.
-pub(crate) fn event_stream<L, F, Fut>(first: Bytes, live: L, mut next: F) -> HttpResponse
+/// A response streaming `first`, then each frame `next` yields until it yields `None`; it
+/// counts as an open stream (`api_event_streams_open`) until it ends or its client goes away.
+pub(crate) fn event_stream<L, F, Fut>(
+    open: OpenStream,
+    first: Bytes,
+    live: L,
+    mut next: F,
+) -> HttpResponse
 where
     L: 'static,
     F: FnMut(L) -> Fut + 'static,
@@ -100,7 +102,13 @@ where
             Some((Ok::<_, actix_web::Error>(frame), live))
         }
     });
-    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) })
+        .chain(rest)
+        .map(move |frame| {
+            // The guard lives as long as the body does.
+            let _open = &open;
+            frame
+        });
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -109,8 +117,6 @@ where
 }
 
 struct Live {
-    /// Counts the stream as open until it ends or its client goes away.
-    _open: OpenStream,
     state: web::Data<AppState>,
     tenant: TenantId,
     job_id: Uuid,
@@ -202,8 +208,8 @@ pub async fn job_events(
     let seq = view.job.event_seq;
     let job = Job::try_from(view)?;
     let first = frame("snapshot", seq, &job);
+    let open = state.metrics.event_stream_opened();
     let live = Live {
-        _open: state.metrics.event_stream_opened(),
         done: job.status.is_terminal(),
         state,
         tenant,
@@ -211,7 +217,7 @@ pub async fn job_events(
         events,
         last_seq: seq,
     };
-    Ok(event_stream(first, live, |mut live| async move {
+    Ok(event_stream(open, first, live, |mut live| async move {
         let frame = live.next_frame().await?;
         Some((frame, live))
     }))

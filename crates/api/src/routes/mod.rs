@@ -12,8 +12,8 @@ pub mod pipelines;
 pub mod preview;
 pub mod results;
 pub mod session;
-pub mod tenant_events;
 pub mod system_health;
+pub mod tenant_events;
 pub mod thumbnails;
 
 pub use http_support::Paged;

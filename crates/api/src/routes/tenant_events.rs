@@ -252,7 +252,8 @@ pub async fn tenant_events(
         reread,
     };
     let first = live.reread().await?;
-    Ok(event_stream(first, live, |mut live| async move {
+    let open = live.state.metrics.event_stream_opened();
+    Ok(event_stream(open, first, live, |mut live| async move {
         let frames = live.next_frames().await?;
         Some((frames, live))
     }))
