@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use domain::event::JobEvent;
 use futures::{StreamExt, stream};
+use http_support::Shutdown;
 use serde::Serialize;
 use store::TenantId;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -81,8 +82,15 @@ pub(crate) fn frame(event: &str, id: impl Display, data: &impl Serialize) -> Byt
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
-/// A response streaming `first`, then each frame `next` yields until it yields `None`.
-pub(crate) fn event_stream<L, F, Fut>(first: Bytes, live: L, mut next: F) -> HttpResponse
+/// A response streaming `first`, then each frame `next` yields until it yields `None` or the
+/// server starts shutting down: then the stream ends cleanly at once (between frames), so
+/// it never holds the shutdown open and its client reconnects to another replica.
+pub(crate) fn event_stream<L, F, Fut>(
+    shutdown: &Shutdown,
+    first: Bytes,
+    live: L,
+    mut next: F,
+) -> HttpResponse
 where
     L: 'static,
     F: FnMut(L) -> Fut + 'static,
@@ -95,7 +103,9 @@ where
             Some((Ok::<_, actix_web::Error>(frame), live))
         }
     });
-    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) }).chain(rest);
+    let body = stream::once(async move { Ok::<_, actix_web::Error>(first) })
+        .chain(rest)
+        .take_until(shutdown.begun());
     HttpResponse::Ok()
         .content_type("text/event-stream")
         .insert_header(("Cache-Control", "no-cache"))
@@ -176,7 +186,8 @@ impl Live {
 /// job's event sequence number. When events went missing (a gap in `id:`), a fresh
 /// `snapshot` takes their place; so does the job re-read after 5 s without an event, if it
 /// changed meanwhile.
-/// It ends after the job finishes. Any api replica can serve any job.
+/// It ends after the job finishes, or when the serving replica shuts down (reconnect then).
+/// Any api replica can serve any job.
 #[utoipa::path(
     tag = "jobs",
     params(("job_id" = Uuid, Path, description = "Job id")),
@@ -197,6 +208,7 @@ pub async fn job_events(
     let seq = view.job.event_seq;
     let job = Job::try_from(view)?;
     let first = frame("snapshot", seq, &job);
+    let shutdown = state.shutdown.clone();
     let live = Live {
         _open: state.metrics.event_stream_opened(),
         done: job.status.is_terminal(),
@@ -206,8 +218,13 @@ pub async fn job_events(
         events,
         last_seq: seq,
     };
-    Ok(event_stream(first, live, |mut live| async move {
-        let frame = live.next_frame().await?;
-        Some((frame, live))
-    }))
+    Ok(event_stream(
+        &shutdown,
+        first,
+        live,
+        |mut live| async move {
+            let frame = live.next_frame().await?;
+            Some((frame, live))
+        },
+    ))
 }

@@ -5,6 +5,7 @@ use http_support::{Readiness, health::healthz};
 
 use crate::state::AppState;
 
+// Not ready either once shutdown has begun, so load balancers stop sending requests.
 /// Readiness: the database and the broker are reachable.
 #[utoipa::path(
     tag = "health",
@@ -16,7 +17,11 @@ use crate::state::AppState;
 #[get("/readyz")]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let (database, broker) = tokio::join!(store::ping(&state.db), state.publisher.ready());
-    Readiness::of(database, broker).response()
+    let mut readiness = Readiness::of(database, broker);
+    if state.shutdown.is_begun() {
+        readiness = readiness.shutting_down();
+    }
+    readiness.response()
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -251,8 +251,14 @@ pub async fn tenant_events(
         reread,
     };
     let first = live.reread().await?;
-    Ok(event_stream(first, live, |mut live| async move {
-        let frames = live.next_frames().await?;
-        Some((frames, live))
-    }))
+    let shutdown = live.state.shutdown.clone();
+    Ok(event_stream(
+        &shutdown,
+        first,
+        live,
+        |mut live| async move {
+            let frames = live.next_frames().await?;
+            Some((frames, live))
+        },
+    ))
 }
