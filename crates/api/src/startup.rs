@@ -3,7 +3,12 @@
 
 use std::{future::Future, net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, web};
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::{Server, Service as _},
+    http::ConnectionType,
+    web,
+};
 use broker::{Publisher, Topology};
 use http_support::{
     RouteTable, Shutdown,
@@ -94,7 +99,9 @@ impl Application {
         )));
         let app_state = state.clone();
         let http_metrics = state.metrics.http.clone();
+        let shutdown = state.shutdown.clone();
         let mut server = HttpServer::new(move || {
+            let shutdown = shutdown.clone();
             let spec = (*spec).clone();
             let served_spec = spec.clone();
             let (app, _) = App::new()
@@ -108,6 +115,22 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(query_error::<ApiError>))
                 .wrap(TracingLogger::default())
                 .wrap(http_metrics.clone())
+                // While shutting down, each connection closes after its response: a client
+                // keeping its connection alive would otherwise hold the shutdown open.
+                .wrap_fn(move |req, srv| {
+                    let response = srv.call(req);
+                    let shutdown = shutdown.clone();
+                    async move {
+                        let mut response = response.await?;
+                        if shutdown.is_begun() {
+                            response
+                                .response_mut()
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(response)
+                    }
+                })
                 .into_utoipa_app()
                 // Registered before the `/api` scope, which would otherwise claim the path.
                 .map(|app| {
@@ -161,11 +184,14 @@ impl Application {
     /// every event stream ends at once (clients reconnect to another replica); after
     /// `http.shutdown_delay_seconds` no new connections are accepted, and the requests in
     /// flight get up to `http.shutdown_grace_seconds` to finish.
-    pub async fn run_until(self, stop: impl Future<Output = ()> + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let handle = self.server.handle();
         let shutdown = self.state.shutdown.clone();
         let delay = self.shutdown_delay;
-        actix_web::rt::spawn(async move {
+        tokio::spawn(async move {
             stop.await;
             tracing::info!(
                 delay_seconds = delay.as_secs(),
