@@ -186,8 +186,7 @@ impl Live {
 /// job's event sequence number. When events went missing (a gap in `id:`), a fresh
 /// `snapshot` takes their place; so does the job re-read after 5 s without an event, if it
 /// changed meanwhile.
-/// It ends after the job finishes, or when the serving replica shuts down (reconnect then).
-/// Any api replica can serve any job.
+/// It ends after the job finishes. Any api replica can serve any job.
 #[utoipa::path(
     tag = "jobs",
     params(("job_id" = Uuid, Path, description = "Job id")),
