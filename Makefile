@@ -35,6 +35,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 nextest:
+	$(CARGO) build -p api -p worker -p redriver
 	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(chaos)'
 
 ## Chaos tests: SIGKILLed worker processes, RabbitMQ and PostgreSQL restarted mid-job. They stop

@@ -1,12 +1,18 @@
 //! Building and running the HTTP server. Tests call [`Application::build`] with port 0 and
 //! read the bound port back.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{future::Future, net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{
+    App, HttpResponse, HttpServer,
+    dev::{Server, Service as _},
+    http::ConnectionType,
+    middleware::from_fn,
+    web,
+};
 use broker::{Publisher, Topology};
 use http_support::{
-    RouteTable,
+    RouteTable, Shutdown,
     request::{path_error, query_error},
 };
 use settings::Settings;
@@ -39,6 +45,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// How long readiness fails before the listener closes.
+    shutdown_delay: Duration,
 }
 
 impl Application {
@@ -79,6 +87,7 @@ impl Application {
                 MAX_CACHED_JOB_VIEWS,
             ),
             metrics: ApiMetrics::new()?,
+            shutdown: Shutdown::new(),
         });
 
         let listener = TcpListener::bind((settings.http.host.as_str(), settings.http.port))?;
@@ -95,7 +104,9 @@ impl Application {
         )));
         let app_state = state.clone();
         let http_metrics = state.metrics.http.clone();
+        let shutdown = state.shutdown.clone();
         let mut server = HttpServer::new(move || {
+            let shutdown = shutdown.clone();
             let spec = (*spec).clone();
             let served_spec = spec.clone();
             let (app, _) = App::new()
@@ -111,6 +122,22 @@ impl Application {
                 .wrap(from_fn(ui::security_headers))
                 .wrap(TracingLogger::default())
                 .wrap(http_metrics.clone())
+                // While shutting down, each connection closes after its response: a client
+                // keeping its connection alive would otherwise hold the shutdown open.
+                .wrap_fn(move |req, srv| {
+                    let response = srv.call(req);
+                    let shutdown = shutdown.clone();
+                    async move {
+                        let mut response = response.await?;
+                        if shutdown.is_begun() {
+                            response
+                                .response_mut()
+                                .head_mut()
+                                .set_connection_type(ConnectionType::Close);
+                        }
+                        Ok(response)
+                    }
+                })
                 .into_utoipa_app()
                 // Registered before the `/api` scope, which would otherwise claim the path.
                 .map(|app| {
@@ -132,7 +159,10 @@ impl Application {
                 .default_service(web::to(ui::serve))
         })
         .listen(listener)?
-        .shutdown_timeout(30);
+        // The shutdown is started by `run_until`, which first fails readiness and ends the
+        // event streams.
+        .disable_signals()
+        .shutdown_timeout(settings.http.shutdown_grace_seconds);
         if settings.http.workers > 0 {
             server = server.workers(settings.http.workers);
         }
@@ -140,6 +170,7 @@ impl Application {
             port,
             server: server.run(),
             state,
+            shutdown_delay: Duration::from_secs(settings.http.shutdown_delay_seconds),
         })
     }
 
@@ -152,8 +183,35 @@ impl Application {
         self.state.clone()
     }
 
-    /// Serves until SIGTERM/SIGINT (graceful: in-flight requests finish, up to 30 s).
+    /// Serves until SIGTERM/SIGINT, then shuts down gracefully (see [`Application::run_until`]).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        self.run_until(http_support::shutdown::signal()).await
+    }
+
+    /// Serves until `stop` resolves, then shuts down gracefully: `/readyz` answers 503 and
+    /// every event stream ends at once (clients reconnect to another replica); after
+    /// `http.shutdown_delay_seconds` no new connections are accepted, and the requests in
+    /// flight get up to `http.shutdown_grace_seconds` to finish.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let shutdown = self.state.shutdown.clone();
+        let delay = self.shutdown_delay;
+        tokio::spawn(async move {
+            stop.await;
+            tracing::info!(
+                delay_seconds = delay.as_secs(),
+                "shutting down: readiness fails and event streams end"
+            );
+            shutdown.begin();
+            tokio::time::sleep(delay).await;
+            tracing::info!("no new connections; finishing the requests in flight");
+            handle.stop(true).await;
+        });
+        let served = self.server.await;
+        tracing::info!("api stopped");
+        served
     }
 }

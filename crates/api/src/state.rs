@@ -1,5 +1,6 @@
 use broker::Publisher;
 use bytes::Bytes;
+use http_support::Shutdown;
 use sea_orm::DatabaseConnection;
 use store::{TenantId, objects::Objects};
 use uuid::Uuid;
@@ -17,4 +18,6 @@ pub struct AppState {
     /// Entries of a job this replica changes are removed at once.
     pub job_views: TtlCache<(TenantId, Uuid), Bytes>,
     pub metrics: ApiMetrics,
+    /// Begun on SIGTERM: readiness fails and event streams end.
+    pub shutdown: Shutdown,
 }

@@ -52,6 +52,12 @@ impl Readiness {
         }
     }
 
+    // Not ready whatever the dependencies say: the process is shutting down.
+    pub fn shutting_down(mut self) -> Self {
+        self.status = UNAVAILABLE;
+        self
+    }
+
     pub fn is_ready(&self) -> bool {
         self.status == OK
     }
@@ -109,6 +115,18 @@ mod tests {
                 StatusCode::SERVICE_UNAVAILABLE,
                 json!({"status": "unavailable", "checks": {"database": "ok", "broker": "unavailable"}})
             )
+        );
+    }
+
+    #[actix_web::test]
+    async fn not_ready_while_shutting_down() {
+        let response = Readiness::of(true, true).shutting_down().response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let bytes = to_bytes(response.into_body()).await.expect("body");
+        let body: Value = serde_json::from_slice(&bytes).expect("JSON body");
+        assert_eq!(
+            body,
+            json!({"status": "unavailable", "checks": {"database": "ok", "broker": "ok"}})
         );
     }
 

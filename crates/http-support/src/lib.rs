@@ -8,6 +8,8 @@
 //! - [`routes`]: the documented routes ([`RouteTable`]) and the fallback for requests no
 //!   handler takes (405 with `Allow`, else 404).
 //! - [`health`]: `/healthz` and the `/readyz` body.
+//! - [`shutdown`]: the signal that starts a graceful shutdown and the [`Shutdown`] flag
+//!   readiness, event streams and background loops watch.
 //! - [`openapi`]: the document conventions (bearer scheme, common problem responses, the
 //!   `Problem` schema) and the document's shape for client generators (named union variants
 //!   with discriminators).
@@ -21,6 +23,7 @@ pub mod openapi;
 pub mod problem;
 pub mod request;
 pub mod routes;
+pub mod shutdown;
 #[cfg(test)]
 mod test_support;
 
@@ -28,3 +31,4 @@ pub use health::{Health, Readiness, ReadinessChecks};
 pub use problem::{PROBLEM_JSON, Problem, ProblemError};
 pub use request::{Paged, RequestError};
 pub use routes::RouteTable;
+pub use shutdown::Shutdown;

@@ -22,6 +22,7 @@ pub mod startup;
 use std::{sync::Arc, time::Duration};
 
 use broker::{Publisher, Topology};
+use http_support::Shutdown;
 use sea_orm::DatabaseConnection;
 use settings::{RedriverSettings, Settings};
 
@@ -38,6 +39,8 @@ pub struct Redriver {
     pub publisher: Publisher,
     pub settings: RedriverSettings,
     pub metrics: Arc<metrics::RedriverMetrics>,
+    /// Begun on SIGTERM: re-drives stop after the step they are in, readiness fails.
+    pub shutdown: Shutdown,
     limiter: redrive::RateLimiter,
 }
 
@@ -53,6 +56,7 @@ impl Redriver {
             publisher,
             settings,
             metrics: Arc::new(metrics::RedriverMetrics::new()?),
+            shutdown: Shutdown::new(),
             limiter,
         })
     }

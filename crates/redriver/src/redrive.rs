@@ -11,6 +11,11 @@
 //! request as JSON (`action`, `filter`, options), what matched and what was re-driven. The
 //! record is written before the work starts and completed after it, so a re-drive cut short
 //! by a crash still shows up.
+//!
+//! A re-drive proceeds in paced steps, each re-opening its items and marking their letters
+//! in turn. When the process is asked to stop, a re-drive finishes the step it is in and
+//! stops there (`stopped` says so; the letters not attempted stay open, to be re-driven
+//! later), so no step is left half done.
 
 use std::{collections::HashSet, time::Duration};
 
@@ -327,7 +332,15 @@ async fn run(
     });
     let chunks: Vec<&[Target]> = with_item.chunks(ctx.limiter.batch()).collect();
     for (index, chunk) in chunks.iter().enumerate() {
-        ctx.limiter.acquire(chunk.len()).await;
+        let paced = tokio::select! {
+            _ = ctx.limiter.acquire(chunk.len()) => !ctx.shutdown.is_begun(),
+            _ = ctx.shutdown.begun() => false,
+        };
+        if !paced {
+            stopped = Some("the re-driver is shutting down".to_string());
+            not_attempted = chunks[index..].iter().map(|c| c.len() as u64).sum();
+            break;
+        }
         match redrive_chunk(ctx, chunk).await {
             Ok(step) => {
                 redriven += step.redriven;
@@ -581,7 +594,7 @@ pub async fn run_policy(ctx: &Redriver, mut stop: tokio::sync::watch::Receiver<b
             _ = stop.changed() => return,
             _ = timer.tick() => {}
         }
-        if *stop.borrow() {
+        if *stop.borrow() || ctx.shutdown.is_begun() {
             return;
         }
         match auto_redrive_pass(ctx).await {

@@ -103,6 +103,8 @@ impl Application {
         })
         .workers(HTTP_WORKERS)
         .listen(listener)?
+        // `run_until_stopped` starts the shutdown, after telling the re-drives to stop.
+        .disable_signals()
         .shutdown_timeout(30)
         .run();
         let drainer = Drainer::new(settings, ctx.db.clone(), ctx.metrics.clone());
@@ -164,17 +166,33 @@ impl Application {
         }
     }
 
-    /// Runs until SIGTERM/SIGINT: the admin API stops gracefully, then the drainer (its
-    /// unacknowledged deliveries go back to the queue) and the policy.
+    /// Runs until SIGTERM/SIGINT, then shuts down gracefully: readiness fails; every
+    /// re-drive (an operator's request or the policy's pass) finishes the step it is in and
+    /// stops, its audit record completed; the drainer finishes the dead letter it is storing
+    /// (acknowledged after its commit; what it holds beyond that goes back to the queue); the
+    /// admin API answers the requests in flight (up to 30 s).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let (stop, _) = watch::channel(false);
-        let tasks = Self::spawn_background(self.drainer, self.ctx, self.auto_redrive, &stop);
+        let stop = Arc::new(watch::channel(false).0);
+        let tasks =
+            Self::spawn_background(self.drainer, self.ctx.clone(), self.auto_redrive, &stop);
+        let handle = self.server.handle();
+        let shutdown = self.ctx.shutdown.clone();
+        let stop_background = stop.clone();
+        tokio::spawn(async move {
+            http_support::shutdown::signal().await;
+            tracing::info!("shutting down: finishing the current re-drive steps and dead letter");
+            shutdown.begin();
+            let _ = stop_background.send(true);
+            handle.stop(true).await;
+        });
         let served = self.server.await;
-        tracing::info!("shutting down");
+        // Also when the server ended by itself.
+        self.ctx.shutdown.begin();
         let _ = stop.send(true);
         for task in tasks {
             let _ = task.await;
         }
+        tracing::info!("redriver stopped");
         Ok(served?)
     }
 }
@@ -199,6 +217,7 @@ impl RunningRedriver {
 
     /// Stops everything and waits until it has.
     pub async fn stop(mut self) {
+        self.ctx.shutdown.begin();
         let _ = self.stop.send(true);
         self.server.stop(true).await;
         for task in std::mem::take(&mut self.tasks) {

@@ -240,6 +240,13 @@ pub struct HttpSettings {
     /// Reverse proxies whose `X-Forwarded-Proto` and `X-Forwarded-Host` headers are believed
     /// (addresses or CIDR blocks); requests from anywhere else are judged by the connection.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// After SIGTERM, how long the server keeps serving while `/readyz` answers 503, before
+    /// it stops accepting connections: time for load balancers to notice (0 when a
+    /// Kubernetes `preStop` hook waits instead).
+    pub shutdown_delay_seconds: u64,
+    /// After that, how long requests in flight may take to finish before their connections
+    /// are closed.
+    pub shutdown_grace_seconds: u64,
 }
 
 /// When the session cookie carries `Secure`.
@@ -270,6 +277,8 @@ impl Default for HttpSettings {
                 .iter()
                 .filter_map(|net| net.parse().ok())
                 .collect(),
+            shutdown_delay_seconds: 0,
+            shutdown_grace_seconds: 30,
         }
     }
 }

@@ -11,8 +11,10 @@
 //! makes few, large database round trips and an idle one answers at once. Manual acks: a
 //! delivery is acknowledged only once its outcome is committed and the next stage's message
 //! confirmed. The prefetch is larger than the concurrency so the next messages are loaded
-//! while the current ones are analysed. Stopping: no new messages and no new calls, the calls
-//! in flight finish and are written (up to a grace period); everything else is redelivered.
+//! while the current ones are analysed. Stopping: the consumer is cancelled (no new messages)
+//! and no new calls start; the calls in flight finish, are written and acknowledged (up to a
+//! grace period); everything else is handed back (nack with requeue) or, past the grace,
+//! redelivered when the connection closes.
 //!
 //! Failures (DESIGN.md, "Failure handling"): an item that fails is dead-lettered (published
 //! to the dead-letter exchange with its reason) before its failure is written; a transient
@@ -209,6 +211,12 @@ pub async fn run(
     }
 
     tracing::info!("stopping: no new messages; finishing the calls in flight");
+    if failure.is_none()
+        && let Some(consumer) = consumer.take()
+    {
+        // The broker stops sending; what it had sent and no call took yet goes back at once.
+        pause(&channel, consumer).await;
+    }
     drop(calls);
     drop(writes);
     let drained = async {

@@ -11,7 +11,7 @@ use cohere_standin::sha256_hex;
 use system_tests::{RunningWorker, TestApp, passes_first_stage, start_standin, two_stages};
 
 use crate::support::{
-    Tuning, WorkerProcess, assert_job_consistent, dead_letters_of, ensure_services_up,
+    ServiceProcess, Tuning, assert_job_consistent, dead_letters_of, ensure_services_up,
     job_finished, note, set_latency, submit_two_stage_job,
 };
 
@@ -49,7 +49,7 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
     survivor_settings.worker.concurrency = SURVIVOR_CONCURRENCY;
     survivor_settings.worker.prefetch = SURVIVOR_CONCURRENCY as u16;
     let survivor = RunningWorker::start(&survivor_settings).await;
-    let mut killed = WorkerProcess::start("a", &app.settings, KILLED);
+    let mut killed = ServiceProcess::start("a", &app.settings, KILLED);
     let started = Instant::now();
 
     let mut kills = 0;

@@ -1,5 +1,5 @@
-//! What the chaos tests share: worker child processes (the real `worker` binary, killed with
-//! SIGKILL), control of the machine's PostgreSQL and RabbitMQ (with a guard that brings both
+//! What the chaos tests share: child processes of the real binaries (the `worker` killed with
+//! SIGKILL; the shutdown tests also stop them with SIGTERM), control of the machine's PostgreSQL and RabbitMQ (with a guard that brings both
 //! back up whatever happens), cheap distinct images, and the consistency checks every test
 //! makes of a finished job.
 
@@ -24,18 +24,18 @@ use uuid::Uuid;
 // Worker child processes
 // ---------------------------------------------------------------------------------------------
 
-/// The `worker` binary `cargo build -p worker` made (honouring `CARGO_TARGET_DIR`).
-pub fn worker_binary() -> PathBuf {
+/// The binary `cargo build -p {name}` made (honouring `CARGO_TARGET_DIR`).
+pub fn binary(name: &str) -> PathBuf {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
         Some(dir) => workspace.join(dir),
         None => workspace.join("target"),
     };
-    let binary = target.join("debug").join("worker");
+    let binary = target.join("debug").join(name);
     assert!(
         binary.is_file(),
-        "{} is missing: run `cargo build -p worker` before the chaos tests",
+        "{} is missing: run `cargo build -p {name}` before these tests",
         binary.display()
     );
     binary
@@ -65,6 +65,32 @@ fn toml_string(value: &str) -> String {
     serde_json::to_string(value).expect("a string serialises")
 }
 
+/// The sections of a configuration file every binary needs: the test's database, broker
+/// prefix and storage.
+pub fn base_config(settings: &Settings) -> String {
+    format!(
+        "[database]
+url = {database}
+max_connections = 4
+min_connections = 0
+
+[amqp]
+url = {amqp}
+prefix = {prefix}
+
+[storage]
+local_path = {storage}
+
+[telemetry]
+log_filter = \"info,sqlx=warn,lapin=warn\"
+",
+        database = toml_string(settings.database.url.expose_secret()),
+        amqp = toml_string(settings.amqp.url.expose_secret()),
+        prefix = toml_string(&settings.amqp.prefix),
+        storage = toml_string(&settings.storage.local_path.to_string_lossy()),
+    )
+}
+
 /// The configuration file of a worker using the test's database, broker prefix, storage and
 /// stand-in (written as a file: environment variables cannot express lists).
 fn worker_config(settings: &Settings, tuning: Tuning) -> String {
@@ -82,18 +108,7 @@ fn worker_config(settings: &Settings, tuning: Tuning) -> String {
         .expose_secret()
         .to_string();
     format!(
-        "[database]
-url = {database}
-max_connections = 4
-min_connections = 0
-
-[amqp]
-url = {amqp}
-prefix = {prefix}
-
-[storage]
-local_path = {storage}
-
+        "{base}
 [cohere]
 base_url = {base_url}
 api_key = {api_key}
@@ -106,15 +121,10 @@ delays_seconds = [{delays}]
 health_port = 0
 concurrency = {concurrency}
 prefetch = {prefetch}
-shutdown_grace_seconds = 2
-
-[telemetry]
-log_filter = \"info,sqlx=warn,lapin=warn\"
+shutdown_grace_seconds = {grace}
 ",
-        database = toml_string(settings.database.url.expose_secret()),
-        amqp = toml_string(settings.amqp.url.expose_secret()),
-        prefix = toml_string(&settings.amqp.prefix),
-        storage = toml_string(&settings.storage.local_path.to_string_lossy()),
+        base = base_config(settings),
+        grace = WORKER_GRACE.as_secs(),
         base_url = toml_string(&settings.cohere.base_url),
         api_key = toml_string(&api_key),
         timeout = settings.cohere.timeout_seconds,
@@ -124,10 +134,16 @@ log_filter = \"info,sqlx=warn,lapin=warn\"
     )
 }
 
-/// A `worker` child process, restarted as often as a test likes; killed (SIGKILL) when dropped.
-/// Every incarnation appends its output to one log file, shown when a test fails.
-pub struct WorkerProcess {
+/// `worker.shutdown_grace_seconds` of worker processes.
+pub const WORKER_GRACE: Duration = Duration::from_secs(2);
+
+/// A child process of one of the binaries (`worker` unless started with
+/// [`ServiceProcess::start_binary`]), restarted as often as a test likes; killed (SIGKILL) when
+/// dropped. Every incarnation appends its output to one log file, shown when a test fails.
+pub struct ServiceProcess {
     name: String,
+    binary: String,
+    args: Vec<String>,
     dir: PathBuf,
     config: PathBuf,
     log: PathBuf,
@@ -136,21 +152,28 @@ pub struct WorkerProcess {
     pub starts: u32,
 }
 
-impl WorkerProcess {
-    /// Writes the configuration and starts the first process.
+impl ServiceProcess {
+    /// Writes a worker's configuration and starts the first worker process.
     pub fn start(name: &str, settings: &Settings, tuning: Tuning) -> Self {
+        Self::start_binary(name, "worker", &[], &worker_config(settings, tuning))
+    }
+
+    /// Writes `config` and starts the first process of `binary` with `args`.
+    pub fn start_binary(name: &str, binary: &str, args: &[&str], config: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "pipelines-chaos-{name}-{}",
             Uuid::new_v4().simple()
         ));
         fs::create_dir_all(&dir).expect("create the worker's directory");
-        let config = dir.join("worker.toml");
-        fs::write(&config, worker_config(settings, tuning)).expect("write the worker's config");
+        let config_file = dir.join(format!("{binary}.toml"));
+        fs::write(&config_file, config).expect("write the process's config");
         let mut worker = Self {
             name: name.to_string(),
-            log: dir.join("worker.log"),
+            binary: binary.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            log: dir.join(format!("{binary}.log")),
             dir,
-            config,
+            config: config_file,
             child: None,
             starts: 0,
         };
@@ -158,17 +181,18 @@ impl WorkerProcess {
         worker
     }
 
-    /// Starts a new process (after [`WorkerProcess::kill`]).
+    /// Starts a new process (after [`ServiceProcess::kill`]).
     pub fn spawn(&mut self) {
         assert!(self.child.is_none(), "{} is already running", self.name);
         let mut log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
-            .expect("open the worker's log");
+            .expect("open the process's log");
         let _ = writeln!(log, "==== {} start #{} ====", self.name, self.starts + 1);
         let stderr = log.try_clone().expect("clone the log handle");
-        let mut command = Command::new(worker_binary());
+        let mut command = Command::new(binary(&self.binary));
+        command.args(&self.args);
         // The Makefile exports APP__* variables; they would override the file.
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("APP_") {
@@ -182,7 +206,7 @@ impl WorkerProcess {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(stderr))
             .spawn()
-            .expect("start the worker binary");
+            .expect("start the binary");
         self.child = Some(child);
         self.starts += 1;
     }
@@ -195,7 +219,35 @@ impl WorkerProcess {
         }
     }
 
-    /// How the current process ended, if it has (a worker is never meant to exit by itself).
+    /// Sends SIGTERM to the current process (which is left to exit by itself).
+    #[allow(dead_code)] // The shutdown tests', which share this file.
+    pub fn terminate(&mut self) {
+        let child = self.child.as_ref().expect("a running process");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {}", child.id());
+    }
+
+    /// Waits up to `timeout` for the current process to exit; how it ended, or `None` if it
+    /// still runs.
+    #[allow(dead_code)] // The shutdown tests', which share this file.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                self.child = None;
+                return Some(status);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// How the current process ended, if it has (a service is never meant to exit by itself).
     pub fn exited(&mut self) -> Option<ExitStatus> {
         self.child
             .as_mut()
@@ -206,7 +258,8 @@ impl WorkerProcess {
     pub fn assert_alive(&mut self, when: &str) {
         if let Some(status) = self.exited() {
             panic!(
-                "worker {} exited by itself {when} ({status}); its log:\n{}",
+                "{} {} exited by itself {when} ({status}); its log:\n{}",
+                self.binary,
                 self.name,
                 self.log_tail(80)
             );
@@ -235,19 +288,21 @@ impl WorkerProcess {
     }
 }
 
-impl Drop for WorkerProcess {
+impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.kill();
         if std::thread::panicking() {
             eprintln!(
-                "---- worker {} (last lines of {}) ----\n{}",
+                "---- {} {} (last lines of {}) ----\n{}",
+                self.binary,
                 self.name,
                 self.log.display(),
                 self.log_tail(60)
             );
         } else if std::env::var_os("CHAOS_KEEP_LOGS").is_some() {
             eprintln!(
-                "chaos: worker {} log kept in {}",
+                "chaos: {} {} log kept in {}",
+                self.binary,
                 self.name,
                 self.log.display()
             );
@@ -653,7 +708,7 @@ pub async fn dead_letters_of(app: &TestApp, job: Uuid) -> Vec<broker::DeadLetter
 pub async fn wait_until_finished(
     app: &TestApp,
     job: Uuid,
-    worker: &mut WorkerProcess,
+    worker: &mut ServiceProcess,
     timeout: Duration,
 ) {
     let deadline = tokio::time::Instant::now() + timeout;
@@ -684,7 +739,7 @@ pub struct JobUnderway {
     pub services: ServicesGuard,
     pub pipeline: Uuid,
     pub job: SubmittedJob,
-    pub worker: WorkerProcess,
+    pub worker: ServiceProcess,
     /// Results stored when the job was found a fifth done.
     pub stored: i64,
 }
@@ -700,7 +755,7 @@ impl JobUnderway {
             .create_pipeline("survey", system_tests::two_stages())
             .await;
         let job = submit_two_stage_job(&app, pipeline, images).await;
-        let worker = WorkerProcess::start("w", &app.settings, Tuning::with_concurrency(2));
+        let worker = ServiceProcess::start("w", &app.settings, Tuning::with_concurrency(2));
         let expected = job.expected_results();
         system_tests::eventually(timeout, "a fifth of the results", || async {
             (result_count(&app, job.job).await >= expected / 5).then_some(())

@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use domain::event::JobEvent;
 use futures::{StreamExt, stream};
+use http_support::Shutdown;
 use serde::Serialize;
 use store::TenantId;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -82,10 +83,13 @@ pub(crate) fn frame(event: &str, id: impl Display, data: &impl Serialize) -> Byt
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
-/// A response streaming `first`, then each frame `next` yields until it yields `None`; it
-/// counts as an open stream (`api_event_streams_open`) until it ends or its client goes away.
+/// A response streaming `first`, then each frame `next` yields until it yields `None` or the
+/// server starts shutting down: then the stream ends cleanly at once (between frames), so
+/// it never holds the shutdown open and its client reconnects to another replica. It counts
+/// as an open stream (`api_event_streams_open`) until it ends or its client goes away.
 pub(crate) fn event_stream<L, F, Fut>(
     open: OpenStream,
+    shutdown: &Shutdown,
     first: Bytes,
     live: L,
     mut next: F,
@@ -104,6 +108,7 @@ where
     });
     let body = stream::once(async move { Ok::<_, actix_web::Error>(first) })
         .chain(rest)
+        .take_until(shutdown.begun())
         .map(move |frame| {
             // The guard lives as long as the body does.
             let _open = &open;
@@ -209,6 +214,7 @@ pub async fn job_events(
     let job = Job::try_from(view)?;
     let first = frame("snapshot", seq, &job);
     let open = state.metrics.event_stream_opened();
+    let shutdown = state.shutdown.clone();
     let live = Live {
         done: job.status.is_terminal(),
         state,
@@ -217,8 +223,14 @@ pub async fn job_events(
         events,
         last_seq: seq,
     };
-    Ok(event_stream(open, first, live, |mut live| async move {
-        let frame = live.next_frame().await?;
-        Some((frame, live))
-    }))
+    Ok(event_stream(
+        open,
+        &shutdown,
+        first,
+        live,
+        |mut live| async move {
+            let frame = live.next_frame().await?;
+            Some((frame, live))
+        },
+    ))
 }

@@ -5,6 +5,7 @@ use http_support::{Readiness, health::healthz};
 
 use crate::state::AppState;
 
+// Not ready either once shutdown has begun, so load balancers stop sending requests.
 /// Readiness: the database and the broker are reachable.
 #[utoipa::path(
     tag = "health",
@@ -21,7 +22,12 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
 /// The api's readiness checks: PostgreSQL and RabbitMQ, at once.
 pub async fn readiness(state: &AppState) -> Readiness {
     let (database, broker) = tokio::join!(store::ping(&state.db), state.publisher.ready());
-    Readiness::of(database, broker)
+    let readiness = Readiness::of(database, broker);
+    if state.shutdown.is_begun() {
+        readiness.shutting_down()
+    } else {
+        readiness
+    }
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

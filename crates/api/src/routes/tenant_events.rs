@@ -253,8 +253,15 @@ pub async fn tenant_events(
     };
     let first = live.reread().await?;
     let open = live.state.metrics.event_stream_opened();
-    Ok(event_stream(open, first, live, |mut live| async move {
-        let frames = live.next_frames().await?;
-        Some((frames, live))
-    }))
+    let shutdown = live.state.shutdown.clone();
+    Ok(event_stream(
+        open,
+        &shutdown,
+        first,
+        live,
+        |mut live| async move {
+            let frames = live.next_frames().await?;
+            Some((frames, live))
+        },
+    ))
 }

@@ -282,7 +282,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
     let ctx = &state.ctx;
     let (database, broker) = tokio::join!(store::ping(&ctx.db), ctx.publisher.ready());
-    Readiness::of(database, broker).response()
+    let mut readiness = Readiness::of(database, broker);
+    if ctx.shutdown.is_begun() {
+        readiness = readiness.shutting_down();
+    }
+    readiness.response()
 }
 
 /// `/healthz` and `/readyz`.
