@@ -19,12 +19,42 @@ test('libraries: create, upload the samples with per-file results, grid of thumb
   await page.getByLabel('Choose image files to upload').setInputFiles([...files, 'e2e/fixtures.ts']);
   await expect(page.getByText(`${files.length} uploaded, 1 failed`)).toBeVisible();
   await expect(page.getByText('not a PNG, JPEG, WEBP or GIF image')).toBeVisible();
-  await expect(page.getByRole('region', { name: 'Library images' }).getByRole('listitem')).toHaveCount(files.length);
+  const grid = page.getByRole('region', { name: 'Library images' });
+  await expect(grid.getByRole('listitem')).toHaveCount(files.length);
+  // Grid tiles load small renditions from the api, never the full images.
+  const srcs = await grid.locator('img').evaluateAll((imgs) => imgs.map((i) => (i as HTMLImageElement).src));
+  expect(srcs.length).toBe(files.length);
+  for (const src of srcs) expect(src).toContain('/thumbnail?size=256');
   await noSeriousA11yViolations(page);
   await shoot('library');
   await page.getByRole('button', { name: 'Delete library' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
   await expect(page).toHaveURL(/\/libraries$/);
+});
+
+test('stage tester: the stage being edited runs on a chosen image and its answer shows', async ({ page, data }) => {
+  await page.goto('/pipelines/new');
+  const stage1 = page.getByRole('region', { name: /Stage 1/ });
+  await stage1.getByLabel('Prompt', { exact: true }).fill('Is there an animal in this image? Answer as JSON.');
+  await stage1.getByLabel(/JSON schema/).fill('{"type": "object", "properties": {"animal": {"type": "boolean"}}, "required": ["animal"]}');
+  await stage1.getByText(/Try this stage/).click();
+  await stage1.getByLabel('Library').selectOption({ label: data.libraryName });
+  await stage1.getByRole('checkbox').first().check();
+  await stage1.getByRole('button', { name: /^Run on 1 image$/ }).click();
+  await expect(stage1.locator('pre')).toContainText('animal', { timeout: 60_000 });
+  await expect(stage1.locator('.verdict').first()).toHaveText(/passed|filtered out/);
+  // Previews stay out of the job history unless asked for.
+  await page.goto('/jobs');
+  await expect(page.getByText('preview', { exact: true })).toHaveCount(0);
+  await page.getByLabel('Show stage previews').check();
+  await expect(page.getByText('preview', { exact: true }).first()).toBeVisible();
+});
+
+test('health strip shows the api and the workers', async ({ page }) => {
+  await page.goto('/jobs');
+  const health = page.getByRole('region', { name: 'System health' });
+  await expect(health).toContainText('API ready');
+  await expect(health).toContainText(/workers (running|paused)/);
 });
 
 test('pipeline editor: a 422 shows at the right field, then a two-stage pipeline with a filter saves', async ({ page, shoot, api }) => {
@@ -101,6 +131,10 @@ test('jobs list, cancel a running job', async ({ page, data, bigLibrary, shoot }
   await page.getByRole('button', { name: 'Cancel job' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
   await expect(page.locator('.status').first()).toHaveText('cancelled', { timeout: 30_000 });
+  // The grid is virtualized: only the rows in view are in the DOM.
+  const tiles = page.getByRole('region', { name: 'Job images' }).locator('img');
+  await expect(tiles.first()).toBeVisible();
+  expect(await tiles.count()).toBeLessThan(bigLibrary.imageCount);
   await page.goto('/jobs');
   await expect(page.getByRole('table')).toBeVisible();
   await noSeriousA11yViolations(page);

@@ -38,7 +38,7 @@ async function uploadSamples(api: APIRequestContext, libraryId: string): Promise
 }
 
 export const test = base.extend<
-  { shoot: (name: string) => Promise<void> },
+  { shoot: (name: string) => Promise<void>; cspClean: void },
   { api: APIRequestContext; data: Data; bigLibrary: { id: string; imageCount: number } }
 >({
   api: [
@@ -96,6 +96,19 @@ export const test = base.extend<
       }
     },
     { scope: 'worker' },
+  ],
+  // Every test fails on a Content-Security-Policy violation or an uncaught page error.
+  cspClean: [
+    async ({ page }, use) => {
+      const problems: string[] = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) problems.push(m.text());
+      });
+      page.on('pageerror', (e) => problems.push(String(e)));
+      await use();
+      expect(problems).toEqual([]);
+    },
+    { auto: true },
   ],
   // Screenshots of a page in light and dark, desktop and phone width, kept as test artifacts.
   shoot: async ({ page }, use, testInfo) => {

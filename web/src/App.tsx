@@ -47,7 +47,7 @@ function Layout() {
           </>
         )}
       </header>
-      <HealthStrip />
+      <HealthStrip signedIn={signedIn} />
       <main id="main" tabIndex={-1}>
         {session.isPending ? (
           <Loading what="Checking your session" />

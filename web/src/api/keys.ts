@@ -11,6 +11,7 @@ export interface HistoryParams extends PageParams {
   library_id?: string;
   created_from?: string;
   created_to?: string;
+  include_previews?: boolean;
 }
 
 export interface ResultParams extends PageParams {

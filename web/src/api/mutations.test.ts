@@ -11,6 +11,7 @@ import { cancelJobMutation } from '../features/jobs/hooks/useCancelJob';
 import { retryJobMutation } from '../features/jobs/hooks/useRetryJob';
 import { bulkCancelJobsMutation } from '../features/jobs/hooks/useBulkCancelJobs';
 import { bulkRetryJobsMutation } from '../features/jobs/hooks/useBulkRetryJobs';
+import { previewStageMutation } from '../features/jobs/hooks/usePreviewStage';
 
 const page = { limit: 50, offset: 0 };
 
@@ -114,6 +115,17 @@ describe('mutations invalidate what they change', () => {
       expect(invalidated(qc, keys.jobs.detail('j2'))).toBe(true);
       expect(invalidated(qc, keys.jobs.detail('j3'))).toBe(false);
     }
+  });
+
+  it('stage preview: posts the stage being edited and refreshes the job lists', async () => {
+    const requests = serve(202, { id: 'j9', preview: true });
+    const qc = seeded(keys.jobs.list(page), keys.pipelines.list(page));
+    const body = { library_id: 'l', image_ids: ['i1'], stage: { name: 's', prompt: 'p', model: 'm' } };
+    await run(qc, previewStageMutation(qc), body);
+    expect(new URL(requests[0]!.url).pathname).toBe('/api/jobs/preview');
+    expect(await requests[0]!.json()).toEqual(body);
+    expect(invalidated(qc, keys.jobs.list(page))).toBe(true);
+    expect(invalidated(qc, keys.pipelines.list(page))).toBe(false);
   });
 
   it('a failed mutation invalidates nothing and rejects with the typed problem', async () => {

@@ -31,6 +31,8 @@ export type ItemStage = S['ItemStage'];
 export type JobErrorGroup = S['JobErrorGroup'];
 export type BulkResults = S['BulkResults'];
 export type JobSnapshot = S['JobSnapshot'];
+export type SystemHealth = S['SystemHealth'];
+export type PreviewJob = S['PreviewJob'];
 
 export const JOB_STATUSES: readonly JobStatus[] = [
   'queued',

@@ -5,9 +5,9 @@ export function imageContentUrl(libraryId: string, imageId: string): string {
   return `/api/libraries/${enc(libraryId)}/images/${enc(imageId)}/content`;
 }
 
-/** A grid-sized image. */
-export function thumbnailUrl(libraryId: string, imageId: string): string {
-  return imageContentUrl(libraryId, imageId);
+/** A grid-sized rendition (longest side `size` px), never the full image. */
+export function thumbnailUrl(libraryId: string, imageId: string, size: 128 | 256 | 512 = 256): string {
+  return `/api/libraries/${enc(libraryId)}/images/${enc(imageId)}/thumbnail?size=${size}`;
 }
 
 export function exportUrl(jobId: string, format: 'jsonl' | 'csv'): string {

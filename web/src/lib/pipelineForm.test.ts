@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Pipeline } from '../api/types';
 import { fieldErrorMap } from '../api/errors';
-import { checkForm, checkJsonSchema, emptyPipeline, fromPipeline, toDefinition } from './pipelineForm';
+import { checkForm, checkJsonSchema, emptyPipeline, fromPipeline, onStage, toDefinition } from './pipelineForm';
 
 const pipeline = {
   name: 'Animal survey',
@@ -49,5 +49,13 @@ describe('pipeline form', () => {
     const form = fromPipeline(pipeline);
     form.stages[1]!.name = 'detect';
     expect(checkForm(form)['stages.1.name']).toMatch(/another stage/);
+  });
+});
+
+describe('stage tester errors', () => {
+  it('moves a preview 422 onto the edited stage', () => {
+    const server = fieldErrorMap([{ path: '/stage/prompt', message: 'must not be blank' }, { path: '/stage/filter/pattern', message: 'bad regex' }, { path: '/image_ids', message: 'too many' }]);
+    expect(onStage(server, 'stage.', 2)).toEqual({ 'stages.2.prompt': 'must not be blank', 'stages.2.filter.pattern': 'bad regex', image_ids: 'too many' });
+    expect(onStage({ 'stages.0.name': 'x' }, 'stages.0.', 1)).toEqual({ 'stages.1.name': 'x' });
   });
 });

@@ -132,3 +132,11 @@ export function toDefinition(form: PipelineForm): PipelineDefinition {
     }),
   };
 }
+
+/**
+ * Errors keyed for one body (`stage.prompt` of a preview, `stages.0.prompt` of a one-stage form)
+ * moved onto stage `index` of the editor (`stages.<index>.prompt`).
+ */
+export function onStage(errors: Record<string, string>, prefix: 'stage.' | 'stages.0.', index: number): Record<string, string> {
+  return Object.fromEntries(Object.entries(errors).map(([k, v]) => [k.startsWith(prefix) ? `stages.${index}.${k.slice(prefix.length)}` : k, v]));
+}

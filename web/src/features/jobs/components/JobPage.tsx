@@ -12,7 +12,8 @@ import { ProgressBar, StatusBadge } from '../../../components/Job';
 import { VirtualGrid } from '../../../components/VirtualGrid';
 import { Confirm } from '../../../components/Confirm';
 import { Field } from '../../../components/Field';
-import { exportUrl, thumbnailUrl } from '../../../api/urls';
+import { exportUrl } from '../../../api/urls';
+import { Thumb } from '../../../components/Thumb';
 import { isTerminal, type ItemStatus, type Job } from '../../../api/types';
 import { useUrlState } from '../../../lib/urlState';
 import { dateTime, label, num, shortId } from '../../../lib/format';
@@ -51,7 +52,8 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
       </p>
       <div className="page-head">
         <h1>
-          Job <span className="mono">{shortId(job.id)}</span> <StatusBadge status={job.status} />
+          Job <span className="mono">{shortId(job.id)}</span> <StatusBadge status={job.status} />{' '}
+          {job.preview && <span className="status queued">stage preview</span>}
         </h1>
         <JobActions job={job} />
       </div>
@@ -174,7 +176,7 @@ function ItemGrid({ job, stage, outcome, onOpen }: { job: Job; stage: number | u
         }}
         render={(it) => (
           <button type="button" className="thumb-inner" onClick={() => onOpen(it.item_id)} aria-label={`Open ${it.image_name ?? shortId(it.image_id)}: ${label(it.status)}`}>
-            <img src={thumbnailUrl(job.library_id, it.image_id)} alt="" loading="lazy" decoding="async" />
+            <Thumb libraryId={job.library_id} imageId={it.image_id} />
             <span className="cap">
               <span className={`verdict ${it.status}`}>{STATUS_MARK[it.status]}</span>
               <span className="muted" style={{ overflow: 'hidden', textOverflow: 'ellipsis' }}>{it.image_name}</span>
@@ -213,7 +215,7 @@ function ErrorGroups({ job }: { job: Job }) {
                   <td className="num">
                     <Link to={`?outcome=failed#images`}>{num(g.count)}</Link>
                   </td>
-                  <td>
+                  <td className="wrap">
                     <Link to={`?outcome=failed&item=${g.sample_item_id}#images`}>{g.sample_message ?? 'no message'}</Link>
                   </td>
                 </tr>

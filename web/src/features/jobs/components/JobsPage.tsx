@@ -16,7 +16,7 @@ import { JOB_STATUSES } from '../../../api/types';
 import { age, label, num, shortId } from '../../../lib/format';
 
 const PAGE = 50;
-const DEFAULTS = { status: '', pipeline: '', library: '', from: '', to: '', page: 1 };
+const DEFAULTS = { status: '', pipeline: '', library: '', from: '', to: '', previews: '', page: 1 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `YYYY-MM-DD` from a date input as the start of that day in the browser's time zone. */
@@ -37,6 +37,7 @@ export function JobsPage() {
     ...(url.library ? { library_id: url.library } : {}),
     ...(url.from ? { created_from: dayStart(url.from) } : {}),
     ...(url.to ? { created_to: dayStart(url.to, 1) } : {}),
+    ...(url.previews ? { include_previews: true } : {}),
   };
   const stream = useTenantStream();
   const q = useJobHistory(params, stream !== 'live');
@@ -105,6 +106,9 @@ export function JobsPage() {
         <Field label="Created to">
           <input type="date" value={url.to} onChange={(e) => setUrl({ to: e.target.value })} />
         </Field>
+        <label className="row" style={{ alignSelf: 'flex-end', minHeight: '2.25rem' }}>
+          <input type="checkbox" checked={url.previews !== ''} onChange={(e) => setUrl({ previews: e.target.checked ? '1' : '' })} /> Show stage previews
+        </label>
         {filtered && (
           <button type="button" onClick={() => setUrl({ status: '', pipeline: '', library: '', from: '', to: '' })}>
             Clear filters
@@ -155,7 +159,7 @@ export function JobsPage() {
                       </Link>
                     </td>
                     <td>
-                      <StatusBadge status={j.status} />
+                      <StatusBadge status={j.status} /> {j.preview && <span className="status queued">preview</span>}
                     </td>
                     <td style={{ minWidth: '7rem' }}>
                       <ProgressBar percent={j.percent_complete} label={`Job ${shortId(j.id)} progress`} />

@@ -23,13 +23,13 @@ export function useJobEvents(jobId: string, enabled: boolean): StreamState {
     const key = keys.jobs.detail(jobId);
     let lastSeq = -1;
     let resultsTimer: ReturnType<typeof setTimeout> | undefined;
-    // Results grids follow the counters, at most every few seconds.
+    // Item grids, errors and drawers under the job follow the counters, at most once a second.
     const refreshResults = () => {
       if (resultsTimer) return;
       resultsTimer = setTimeout(() => {
         resultsTimer = undefined;
-        void qc.invalidateQueries({ queryKey: [...key, 'results'] });
-      }, 3000);
+        void qc.invalidateQueries({ queryKey: key, predicate: (q) => q.queryKey.length > key.length });
+      }, 1000);
     };
     const es = new EventSource(jobEventsUrl(jobId));
     setState('connecting');

@@ -11,7 +11,8 @@ import { Drawer } from '../../../components/Drawer';
 import { VirtualGrid } from '../../../components/VirtualGrid';
 import { UploadPanel } from './UploadPanel';
 import { ApiError, fieldErrorMap } from '../../../api/errors';
-import { imageContentUrl, thumbnailUrl } from '../../../api/urls';
+import { imageContentUrl } from '../../../api/urls';
+import { Thumb } from '../../../components/Thumb';
 import { useUrlState } from '../../../lib/urlState';
 import { bytes, dateTime, num } from '../../../lib/format';
 import type { Image } from '../../../api/types';
@@ -73,7 +74,7 @@ function LibraryImages({ libraryId, count }: { libraryId: string; count: number 
         }}
         render={(img) => (
           <button type="button" className="thumb-inner" onClick={() => setUrl({ image: img.id })} aria-label={`Open ${img.filename}`}>
-            <img src={thumbnailUrl(libraryId, img.id)} alt="" loading="lazy" decoding="async" />
+            <Thumb libraryId={libraryId} imageId={img.id} />
             <span className="cap">{img.filename}</span>
           </button>
         )}

@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from 'react-router';
 import { usePipeline } from '../hooks/queries';
 import { useSavePipeline } from '../hooks/useSavePipeline';
 import { FilterBuilder } from './FilterBuilder';
+import { StageTester } from './StageTester';
 import { Field } from '../../../components/Field';
 import { ErrorState, Loading } from '../../../components/States';
 import { ApiError, fieldErrorMap } from '../../../api/errors';
@@ -118,6 +119,7 @@ function Editor({ id, version, initial }: { id?: string; version?: number; initi
             count={form.stages.length}
             errors={errors}
             onChange={(patch) => setStage(i, patch)}
+            onErrors={(e) => setServerErrors((prev) => ({ ...prev, ...e }))}
             onMove={(by) => moveStage(i, by)}
             onRemove={() => setForm((f) => ({ ...f, stages: f.stages.filter((_, j) => j !== i) }))}
           />
@@ -158,6 +160,7 @@ function StageEditor({
   count,
   errors,
   onChange,
+  onErrors,
   onMove,
   onRemove,
 }: {
@@ -166,6 +169,7 @@ function StageEditor({
   count: number;
   errors: Record<string, string>;
   onChange: (patch: Partial<StageForm>) => void;
+  onErrors: (e: Record<string, string>) => void;
   onMove: (by: number) => void;
   onRemove: () => void;
 }) {
@@ -226,6 +230,7 @@ function StageEditor({
           <div className="field-label">Filter</div>
           <FilterBuilder root={stage.filter} path={`${at}.filter`} errors={errors} onChange={(filter) => onChange({ filter })} />
         </div>
+        <StageTester stage={stage} index={index} onErrors={onErrors} />
       </div>
     </section>
   );
