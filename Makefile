@@ -74,6 +74,7 @@ openapi:
 bench:
 	@scripts/bench.sh
 	@scripts/bench_worker.sh
+	@scripts/bench_dashboard.sh
 
 ## Run every command of the guides in docs/ against a system of their own (docs/README.md).
 .PHONY: docs-check
