@@ -8,10 +8,11 @@ APP_PORT ?= 8080
 export APP__DATABASE__URL ?= $(DATABASE_SERVER)/$(DEV_DATABASE)
 export APP__HTTP__PORT ?= $(APP_PORT)
 
-.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench web web-test k8s-check alerts-check clients-check
+.PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench web web-test web-e2e k8s-check alerts-check clients-check docs-check
 
-## Build, migrate, start api + worker (+ the offline Cohere stand-in without a key), seed a demo, print the key.
-run: build
+## Build the UI and the binaries, migrate, start api + worker + re-driver (+ the offline Cohere
+## stand-in without a key), seed a demo, print the dashboard's URL and the key to sign in with.
+run: web build
 	@scripts/run.sh
 
 build:
@@ -25,8 +26,10 @@ web:
 web-test:
 	cd web && npm ci --no-audit --no-fund && npm test
 
-## Everything CI checks: formatting, lints, all tests (with the OpenAPI drift check), API fuzzing.
-test: fmt-check clippy nextest chaos cohere-wire schemathesis
+## Everything CI checks: formatting, lints, the UI's unit tests and build, all Rust tests (with the
+## OpenAPI drift check), the guides' commands, generated clients, manifests and alert rules, the
+## dashboard in a real browser, API fuzzing, and last the chaos tests (they stop the services).
+test: fmt-check clippy web-test web nextest k8s-check alerts-check cohere-wire clients-check docs-check web-e2e schemathesis chaos
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -47,6 +50,10 @@ chaos:
 ## The worker's Cohere request bodies against Cohere's OpenAPI (third_party/cohere); the official SDK against the stand-in.
 cohere-wire:
 	@scripts/cohere_wire_check.sh
+
+## The dashboard in Debian's chromium (Playwright) against a system of its own (needs `make web`).
+web-e2e:
+	@scripts/check_web_e2e.sh
 
 ## Render every k8s/ overlay and validate it offline (built-in kinds, KEDA and Prometheus Operator objects, rules), broken copies included.
 k8s-check:
@@ -77,6 +84,5 @@ bench:
 	@scripts/bench_dashboard.sh
 
 ## Run every command of the guides in docs/ against a system of their own (docs/README.md).
-.PHONY: docs-check
 docs-check:
 	@scripts/check_docs.sh

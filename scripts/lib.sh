@@ -62,3 +62,69 @@ stop_isolated_api() {
   rm -rf "$ISOLATED_STORAGE"
   .venv/bin/python scripts/delete_topology.py "$ISOLATED_PREFIX" || true
 }
+
+# Starts a whole system of its own for a check: the api, a worker, the re-driver and the Cohere
+# stand-in (binaries from $SYSTEM_BIN, default target/debug), on free ports with their own
+# database, broker prefix and storage, removed again on exit (stop_isolated_system is the EXIT
+# trap). The stand-in answers after STANDIN_LATENCY_MS ("min max", default "20 120") ms. Exports
+# the APP__ settings, BASE, API, KEY (a tenant's API key), WORKER (its health port), REDRIVER
+# and REDRIVER_TOKEN, STANDIN (its base URL, admin API included); logs go to $SYSTEM/*.log.
+start_isolated_system() {
+  local name=$1 bin=${SYSTEM_BIN:-target/debug} id standin_port latency url
+  read -r -a latency <<<"${STANDIN_LATENCY_MS:-20 120}"
+  id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
+  SYSTEM=$(mktemp -d)
+  SYSTEM_DB="${name//-/_}_$id"
+  SYSTEM_PIDS=()
+  trap stop_isolated_system EXIT
+  export APP__DATABASE__URL="$DATABASE_SERVER/$SYSTEM_DB"
+  export APP__AMQP__PREFIX="$name-$id"
+  export APP__STORAGE__LOCAL_PATH="$SYSTEM/objects"
+  export APP__TELEMETRY__LOG_FILTER=${APP__TELEMETRY__LOG_FILTER:-warn}
+  export APP__HTTP__PORT; APP__HTTP__PORT=$(free_port)
+  export APP__WORKER__HEALTH_PORT; APP__WORKER__HEALTH_PORT=$(free_port)
+  export APP__REDRIVER__PORT; APP__REDRIVER__PORT=$(free_port)
+  export APP__REDRIVER__ADMIN_TOKEN; APP__REDRIVER__ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
+  export APP__COHERE__API_KEY; APP__COHERE__API_KEY="standin-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
+  standin_port=$(free_port)
+  export APP__COHERE__BASE_URL="http://127.0.0.1:$standin_port"
+  export BASE="http://127.0.0.1:$APP__HTTP__PORT"
+  export API="$BASE/api"
+  export WORKER="http://127.0.0.1:$APP__WORKER__HEALTH_PORT"
+  export REDRIVER="http://127.0.0.1:$APP__REDRIVER__PORT"
+  export REDRIVER_TOKEN=$APP__REDRIVER__ADMIN_TOKEN
+  export STANDIN=$APP__COHERE__BASE_URL
+
+  ensure_database "$SYSTEM_DB"
+  "$bin/api" migrate >/dev/null
+  export KEY; KEY=$("$bin/api" admin create-key --tenant "$name" --label "$name")
+  "$bin/cohere-standin" --host 127.0.0.1 --port "$standin_port" --api-key "$APP__COHERE__API_KEY" \
+    --latency-min-ms "${latency[0]}" --latency-max-ms "${latency[1]}" >"$SYSTEM/standin.log" 2>&1 &
+  SYSTEM_PIDS+=($!)
+  "$bin/api" serve >"$SYSTEM/api.log" 2>&1 &
+  SYSTEM_PIDS+=($!)
+  "$bin/worker" >"$SYSTEM/worker.log" 2>&1 &
+  SYSTEM_PIDS+=($!)
+  "$bin/redriver" serve >"$SYSTEM/redriver.log" 2>&1 &
+  SYSTEM_PIDS+=($!)
+  for url in "$STANDIN/health" "$BASE/readyz" "$WORKER/readyz" "$REDRIVER/readyz"; do
+    wait_http "$url" 60
+  done
+}
+
+# Stops what start_isolated_system started and removes its database, queues and files; on a
+# failure, shows the end of each process's log first.
+stop_isolated_system() {
+  local status=$? pid log
+  for pid in "${SYSTEM_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SYSTEM_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  SYSTEM_PIDS=()
+  if [ "$status" -ne 0 ]; then
+    for log in "$SYSTEM"/*.log; do
+      [ -s "$log" ] && { echo "--- last lines of $(basename "$log")" >&2; tail -n 20 "$log" >&2; }
+    done
+  fi
+  drop_database "$SYSTEM_DB" || true
+  .venv/bin/python scripts/delete_topology.py "$APP__AMQP__PREFIX" || true
+  rm -rf "$SYSTEM"
+}

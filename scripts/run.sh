@@ -64,13 +64,17 @@ PIPELINE=$(curl -fsS -H "$AUTH" "$BASE/api/pipelines?limit=200" | json 'next((p[
 
 cat <<MSG
 
+  Dashboard:  $BASE/
+  Sign in with the development tenant's API key (shown once; keep it):
+    $KEY
+
   The system is running: api, worker, re-driver$( [ -n "${STANDIN_PORT:-}" ] && echo ", offline Cohere stand-in" ).
     API:        $BASE/api          docs: $BASE/docs/
     Readiness:  $BASE/readyz       worker: http://127.0.0.1:${APP__WORKER__HEALTH_PORT:-9091}/readyz (circuit breakers), /metrics
     Re-driver:  http://127.0.0.1:$REDRIVER_PORT/admin/dead-letters
                 with  -H "Authorization: Bearer $APP__REDRIVER__ADMIN_TOKEN"
 
-  Development tenant "dev", API key (shown once):
+  For curl, the same key:
     export KEY=$KEY
   Demo library "Demo photos": $LIBRARY
   Demo pipeline "Animal survey": $PIPELINE
