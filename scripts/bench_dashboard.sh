@@ -108,7 +108,7 @@ SQL
 [ "$(sql -c "SELECT count(*) FROM job_items WHERE job_id = '$BIG_JOB'")" = "$JOB_IMAGES" ] \
   || { echo "10,000-image job set-up failed" >&2; exit 1; }
 
-echo "# browser: /usr/bin/chromium headless via playwright-core; api: target/$PROFILE/api"
+echo "# browser: /usr/bin/chromium headless via playwright-core; api: target/$PROFILE/api; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 BASE=$BASE KEY=$KEY JOB=$BIG_JOB HISTORY_JOBS=$HISTORY_JOBS node scripts/bench/dashboard.mjs
 
 # 3. Event streams: the api's RSS, and two GETs' p99 without and with the streams.
@@ -134,6 +134,7 @@ p99 "$JOB_URL" 3s >/dev/null
 read -r HISTORY_IDLE HISTORY_IDLE_RPS < <(p99 "$HISTORY_URL")
 read -r JOB_IDLE JOB_IDLE_RPS < <(p99 "$JOB_URL")
 RSS_BEFORE=$(rss_kb)
+echo "# load average before the streams: $(cut -d' ' -f1-3 /proc/loadavg)"
 BASE=$BASE KEY=$KEY STREAMS=$STREAMS node scripts/bench/streams.mjs >"$WORK/streams.out" 2>"$WORK/streams.err" &
 STREAMS_PID=$!
 deadline=$((SECONDS + 60))
@@ -143,8 +144,17 @@ until grep -q '^open ' "$WORK/streams.out"; do
   sleep 0.2
 done
 OPENED=$(awk '/^open / {print $2}' "$WORK/streams.out")
-# Not a synchronisation: a steady state to measure in, every stream through two re-reads (every 5 s).
+# Not a synchronisation: a steady state to measure in, every stream through two re-reads (every
+# 5 s). Meanwhile: the api's CPU time and the transactions on its database, with no requests.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+commits() { psql -qtAX "$DATABASE_SERVER/postgres" -c "SELECT xact_commit FROM pg_stat_database WHERE datname = '$ISOLATED_DB'"; }
+TICKS_0=$(cpu_ticks) COMMITS_0=$(commits) T_0=$(date +%s.%N)
 sleep 12
+TICKS_1=$(cpu_ticks) COMMITS_1=$(commits) T_1=$(date +%s.%N)
+python3 -c "
+wall = $T_1 - $T_0
+print(f'# idle with $STREAMS streams over {wall:.1f} s: api CPU {($TICKS_1 - $TICKS_0) / $(getconf CLK_TCK) / wall * 100:.0f}% of one core, '
+      f'{($COMMITS_1 - $COMMITS_0) / wall:.0f} transactions/s on its database (statistics lag up to 0.5 s)')"
 RSS_STREAMS=$(rss_kb)
 read -r HISTORY_STREAMS HISTORY_STREAMS_RPS < <(p99 "$HISTORY_URL")
 read -r JOB_STREAMS JOB_STREAMS_RPS < <(p99 "$JOB_URL")

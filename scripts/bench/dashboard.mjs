@@ -55,7 +55,8 @@ try {
       const url = new URL(r.url());
       if (url.pathname === '/api/jobs/history' && r.ok()) {
         const body = await r.json().catch(() => null);
-        if (body) jobsFetched.push({ limit: url.searchParams.get('limit'), items: body.items.length, total: body.total });
+        const t = r.request().timing();
+        if (body) jobsFetched.push({ limit: url.searchParams.get('limit'), items: body.items.length, total: body.total, ms: Math.round(t.responseEnd - t.requestStart) });
       }
     });
     await page.goto('/jobs', { waitUntil: 'commit' });
@@ -64,11 +65,12 @@ try {
     const rendered = await page.waitForFunction(() => window.__firstRowFrame, null, { timeout: 10_000 }).then((h) => h.jsonValue());
     await page.waitForLoadState('networkidle').catch(() => {});
     const rows = await page.getByRole('link', { name: JOB_ROW }).count();
+    const history = await page.evaluate(() => performance.getEntriesByType('resource').find((e) => e.name.includes('/api/jobs/history'))?.startTime ?? -1);
     const items = jobsFetched.reduce((a, f) => a + f.items, 0);
     times.push(rendered);
     fetched.push(items);
-    console.log(`# jobs page run=${run}: first job row at ${rendered.toFixed(0)} ms; ${rows} rows shown; ` +
-      `history requests ${JSON.stringify(jobsFetched)}`);
+    console.log(`# jobs page run=${run}: first job row at ${rendered.toFixed(0)} ms; history request sent at ${history.toFixed(0)} ms; ${rows} rows shown; ` +
+      `history requests (ms: request to end of answer) ${JSON.stringify(jobsFetched)}`);
     if (jobsFetched.length === 0 || jobsFetched[0].total !== HISTORY_JOBS) throw new Error('history does not hold the inserted jobs');
     await context.close();
   }
