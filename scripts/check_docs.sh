@@ -104,20 +104,18 @@ for guide in "${GUIDES[@]}"; do
   guide=$(realpath "$guide")
   name=${guide#"$ROOT"/}
   start=$SECONDS
-  if ! python3 scripts/doc_blocks.py cluster "$guide" >"$SYSTEM/cluster.sh" \
-    || ! python3 scripts/doc_blocks.py run "$guide" >"$SYSTEM/run.sh"; then
+  if ! python3 scripts/doc_blocks.py run "$guide" >"$SYSTEM/run.sh"; then
     echo "FAIL $name: its blocks could not be read (above)"
     failed+=("$name")
     continue
   fi
-  if ! bash -n "$SYSTEM/cluster.sh"; then
-    echo "FAIL $name: a \`sh cluster\` block is not valid shell (line numbers are the guide's)"
+  if ! cluster=$(python3 scripts/doc_blocks.py cluster "$guide"); then
+    echo "FAIL $name: a \`sh cluster\` block is not valid shell (above)"
     failed+=("$name")
     continue
   fi
   reset_standin
   commands=$(grep -cve '^\s*$' -e '^\s*#' "$SYSTEM/run.sh" || true)
-  cluster=$(grep -cve '^\s*$' -e '^\s*#' "$SYSTEM/cluster.sh" || true)
   # Its own process group, so whatever a guide leaves running in the background ends with it.
   (cd "$SCRATCH" && exec setsid timeout "$GUIDE_TIMEOUT" bash --noprofile --norc -c '
       set -Eeuo pipefail

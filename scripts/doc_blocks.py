@@ -2,7 +2,8 @@
 """Extracts the shell blocks of a guide for scripts/check_docs.sh.
 
     doc_blocks.py run GUIDE        the ```sh blocks, as a bash script
-    doc_blocks.py cluster GUIDE    the ```sh cluster blocks (only syntax-checked: they need a cluster)
+    doc_blocks.py cluster GUIDE    checks each ```sh cluster block with `bash -n` (they need a cluster,
+                                   so they are not run); prints how many lines it checked
     doc_blocks.py links FILE...    every relative link of these Markdown files, and its #anchor,
                                    leads somewhere; so does every runbook_url of a YAML file
 
@@ -14,6 +15,7 @@ run or marked as needing a cluster.
 
 import os
 import re
+import subprocess
 import sys
 
 FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*(.*?)\s*$")
@@ -93,6 +95,39 @@ def check_links(paths):
     return broken
 
 
+def shell_blocks(path, lines):
+    """Yields (kind, first line number, block lines) of the guide's shell blocks, kind "run" or
+    "cluster"; refuses any other shell fence."""
+    for info, start, body in blocks(lines):
+        words = info.split()
+        if not words or words[0] not in ("sh", *SHELLISH):
+            continue
+        if words[0] != "sh" or words[1:] not in ([], ["cluster"]):
+            raise SystemExit(
+                f"{path}:{start}: a shell block is ```sh (run) or ```sh cluster (needs a cluster), "
+                f"not ```{info}"
+            )
+        yield ("cluster" if words[1:] == ["cluster"] else "run"), start, body
+
+
+def check_cluster_blocks(path, lines):
+    """`bash -n` on each cluster block alone (so a quote cannot close in another block), with
+    the guide's line numbers in the messages."""
+    checked, failed = 0, False
+    for kind, start, body in shell_blocks(path, lines):
+        if kind != "cluster":
+            continue
+        script = "\n" * start + "\n".join(body) + "\n"
+        result = subprocess.run(["bash", "-n"], input=script, text=True, capture_output=True)
+        if result.returncode != 0:
+            failed = True
+            sys.stderr.write(result.stderr.replace("bash: line", f"{path}: line"))
+        checked += sum(1 for line in body if line.strip() and not line.strip().startswith("#"))
+    if failed:
+        raise SystemExit(1)
+    print(checked)
+
+
 def main():
     if len(sys.argv) >= 3 and sys.argv[1] == "links":
         broken = check_links(sys.argv[2:])
@@ -104,18 +139,12 @@ def main():
     mode, path = sys.argv[1], sys.argv[2]
     with open(path, encoding="utf-8") as file:
         lines = file.read().split("\n")
+    if mode == "cluster":
+        check_cluster_blocks(path, lines)
+        return
     out = [""] * len(lines)
-    for info, start, body in blocks(lines):
-        words = info.split()
-        if not words or words[0] not in ("sh", *SHELLISH):
-            continue
-        if words[0] != "sh" or words[1:] not in ([], ["cluster"]):
-            raise SystemExit(
-                f"{path}:{start}: a shell block is ```sh (run) or ```sh cluster (needs a cluster), "
-                f"not ```{info}"
-            )
-        wanted = "cluster" if words[1:] == ["cluster"] else "run"
-        if wanted == mode:
+    for kind, start, body in shell_blocks(path, lines):
+        if kind == "run":
             out[start : start + len(body)] = body
     sys.stdout.write("\n".join(out))
 
