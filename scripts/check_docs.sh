@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the commands of the guides (docs/README.md says how blocks are marked) against a system
-# of their own: the api, a worker, the re-driver and the Cohere stand-in on free ports, with
-# their own database, broker prefix and storage, all removed on exit even when a guide fails.
+# of their own (start_isolated_system in lib.sh: the api, a worker, the re-driver and the Cohere
+# stand-in on free ports, with their own database, broker prefix and storage, all removed on
+# exit even when a guide fails).
 #
 #   scripts/check_docs.sh                 every guide (and the links between them, and the alert
 #                                         rules' runbook links into docs/operations.md)
@@ -13,7 +14,7 @@
 # variables set: BASE (the api's root), API ($BASE/api), KEY (a tenant's API key), WORKER (the
 # worker's health and metrics root), REDRIVER and REDRIVER_TOKEN (the re-driver's admin API),
 # STANDIN (the Cohere stand-in; its fault injection is under $STANDIN/admin), and the APP__*
-# settings of the system. ```sh cluster blocks need a cluster: they are only checked by `bash -n`.
+# settings of the system. ```sh cluster blocks need a cluster: each is only checked by `bash -n`.
 # A command that fails, or a block that is neither, fails the run with its line in the guide.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,66 +33,19 @@ fi
 ensure_venv "pika==1.*"
 cargo build -q -p api -p worker -p redriver -p cohere-standin
 
-id=$(python3 -c 'import uuid; print(uuid.uuid4().hex)')
-DB="docs_$id"
-SCRATCH=$(mktemp -d)
-PIDS=()
-cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-  drop_database "$DB" || true
-  .venv/bin/python scripts/delete_topology.py "$APP__AMQP__PREFIX" || true
-  rm -rf "$SCRATCH"
-}
-trap cleanup EXIT
-
-# The scratch directory: the checkout's files by link (samples/, openapi/, k8s/, ...), room for
-# what the guides write, and the system's storage and logs.
-for entry in "$ROOT"/*; do ln -s "$entry" "$SCRATCH/"; done
-mkdir "$SCRATCH/.system"
-SYSTEM="$SCRATCH/.system"
-
-export PATH="$ROOT/target/debug:$PATH"
-export APP__DATABASE__URL="$DATABASE_SERVER/$DB"
-export APP__AMQP__PREFIX="docs-$id"
-export APP__STORAGE__LOCAL_PATH="$SYSTEM/objects"
-export APP__TELEMETRY__LOG_FILTER=warn
-export APP__HTTP__PORT; APP__HTTP__PORT=$(free_port)
-export APP__WORKER__HEALTH_PORT; APP__WORKER__HEALTH_PORT=$(free_port)
-export APP__REDRIVER__PORT; APP__REDRIVER__PORT=$(free_port)
-export APP__REDRIVER__ADMIN_TOKEN; APP__REDRIVER__ADMIN_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
-export APP__COHERE__API_KEY; APP__COHERE__API_KEY="standin-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
-STANDIN_PORT=$(free_port)
-export APP__COHERE__BASE_URL="http://127.0.0.1:$STANDIN_PORT"
-# Short breaker pauses so the fault scenarios recover in seconds (the defaults are 5 s and 60 s).
+# Short breaker pauses so the fault scenarios recover in seconds (the defaults are 5 s and 60 s),
+# and a rate limit, as in production, so the cluster-wide limiter is in use (high enough not to
+# slow the guides).
 export APP__BREAKER__OPEN_SECONDS=1 APP__BREAKER__MAX_OPEN_SECONDS=2
-# A limit, as in production, so the cluster-wide limiter is in use (high enough not to slow the guides).
 export APP__COHERE__REQUESTS_PER_MINUTE=6000
+start_isolated_system docs
 
-export BASE="http://127.0.0.1:$APP__HTTP__PORT"
-export API="$BASE/api"
-export WORKER="http://127.0.0.1:$APP__WORKER__HEALTH_PORT"
-export REDRIVER="http://127.0.0.1:$APP__REDRIVER__PORT"
-export REDRIVER_TOKEN=$APP__REDRIVER__ADMIN_TOKEN
-export STANDIN=$APP__COHERE__BASE_URL
-
-ensure_database "$DB"
-api migrate >/dev/null
-export KEY; KEY=$(api admin create-key --tenant docs --label "guides")
-
-cohere-standin --host 127.0.0.1 --port "$STANDIN_PORT" --api-key "$APP__COHERE__API_KEY" \
-  --latency-min-ms 20 --latency-max-ms 120 >"$SYSTEM/standin.log" 2>&1 &
-PIDS+=($!)
-api serve >"$SYSTEM/api.log" 2>&1 &
-PIDS+=($!)
-worker >"$SYSTEM/worker.log" 2>&1 &
-PIDS+=($!)
-redriver serve >"$SYSTEM/redriver.log" 2>&1 &
-PIDS+=($!)
-for url in "$STANDIN/health" "$BASE/readyz" "$WORKER/readyz" "$REDRIVER/readyz"; do
-  wait_http "$url" 60
-done
+# The scratch directory (removed with the system's): the checkout's files by link (samples/,
+# openapi/, k8s/, ...) and room for what the guides write.
+SCRATCH="$SYSTEM/scratch"
+mkdir "$SCRATCH"
+for entry in "$ROOT"/*; do ln -s "$entry" "$SCRATCH/"; done
+export PATH="$ROOT/target/debug:$PATH"
 
 # Puts the stand-in back to a healthy default between guides.
 reset_standin() {
@@ -138,8 +92,6 @@ done
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "guides whose commands fail: ${failed[*]}"
-  echo "logs of the system: api, worker, re-driver, stand-in (last lines)"
-  for log in api worker redriver standin; do tail -n 5 "$SYSTEM/$log.log" | sed "s/^/     $log | /"; done
   exit 1
 fi
 echo "every command of ${#GUIDES[@]} guide(s) ran"
