@@ -135,6 +135,7 @@ read -r HISTORY_IDLE HISTORY_IDLE_RPS < <(p99 "$HISTORY_URL")
 read -r JOB_IDLE JOB_IDLE_RPS < <(p99 "$JOB_URL")
 RSS_BEFORE=$(rss_kb)
 echo "# load average before the streams: $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$WORK/streams.out"
 BASE=$BASE KEY=$KEY STREAMS=$STREAMS node scripts/bench/streams.mjs >"$WORK/streams.out" 2>"$WORK/streams.err" &
 STREAMS_PID=$!
 deadline=$((SECONDS + 60))
