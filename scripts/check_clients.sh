@@ -44,7 +44,7 @@ mkdir -p "$GENERATED/python" "$GENERATED/typescript"
 generate_python() {
   local document=$1 package=$2 output
   echo "== openapi-python-client generate --path $document"
-  output=$(openapi-python-client generate --path "$document" --meta none \
+  output=$(openapi-python-client generate --path "$document" --meta none --config $CLIENTS/python/config.yaml \
     --output-path "$GENERATED/python/$package" 2>&1) || { echo "$output" >&2; return 1; }
   echo "$output"
   if grep -Ev '^(Generating .*)?$' <<<"$output" >/dev/null; then

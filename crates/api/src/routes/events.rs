@@ -63,17 +63,25 @@ impl ToSchema for EventStream {
 
 /// The `data` of an event: a string holding a `Job` or a `JobEvent` as JSON.
 fn event_data() -> utoipa::openapi::Object {
+    json_data(
+        "JSON: the job as `GET /api/jobs/{id}` shows it for `snapshot`, else a `JobEvent`.",
+        &[<Job as ToSchema>::name(), <JobEvent as ToSchema>::name()],
+    )
+}
+
+/// The schema of a `data:` line: a string holding JSON, one of the named `schemas`.
+pub(crate) fn json_data(
+    description: &str,
+    schemas: &[std::borrow::Cow<'static, str>],
+) -> utoipa::openapi::Object {
+    let one_of = schemas.iter().fold(OneOfBuilder::new(), |one_of, name| {
+        one_of.item(Ref::from_schema_name(name.clone()))
+    });
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .description(Some(
-            "JSON: the job as `GET /api/jobs/{id}` shows it for `snapshot`, else a `JobEvent`.",
-        ))
+        .description(Some(description))
         .content_media_type("application/json")
-        .content_schema(Some(
-            OneOfBuilder::new()
-                .item(Ref::from_schema_name(<Job as ToSchema>::name()))
-                .item(Ref::from_schema_name(<JobEvent as ToSchema>::name())),
-        ))
+        .content_schema(Some(one_of))
         .build()
 }
 

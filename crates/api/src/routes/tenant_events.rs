@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
+use domain::event::JobEvent;
 use serde::Serialize;
 use store::TenantId;
 use tokio::{
@@ -28,7 +29,7 @@ use crate::{
     error::ApiError,
     events::SharedEvent,
     routes::{
-        events::{RESYNC_EVERY, event_stream, frame},
+        events::{RESYNC_EVERY, event_stream, frame, json_data},
         jobs::JobSummary,
     },
     state::AppState,
@@ -55,7 +56,19 @@ pub struct TenantServerSentEvent {
     #[schema(pattern = "^[0-9]+$")]
     id: String,
     /// JSON: a `JobSnapshot` for `snapshot`, a `Resync` for `resync`, else a `JobEvent`.
+    #[schema(schema_with = tenant_event_data)]
     data: String,
+}
+
+fn tenant_event_data() -> utoipa::openapi::Object {
+    json_data(
+        "JSON: a `JobSnapshot` for `snapshot`, a `Resync` for `resync`, else a `JobEvent`.",
+        &[
+            <JobSnapshot as ToSchema>::name(),
+            <Resync as ToSchema>::name(),
+            <JobEvent as ToSchema>::name(),
+        ],
+    )
 }
 
 /// A job as it is stored now, in place of events of it the stream missed.
