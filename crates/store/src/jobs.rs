@@ -1,7 +1,10 @@
 //! Jobs: submission (job, items and first-stage messages, all or nothing), details,
 //! history and cancellation.
 
-use std::{collections::HashSet, future::Future};
+use std::{
+    collections::{HashMap, HashSet},
+    future::Future,
+};
 
 use chrono::{DateTime, Utc};
 use domain::{
@@ -12,9 +15,11 @@ use domain::{
     validation::ValidationErrors,
 };
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
-    EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
-    TransactionTrait, sea_query::LockType,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
+    FromQueryResult, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Statement,
+    TransactionTrait,
+    sea_query::{LockType, NullOrdering, Order},
 };
 use uuid::Uuid;
 
@@ -421,13 +426,29 @@ pub struct HistoryFilter {
     pub include_previews: bool,
 }
 
-/// The tenant's jobs, newest first.
+/// Orders of the job history. Every order ends with the id, so pages are stable.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum HistorySort {
+    CreatedAt,
+    /// Newest first.
+    #[default]
+    CreatedAtDesc,
+    /// Unfinished jobs last.
+    FinishedAt,
+    /// Most recently finished first; unfinished jobs last.
+    FinishedAtDesc,
+    /// By status name, newest first within a status.
+    Status,
+}
+
+/// The tenant's jobs in the asked order, each with its per-stage progress.
 pub async fn history<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
     filter: &HistoryFilter,
+    sort: HistorySort,
     page: PageRequest,
-) -> Result<Page<jobs::Model>, StoreError> {
+) -> Result<Page<JobView>, StoreError> {
     let mut query = jobs::Entity::find().filter(jobs::Column::TenantId.eq(tenant.0));
     if let Some(status) = filter.status {
         query = query.filter(jobs::Column::Status.eq(status.as_str()));
@@ -448,14 +469,53 @@ pub async fn history<C: ConnectionTrait>(
         query = query.filter(jobs::Column::Preview.eq(false));
     }
     let total = query.clone().count(db).await?;
-    let items = query
-        .order_by_desc(jobs::Column::CreatedAt)
-        .order_by_desc(jobs::Column::Id)
-        .limit(page.limit)
-        .offset(page.offset)
-        .all(db)
-        .await?;
+    query = match sort {
+        HistorySort::CreatedAt => query
+            .order_by_asc(jobs::Column::CreatedAt)
+            .order_by_asc(jobs::Column::Id),
+        HistorySort::CreatedAtDesc => query
+            .order_by_desc(jobs::Column::CreatedAt)
+            .order_by_desc(jobs::Column::Id),
+        HistorySort::FinishedAt => query
+            .order_by_with_nulls(jobs::Column::FinishedAt, Order::Asc, NullOrdering::Last)
+            .order_by_asc(jobs::Column::Id),
+        HistorySort::FinishedAtDesc => query
+            .order_by_with_nulls(jobs::Column::FinishedAt, Order::Desc, NullOrdering::Last)
+            .order_by_desc(jobs::Column::Id),
+        HistorySort::Status => query
+            .order_by_asc(jobs::Column::Status)
+            .order_by_desc(jobs::Column::CreatedAt)
+            .order_by_desc(jobs::Column::Id),
+    };
+    let jobs = query.limit(page.limit).offset(page.offset).all(db).await?;
+    let items = with_stages(db, jobs).await?;
     Ok(Page { items, total })
+}
+
+/// The jobs with their per-stage progress, read in one query for all of them.
+async fn with_stages<C: ConnectionTrait>(
+    db: &C,
+    jobs: Vec<jobs::Model>,
+) -> Result<Vec<JobView>, StoreError> {
+    let mut stages: HashMap<Uuid, Vec<job_stage_stats::Model>> = HashMap::new();
+    if !jobs.is_empty() {
+        for stage in job_stage_stats::Entity::find()
+            .filter(job_stage_stats::Column::JobId.is_in(jobs.iter().map(|j| j.id)))
+            .order_by_asc(job_stage_stats::Column::JobId)
+            .order_by_asc(job_stage_stats::Column::StageIndex)
+            .all(db)
+            .await?
+        {
+            stages.entry(stage.job_id).or_default().push(stage);
+        }
+    }
+    Ok(jobs
+        .into_iter()
+        .map(|job| JobView {
+            stages: stages.remove(&job.id).unwrap_or_default(),
+            job,
+        })
+        .collect())
 }
 
 /// Cancels a queued or running job: its unfinished items (`pending`, or `running` between
@@ -579,17 +639,18 @@ pub async fn changed_since<C: ConnectionTrait>(
     Ok(changed)
 }
 
-/// The tenant's jobs among `ids` (unknown ids and other tenants' jobs are left out).
+/// The tenant's jobs among `ids` with their per-stage progress (unknown ids and other tenants' jobs are left out).
 pub async fn by_ids<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
     ids: &[Uuid],
-) -> Result<Vec<jobs::Model>, StoreError> {
-    Ok(jobs::Entity::find()
+) -> Result<Vec<JobView>, StoreError> {
+    let jobs = jobs::Entity::find()
         .filter(jobs::Column::TenantId.eq(tenant.0))
         .filter(jobs::Column::Id.is_in(ids.iter().copied()))
         .all(db)
-        .await?)
+        .await?;
+    with_stages(db, jobs).await
 }
 
 /// How long the oldest item waiting for its stage (`pending`, of a job not finished) has

@@ -1,8 +1,10 @@
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
-use system_tests::{TestApp, id_of, one_stage, two_stages};
+use system_tests::{
+    RunningWorker, TestApp, distinct_images, id_of, one_stage, start_standin, two_stages,
+};
 use uuid::Uuid;
 
 async fn submit(app: &TestApp, body: Value) -> reqwest::Response {
@@ -476,4 +478,98 @@ async fn history_is_newest_first_filtered_and_paginated_with_a_total() {
 
 fn urlencode(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
+}
+
+#[tokio::test]
+async fn history_sorts_by_creation_finish_or_status_with_stable_pages() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        jobs.push(app.submit_job(pipeline, library).await);
+    }
+    let [a, b, c] = jobs[..] else { unreachable!() };
+    // Finished in the order c, a; b stays queued (no worker runs).
+    for job in [c, a] {
+        let response = app
+            .post(&format!("/api/jobs/{job}/cancel"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    let sorted = |sort: &'static str| {
+        let app = &app;
+        async move {
+            let body: Value = app
+                .get_json(&format!("/api/jobs/history?sort={sort}"))
+                .await;
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(id_of)
+                .collect::<Vec<Uuid>>()
+        }
+    };
+    assert_eq!(sorted("created_at").await, vec![a, b, c]);
+    assert_eq!(sorted("-created_at").await, vec![c, b, a]);
+    assert_eq!(
+        sorted("finished_at").await,
+        vec![c, a, b],
+        "unfinished last"
+    );
+    assert_eq!(
+        sorted("-finished_at").await,
+        vec![a, c, b],
+        "unfinished last"
+    );
+    assert_eq!(
+        sorted("status").await,
+        vec![c, a, b],
+        "cancelled before queued, newest first within a status"
+    );
+    let body: Value = app
+        .get_json("/api/jobs/history?sort=created_at&limit=1&offset=1")
+        .await;
+    assert_eq!(id_of(&body["items"][0]), b, "the order holds across pages");
+
+    let bad = app
+        .get("/api/jobs/history?sort=pipeline_name")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(
+        bad.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/problem+json")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_items_carry_the_tokens_and_stage_counts_of_the_jobs_details() {
+    let mut app = TestApp::spawn().await;
+    let _standin = start_standin(&mut app.settings);
+    let library = app.create_library("photos").await;
+    app.upload_bytes(library, &distinct_images(6)).await;
+    let pipeline = app.create_pipeline("survey", two_stages()).await;
+    let job = app.submit_job(pipeline, library).await;
+    let worker = RunningWorker::start(&app.settings).await;
+    let detail = app.wait_for_job(job, Duration::from_secs(90)).await;
+    worker.stop().await;
+    assert_eq!(detail["status"], "completed", "{detail}");
+    assert!(detail["usage"]["input_tokens"].as_i64().unwrap() > 0);
+
+    let history: Value = app.get_json("/api/jobs/history").await;
+    let item = &history["items"][0];
+    assert_eq!(id_of(item), job);
+    assert_eq!(item["usage"], detail["usage"]);
+    assert_eq!(item["stages"], detail["stages"]);
+    assert_eq!(item["stages"].as_array().unwrap().len(), 2);
+    assert_eq!(item["stages"][0]["processed"], 6);
 }

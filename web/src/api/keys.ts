@@ -12,6 +12,7 @@ export interface HistoryParams extends PageParams {
   created_from?: string;
   created_to?: string;
   include_previews?: boolean;
+  sort?: string;
 }
 
 export interface ResultParams extends PageParams {

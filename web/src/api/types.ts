@@ -1,5 +1,5 @@
 // Short names for the generated API types; the rest of the app imports from here only.
-import type { components } from './schema';
+import type { components, operations } from './schema';
 
 type S = components['schemas'];
 export type Problem = S['Problem'];
@@ -33,6 +33,7 @@ export type BulkResults = S['BulkResults'];
 export type JobSnapshot = S['JobSnapshot'];
 export type SystemHealth = S['SystemHealth'];
 export type PreviewJob = S['PreviewJob'];
+export type JobHistorySort = NonNullable<NonNullable<operations['job_history']['parameters']['query']>['sort']>;
 
 export const JOB_STATUSES: readonly JobStatus[] = [
   'queued',
@@ -42,6 +43,7 @@ export const JOB_STATUSES: readonly JobStatus[] = [
   'failed',
   'cancelled',
 ];
+export const JOB_HISTORY_SORTS: readonly JobHistorySort[] = ['created_at', '-created_at', 'finished_at', '-finished_at', 'status'];
 export const PRIORITIES: readonly Priority[] = ['low', 'normal', 'high'];
 export const IMAGE_DETAILS: readonly ImageDetail[] = ['auto', 'low', 'high'];
 export const COMPARE_OPS: readonly CompareOp[] = ['eq', 'ne', 'in', 'gt', 'gte', 'lt', 'lte', 'contains'];

@@ -104,7 +104,7 @@ pub struct Job {
     pub finished_at: Option<DateTime<Utc>>,
 }
 
-/// A job as listed in the history (without per-stage progress).
+/// A job as listed in the history and the live job list.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobSummary {
     pub id: Uuid,
@@ -117,6 +117,8 @@ pub struct JobSummary {
     pub priority: Priority,
     pub counts: JobCounts,
     pub percent_complete: f64,
+    pub stages: Vec<StageProgress>,
+    pub usage: Usage,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -171,6 +173,16 @@ fn stage_progress(s: job_stage_stats::Model) -> StageProgress {
     }
 }
 
+fn usage(job: &jobs::Model) -> Usage {
+    Usage {
+        input_tokens: job.input_tokens,
+        output_tokens: job.output_tokens,
+        billed_input_tokens: job.billed_input_tokens,
+        billed_output_tokens: job.billed_output_tokens,
+        cost_usd: job.cost_usd,
+    }
+}
+
 impl TryFrom<JobView> for Job {
     type Error = ApiError;
 
@@ -190,13 +202,7 @@ impl TryFrom<JobView> for Job {
             counts: counts(&job),
             percent_complete: percent_complete(&job),
             stages: view.stages.into_iter().map(stage_progress).collect(),
-            usage: Usage {
-                input_tokens: job.input_tokens,
-                output_tokens: job.output_tokens,
-                billed_input_tokens: job.billed_input_tokens,
-                billed_output_tokens: job.billed_output_tokens,
-                cost_usd: job.cost_usd,
-            },
+            usage: usage(&job),
             error_summary: job.error_summary,
             created_at: job.created_at.into(),
             updated_at: job.updated_at.into(),
@@ -206,10 +212,11 @@ impl TryFrom<JobView> for Job {
     }
 }
 
-impl TryFrom<jobs::Model> for JobSummary {
+impl TryFrom<JobView> for JobSummary {
     type Error = ApiError;
 
-    fn try_from(job: jobs::Model) -> Result<Self, ApiError> {
+    fn try_from(view: JobView) -> Result<Self, ApiError> {
+        let job = view.job;
         let snapshot = snapshot(&job)?;
         let (status, priority) = parse_status(&job)?;
         Ok(JobSummary {
@@ -222,6 +229,8 @@ impl TryFrom<jobs::Model> for JobSummary {
             priority,
             counts: counts(&job),
             percent_complete: percent_complete(&job),
+            stages: view.stages.into_iter().map(stage_progress).collect(),
+            usage: usage(&job),
             created_at: job.created_at.into(),
             finished_at: job.finished_at.map(Into::into),
         })
@@ -378,9 +387,41 @@ pub struct HistoryQuery {
     pub created_to: Option<DateTime<Utc>>,
     /// Include previews (stages tried before a pipeline is saved); left out by default.
     pub include_previews: Option<bool>,
+    /// Order of the jobs (a field, descending with a leading `-`); `-created_at`, newest
+    /// first, by default. Jobs not finished come last when sorting by `finished_at`;
+    /// `status` sorts by status name, newest first within a status.
+    #[param(inline)]
+    pub sort: Option<HistorySort>,
 }
 
-/// The job history, newest first, with filters.
+/// Orders of the job history.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+pub enum HistorySort {
+    #[serde(rename = "created_at")]
+    CreatedAt,
+    #[serde(rename = "-created_at")]
+    CreatedAtDesc,
+    #[serde(rename = "finished_at")]
+    FinishedAt,
+    #[serde(rename = "-finished_at")]
+    FinishedAtDesc,
+    #[serde(rename = "status")]
+    Status,
+}
+
+impl From<HistorySort> for store::jobs::HistorySort {
+    fn from(sort: HistorySort) -> Self {
+        match sort {
+            HistorySort::CreatedAt => Self::CreatedAt,
+            HistorySort::CreatedAtDesc => Self::CreatedAtDesc,
+            HistorySort::FinishedAt => Self::FinishedAt,
+            HistorySort::FinishedAtDesc => Self::FinishedAtDesc,
+            HistorySort::Status => Self::Status,
+        }
+    }
+}
+
+/// The job history with filters, newest first unless `sort` says otherwise.
 #[utoipa::path(
     tag = "jobs",
     params(HistoryQuery, PageQuery),
@@ -401,6 +442,7 @@ pub async fn job_history(
             "created_from must not be after created_to".into(),
         ));
     }
+    let sort = filter.sort.map(Into::into).unwrap_or_default();
     let filter = HistoryFilter {
         status: filter.status,
         pipeline_id: filter.pipeline_id,
@@ -409,7 +451,7 @@ pub async fn job_history(
         created_to: filter.created_to,
         include_previews: filter.include_previews.unwrap_or(false),
     };
-    let jobs = store::jobs::history(&state.db, tenant, &filter, page).await?;
+    let jobs = store::jobs::history(&state.db, tenant, &filter, sort, page).await?;
     let items = jobs
         .items
         .into_iter()

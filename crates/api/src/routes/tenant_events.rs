@@ -132,8 +132,8 @@ impl TenantLive {
         let jobs = store::jobs::by_ids(&self.state.db, self.tenant, ids).await?;
         let id = cursor(self.since);
         for job in jobs {
-            let seq = job.event_seq;
-            let job_id = job.id;
+            let seq = job.job.event_seq;
+            let job_id = job.job.id;
             if !self.is_new(job_id, seq) {
                 continue;
             }

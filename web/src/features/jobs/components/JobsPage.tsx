@@ -12,11 +12,12 @@ import { useBulkRetryJobs } from '../hooks/useBulkRetryJobs';
 import { Pager } from '../../../components/Pager';
 import { Field } from '../../../components/Field';
 import { ProgressBar, StatusBadge } from '../../../components/Job';
-import { JOB_STATUSES } from '../../../api/types';
-import { age, label, num, shortId } from '../../../lib/format';
+import { JOB_STATUSES, type JobHistorySort } from '../../../api/types';
+import { age, compact, label, num, shortId } from '../../../lib/format';
+import { ariaSort, DEFAULT_SORT, nextSort, parseSort, stageSummary, type SortColumn } from '../../../lib/jobList';
 
 const PAGE = 50;
-const DEFAULTS = { status: '', pipeline: '', library: '', from: '', to: '', previews: '', page: 1 };
+const DEFAULTS = { status: '', pipeline: '', library: '', from: '', to: '', previews: '', sort: '', page: 1 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** `YYYY-MM-DD` from a date input as the start of that day in the browser's time zone. */
@@ -29,6 +30,7 @@ function dayStart(day: string, plusDays = 0): string | undefined {
 
 export function JobsPage() {
   const [url, setUrl] = useUrlState(DEFAULTS);
+  const sort = parseSort(url.sort);
   const params = {
     limit: PAGE,
     offset: (url.page - 1) * PAGE,
@@ -38,6 +40,11 @@ export function JobsPage() {
     ...(url.from ? { created_from: dayStart(url.from) } : {}),
     ...(url.to ? { created_to: dayStart(url.to, 1) } : {}),
     ...(url.previews ? { include_previews: true } : {}),
+    ...(sort !== DEFAULT_SORT ? { sort } : {}),
+  };
+  const sortBy = (column: SortColumn) => {
+    const next = nextSort(sort, column);
+    setUrl({ sort: next === DEFAULT_SORT ? '' : next });
   };
   const stream = useTenantStream();
   const q = useJobHistory(params, stream !== 'live');
@@ -137,14 +144,14 @@ export function JobsPage() {
                     />
                   </th>
                   <th>Job</th>
-                  <th>Status</th>
+                  <SortHeader column="status" sort={sort} onSort={sortBy}>Status</SortHeader>
                   <th>Progress</th>
-                  <th className="num">Passed</th>
-                  <th className="num hide-narrow">Filtered out</th>
-                  <th className="num hide-narrow">Failed</th>
+                  <th>Stages</th>
+                  <th className="num hide-narrow">Tokens in / out</th>
                   <th className="hide-narrow">Pipeline</th>
                   <th className="hide-narrow">Library</th>
-                  <th className="num">Age</th>
+                  <SortHeader column="finished_at" sort={sort} onSort={sortBy} className="num hide-narrow">Finished</SortHeader>
+                  <SortHeader column="created_at" sort={sort} onSort={sortBy} className="num">Age</SortHeader>
                 </tr>
               </thead>
               <tbody>
@@ -167,11 +174,17 @@ export function JobsPage() {
                         {Math.floor(j.percent_complete)}% of {num(j.counts.total)}
                       </span>
                     </td>
-                    <td className="num">{num(j.counts.passed)}</td>
-                    <td className="num hide-narrow">{num(j.counts.filtered_out)}</td>
-                    <td className="num hide-narrow">{num(j.counts.failed)}</td>
+                    <td className="stages" title={`${num(j.counts.passed)} passed, ${num(j.counts.filtered_out)} filtered out, ${num(j.counts.failed)} failed`}>
+                      {stageSummary(j.stages)}
+                    </td>
+                    <td className="num hide-narrow" title={`${num(j.usage.input_tokens)} in, ${num(j.usage.output_tokens)} out`}>
+                      {compact(j.usage.input_tokens)} / {compact(j.usage.output_tokens)}
+                    </td>
                     <td className="hide-narrow">{j.pipeline_name}</td>
                     <td className="hide-narrow">{libName.get(j.library_id) ?? shortId(j.library_id)}</td>
+                    <td className="num hide-narrow" title={j.finished_at ? new Date(j.finished_at).toLocaleString() : undefined}>
+                      {j.finished_at ? age(j.finished_at) : '—'}
+                    </td>
                     <td className="num" title={new Date(j.created_at).toLocaleString()}>
                       {age(j.created_at)}
                     </td>
@@ -184,6 +197,19 @@ export function JobsPage() {
         </>
       )}
     </>
+  );
+}
+
+/** A column header that sorts the list by its field; the order lives in the URL. */
+function SortHeader({ column, sort, onSort, className, children }: { column: SortColumn; sort: JobHistorySort; onSort: (c: SortColumn) => void; className?: string; children: string }) {
+  const state = ariaSort(sort, column);
+  return (
+    <th className={className} aria-sort={state}>
+      <button type="button" className="link sort" onClick={() => onSort(column)}>
+        {children}
+        <span aria-hidden="true">{state === 'ascending' ? ' ▲' : state === 'descending' ? ' ▼' : ''}</span>
+      </button>
+    </th>
   );
 }
 

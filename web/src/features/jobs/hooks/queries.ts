@@ -1,14 +1,14 @@
 import { keepPreviousData, useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import { api, ok } from '../../../api/client';
 import { keys, type HistoryParams } from '../../../api/keys';
-import type { ItemStatus, JobStatus, Verdict } from '../../../api/types';
+import type { ItemStatus, JobHistorySort, JobStatus, Verdict } from '../../../api/types';
 
 /** `poll`: no live stream feeds the list, so it re-reads itself while jobs on it are moving. */
 export function useJobHistory(p: HistoryParams, poll: boolean) {
   return useQuery({
     queryKey: keys.jobs.list(p),
     queryFn: async ({ signal }) =>
-      ok(await api.GET('/api/jobs/history', { params: { query: { ...p, status: p.status as JobStatus | undefined } }, signal })),
+      ok(await api.GET('/api/jobs/history', { params: { query: { ...p, status: p.status as JobStatus | undefined, sort: p.sort as JobHistorySort | undefined } }, signal })),
     placeholderData: keepPreviousData,
     // One request for the whole page, never one per row.
     refetchInterval: (query) => (poll && query.state.data?.items.some((j) => j.status === 'queued' || j.status === 'running') ? 5000 : false),
