@@ -471,6 +471,28 @@ pub fn start_standin(settings: &mut Settings) -> cohere_standin::Running {
     standin
 }
 
+/// Makes every call to `standin` answer 503 while the breaker never opens, so the retry
+/// settings alone decide: `in_process_tries` calls per delivery, `max_attempts` deliveries,
+/// then the item fails and is dead-lettered.
+pub fn fail_every_call_transiently(
+    settings: &mut Settings,
+    standin: &cohere_standin::Running,
+    in_process_tries: u32,
+    max_attempts: u32,
+) {
+    settings.breaker.min_calls = settings.breaker.window_calls;
+    settings.breaker.failure_rate = 1.0;
+    settings.retry.in_process_tries = in_process_tries;
+    settings.retry.max_attempts = max_attempts;
+    standin
+        .standin
+        .set_config(cohere_standin::RuntimeConfig {
+            error_rates: std::collections::BTreeMap::from([(503, 1.0)]),
+            ..Default::default()
+        })
+        .expect("configure the stand-in");
+}
+
 /// `count` distinct valid images: the sample photos, each made unique by trailing bytes
 /// (which image decoders ignore and which change the content hash).
 pub fn distinct_images(count: usize) -> Vec<(String, Vec<u8>)> {

@@ -10,7 +10,8 @@ use lapin::{BasicProperties, options::BasicPublishOptions};
 use serde_json::Value;
 use settings::Settings;
 use system_tests::{
-    RunningWorker, STANDIN_KEY, TestApp, distinct_images, eventually, one_stage, start_standin,
+    RunningWorker, STANDIN_KEY, TestApp, distinct_images, eventually, fail_every_call_transiently,
+    one_stage, start_standin,
 };
 use uuid::Uuid;
 
@@ -247,18 +248,8 @@ async fn a_transient_failure_waits_in_the_delay_queues_then_is_dead_lettered_aft
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     // Every call fails with a 503, and the breaker never opens: retries alone decide.
-    app.settings.breaker.min_calls = app.settings.breaker.window_calls;
-    app.settings.breaker.failure_rate = 1.0;
-    app.settings.retry.in_process_tries = 2;
     app.settings.retry.initial_backoff_millis = 10;
-    app.settings.retry.max_attempts = 3;
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            error_rates: BTreeMap::from([(503, 1.0)]),
-            ..Default::default()
-        })
-        .unwrap();
+    fail_every_call_transiently(&mut app.settings, &standin, 2, 3);
     let (job, images) = submit_images(&app, 1).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job, RUN_TIMEOUT).await;

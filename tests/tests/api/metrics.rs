@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use serde_json::json;
-use system_tests::{RunningWorker, TestApp, distinct_images, eventually, one_stage, start_standin};
+use system_tests::{
+    RunningWorker, TestApp, distinct_images, eventually, fail_every_call_transiently, one_stage,
+    start_standin,
+};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -284,17 +287,7 @@ async fn the_redriver_counts_dead_letters_by_class_and_redrives_by_trigger() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
-    app.settings.breaker.min_calls = app.settings.breaker.window_calls;
-    app.settings.breaker.failure_rate = 1.0;
-    app.settings.retry.in_process_tries = 1;
-    app.settings.retry.max_attempts = 1;
-    standin
-        .standin
-        .set_config(cohere_standin::RuntimeConfig {
-            error_rates: std::collections::BTreeMap::from([(503, 1.0)]),
-            ..Default::default()
-        })
-        .unwrap();
+    fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
     let mut settings = app.settings.clone();
     settings.redriver.host = "127.0.0.1".into();
     settings.redriver.port = 0;

@@ -2,12 +2,14 @@
 //! recorded by an in-memory span exporter (no collector). Each test installs the process's
 //! global subscriber, so each runs in a process of its own (as nextest runs every test).
 
-use std::{collections::BTreeMap, collections::HashMap, time::Duration};
+use std::{collections::HashMap, time::Duration};
 
 use cohere_standin::RuntimeConfig;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use system_tests::{RunningWorker, TestApp, distinct_images, one_stage, start_standin};
+use system_tests::{
+    RunningWorker, TestApp, distinct_images, fail_every_call_transiently, one_stage, start_standin,
+};
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -187,17 +189,7 @@ async fn a_retried_delivery_links_to_the_trace_of_its_first_delivery() {
     let standin = start_standin(&mut app.settings);
     // Every call fails with a 503: the first delivery goes to a delay queue, the second
     // spends the last attempt and dead-letters the message.
-    app.settings.breaker.min_calls = app.settings.breaker.window_calls;
-    app.settings.breaker.failure_rate = 1.0;
-    app.settings.retry.in_process_tries = 1;
-    app.settings.retry.max_attempts = 2;
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            error_rates: BTreeMap::from([(503, 1.0)]),
-            ..Default::default()
-        })
-        .unwrap();
+    fail_every_call_transiently(&mut app.settings, &standin, 1, 2);
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &distinct_images(1)).await;
     let pipeline = app.create_pipeline("one", one_stage()).await;
@@ -267,17 +259,7 @@ async fn a_redriven_dead_letter_links_its_new_work_to_the_original_trace() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
-    app.settings.breaker.min_calls = app.settings.breaker.window_calls;
-    app.settings.breaker.failure_rate = 1.0;
-    app.settings.retry.in_process_tries = 1;
-    app.settings.retry.max_attempts = 1;
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            error_rates: BTreeMap::from([(503, 1.0)]),
-            ..Default::default()
-        })
-        .unwrap();
+    fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
     let mut settings = app.settings.clone();
     settings.redriver.host = "127.0.0.1".into();
     settings.redriver.port = 0;

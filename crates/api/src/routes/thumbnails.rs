@@ -21,8 +21,8 @@ use crate::{
     thumbnail::{self, SIZES, ThumbnailError},
 };
 
-/// Answered when an image has no thumbnail (registered by URL, or not decodable): the client
-/// shows a placeholder.
+/// Answered when an image has no thumbnail (registered by URL, or not decodable); the
+/// dashboard then draws an empty tile with the image's name.
 pub const NO_THUMBNAIL: &str = "thumbnail_unavailable";
 
 /// Thumbnails rendered at once by this replica: each decode may take up to a few hundred MB.
