@@ -31,7 +31,12 @@ use crate::{
     openapi,
     origin::OriginPolicy,
     routes::{
-        self, images::UploadLimit, session::SessionLifetime, system_health::BreakerOpenLimit,
+        self,
+        events::RESYNC_EVERY,
+        images::UploadLimit,
+        session::SessionLifetime,
+        system_health::BreakerOpenLimit,
+        tenant_events::{self, rereads::Rereads},
     },
     state::AppState,
     ui,
@@ -73,8 +78,15 @@ impl Application {
             Topology::from_settings(settings),
             Duration::from_secs(settings.amqp.timeout_seconds),
         );
+        let rereads = Rereads::new(
+            db.clone(),
+            RESYNC_EVERY,
+            tenant_events::MARGIN,
+            tenant_events::MAX_SNAPSHOTS as u64,
+        );
         let state = web::Data::new(AppState {
             db,
+            rereads,
             publisher,
             objects,
             events,

@@ -5,7 +5,10 @@ use sea_orm::DatabaseConnection;
 use store::{TenantId, objects::Objects};
 use uuid::Uuid;
 
-use crate::{auth::KeyCache, cache::TtlCache, events::EventHub, metrics::ApiMetrics};
+use crate::{
+    auth::KeyCache, cache::TtlCache, events::EventHub, metrics::ApiMetrics,
+    routes::tenant_events::rereads::Rereads,
+};
 
 /// What every handler can reach.
 pub struct AppState {
@@ -14,6 +17,8 @@ pub struct AppState {
     pub objects: Objects,
     pub keys: KeyCache,
     pub events: EventHub,
+    /// One re-read of changed jobs per tenant with event streams open here.
+    pub rereads: Rereads,
     /// Rendered `GET /api/jobs/{id}` bodies for a short time: the endpoint clients poll.
     /// Entries of a job this replica changes are removed at once.
     pub job_views: TtlCache<(TenantId, Uuid), Bytes>,

@@ -84,7 +84,7 @@ impl Drainer {
                 };
             let outcome = self.consume(&connection, stop.clone()).await;
             if *stop.borrow() {
-                let _ = connection.close(200, "shutting down".into()).await;
+                broker::close(&connection, "shutting down").await;
                 return;
             }
             match outcome {
@@ -93,7 +93,7 @@ impl Drainer {
                     tracing::warn!(%error, "the dead-letter consumer failed; reconnecting")
                 }
             }
-            let _ = connection.close(200, "reconnecting".into()).await;
+            broker::close(&connection, "reconnecting").await;
             if pause(&mut stop, RECONNECT_PAUSE).await {
                 return;
             }

@@ -242,11 +242,14 @@ async fn next_delivery(consumer: &mut Option<Consumer>) -> Option<Result<Deliver
 /// Cancels `consumer` so the broker stops sending; what it had sent already and nobody
 /// took yet goes straight back to the queue.
 async fn pause(channel: &Channel, consumer: Consumer) {
-    if let Err(error) = channel
-        .basic_cancel(consumer.tag(), BasicCancelOptions::default())
-        .await
-    {
-        tracing::warn!(%error, "could not cancel the consumer");
+    // Bounded: a broker that does not answer must not hold up the shutdown.
+    let cancelled = tokio::time::timeout(
+        Duration::from_secs(5),
+        channel.basic_cancel(consumer.tag(), BasicCancelOptions::default()),
+    )
+    .await;
+    if !matches!(cancelled, Ok(Ok(()))) {
+        tracing::warn!(?cancelled, "could not cancel the consumer");
         return;
     }
     tokio::spawn(async move {

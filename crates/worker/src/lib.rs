@@ -143,10 +143,10 @@ impl Worker {
             .await;
             listener.abort();
             if *stop.borrow() {
-                let _ = connection.close(200, "shutting down".into()).await;
+                broker::close(&connection, "shutting down").await;
                 return Ok(());
             }
-            let _ = connection.close(200, "reconnecting".into()).await;
+            broker::close(&connection, "reconnecting").await;
             if let Err(error) = outcome {
                 tracing::warn!(%error, "consumer stopped; reconnecting");
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -272,6 +272,48 @@ async fn resuming_sends_the_jobs_changed_since_or_a_resync_when_too_many_changed
     );
 }
 
+/// The positions (`id:` of frames without data) the next `count` re-reads sent on `stream`.
+async fn next_positions(stream: &mut EventReader, count: usize) -> Vec<String> {
+    let mut positions = Vec::with_capacity(count);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while positions.len() < count {
+            if stream
+                .next_frame()
+                .await
+                .expect("the stream goes on")
+                .is_none()
+            {
+                positions.push(stream.last_id.clone().expect("an id"));
+            }
+        }
+    })
+    .await
+    .expect("re-reads every few seconds");
+    positions
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenants_streams_share_one_re_read_of_its_changed_jobs() {
+    let app = TestApp::spawn().await;
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let mut stream = open(&app, &app.key, None).await;
+        // Each stream's own first read, at the moment it opened.
+        next_positions(&mut stream, 1).await;
+        streams.push(stream);
+    }
+    let positions =
+        futures::future::join_all(streams.iter_mut().map(|s| next_positions(s, 2))).await;
+    // A re-read's position is the database's clock when it ran: streams that each read for
+    // themselves would never send the same one. At most one re-read can fall between the
+    // streams' openings, so of two in a row, one is common to all.
+    let shared: Vec<&String> = positions[0]
+        .iter()
+        .filter(|p| positions.iter().all(|other| other.contains(p)))
+        .collect();
+    assert!(!shared.is_empty(), "{positions:?}");
+}
+
 /// This process's resident memory, in bytes.
 fn resident_bytes() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

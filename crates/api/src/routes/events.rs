@@ -24,6 +24,9 @@ use crate::{
 /// How often a stream re-reads the database, so a lost event delays an update, never loses it.
 pub(crate) const RESYNC_EVERY: Duration = Duration::from_secs(5);
 
+/// A comment line: keeps the connection open when there is nothing to send.
+pub(crate) const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
 /// One server-sent event as it appears on the stream.
 #[derive(ToSchema)]
 #[allow(dead_code)]
@@ -185,7 +188,7 @@ impl Live {
                     Err(RecvError::Closed) => return None,
                 },
                 _ = resync.tick() => {
-                    return Some(self.resync().await.unwrap_or_else(|| Bytes::from_static(b": keep-alive\n\n")));
+                    return Some(self.resync().await.unwrap_or_else(|| Bytes::from_static(KEEP_ALIVE)));
                 }
             }
         }

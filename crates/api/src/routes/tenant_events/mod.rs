@@ -3,11 +3,13 @@
 //!
 //! Events carry their tenant, so filtering costs nothing per event. What a stream may have
 //! missed (events published before it listened, while the broker was away, or dropped
-//! because it lagged) it finds in the database: every few seconds it reads the ids and
-//! sequence numbers of the tenant's jobs changed since its watermark and sends a `snapshot` of
-//! each job whose `seq` is newer than what it sent. The watermark is the database's clock
-//! minus [`MARGIN`], sent as the `id:` of every frame, so `Last-Event-ID` resumes a stream
-//! for all jobs at once.
+//! because it lagged) it finds in the database: every few seconds one reader per tenant and
+//! replica ([`rereads`]) reads the ids and sequence numbers of the tenant's jobs changed since
+//! its watermark, and each stream sends a `snapshot` of each job whose `seq` is newer than what
+//! it sent. The watermark is the database's clock minus [`MARGIN`], sent as the `id:` of every
+//! frame, so `Last-Event-ID` resumes a stream for all jobs at once.
+
+pub mod rereads;
 
 use std::collections::HashMap;
 
@@ -15,12 +17,10 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use bytes::{Bytes, BytesMut};
 use chrono::{DateTime, TimeDelta, Utc};
 use domain::event::JobEvent;
+use rereads::{Reread, Subscription};
 use serde::Serialize;
-use store::TenantId;
-use tokio::{
-    sync::broadcast::{self, error::RecvError},
-    time::{Instant, Interval, MissedTickBehavior},
-};
+use store::{TenantId, jobs::Changed};
+use tokio::sync::broadcast::{self, error::RecvError};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ use crate::{
     error::ApiError,
     events::SharedEvent,
     routes::{
-        events::{RESYNC_EVERY, event_stream, frame, json_data},
+        events::{KEEP_ALIVE, event_stream, frame, json_data},
         jobs::JobSummary,
     },
     state::AppState,
@@ -37,10 +37,10 @@ use crate::{
 
 /// How long a change may take from its `updated_at` to its commit: re-reads look back this
 /// far, so a change committed late is still found.
-const MARGIN: TimeDelta = TimeDelta::seconds(10);
+pub(crate) const MARGIN: TimeDelta = TimeDelta::seconds(10);
 
 /// Most snapshots one re-read sends; beyond that the stream sends `resync` instead.
-const MAX_SNAPSHOTS: usize = 200;
+pub(crate) const MAX_SNAPSHOTS: usize = 200;
 
 /// Jobs whose last sent `seq` a stream remembers (to drop stale and duplicate events).
 const MAX_TRACKED: usize = 10_000;
@@ -111,7 +111,8 @@ struct TenantLive {
     since: DateTime<Utc>,
     /// The last `seq` sent per job.
     sent: HashMap<Uuid, i64>,
-    reread: Interval,
+    /// The tenant's shared re-reads.
+    rereads: Subscription,
 }
 
 impl TenantLive {
@@ -147,9 +148,8 @@ impl TenantLive {
         Ok(())
     }
 
-    /// Re-reads the jobs changed since the watermark: snapshots of those with news (or one
-    /// `resync` when too many changed), then the new watermark as an `id:`-only line (which
-    /// also keeps the connection alive).
+    /// Reads the jobs changed since this stream's watermark itself (when it opens, and when it
+    /// fell behind the shared re-reads) and sends what it found, as [`TenantLive::send_changed`].
     async fn reread(&mut self) -> Result<Bytes, ApiError> {
         let changed = store::jobs::changed_since(
             &self.state.db,
@@ -158,6 +158,13 @@ impl TenantLive {
             MAX_SNAPSHOTS as u64 + 1,
         )
         .await?;
+        self.send_changed(&changed).await
+    }
+
+    /// Snapshots of the changed jobs with news for this stream (or one `resync` when too many
+    /// changed), then the new watermark as an `id:`-only line (which also keeps the connection
+    /// alive).
+    async fn send_changed(&mut self, changed: &Changed) -> Result<Bytes, ApiError> {
         let mut out = BytesMut::new();
         if changed.jobs.len() > MAX_SNAPSHOTS {
             let resync = Resync {
@@ -210,13 +217,19 @@ impl TenantLive {
                     },
                     Err(RecvError::Closed) => return None,
                 },
-                _ = self.reread.tick() => match self.reread().await {
-                    Ok(bytes) => return Some(bytes),
-                    Err(error) => {
+                reread = self.rereads.rereads.recv() => {
+                    let sent = match reread {
+                        Ok(Reread::Changed(changed)) => self.send_changed(&changed).await,
+                        Ok(Reread::Failed) => Ok(Bytes::from_static(KEEP_ALIVE)),
+                        // Behind the shared re-reads: what they said, this stream reads itself.
+                        Err(RecvError::Lagged(_)) => self.reread().await,
+                        Err(RecvError::Closed) => return None,
+                    };
+                    return Some(sent.unwrap_or_else(|error| {
                         tracing::debug!(%error, "re-reading jobs for the event stream failed");
-                        return Some(Bytes::from_static(b": keep-alive\n\n"));
-                    }
-                },
+                        Bytes::from_static(KEEP_ALIVE)
+                    }));
+                }
             }
         }
     }
@@ -252,19 +265,22 @@ pub async fn tenant_events(
     // Subscribe before the first read, so nothing falls between the two.
     let events = state.events.subscribe();
     let since = parse_cursor(&req)?.unwrap_or_else(|| Utc::now() - MARGIN);
-    // Streams opened together (a deploy, a network blip) re-read at spread-out moments.
-    let first_reread = RESYNC_EVERY.mul_f64(rand::random_range(0.5..1.0));
-    let mut reread = tokio::time::interval_at(Instant::now() + first_reread, RESYNC_EVERY);
-    reread.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let changed =
+        store::jobs::changed_since(&state.db, tenant, since, MAX_SNAPSHOTS as u64 + 1).await?;
+    // Joined after the first read and started at its watermark: the shared re-reads cover
+    // everything after what that read covered.
+    let rereads = state
+        .rereads
+        .subscribe(tenant, since.max(changed.now - MARGIN));
     let mut live = TenantLive {
         state,
         tenant,
         events,
         since,
         sent: HashMap::new(),
-        reread,
+        rereads,
     };
-    let first = live.reread().await?;
+    let first = live.send_changed(&changed).await?;
     let open = live.state.metrics.event_stream_opened();
     let shutdown = live.state.shutdown.clone();
     Ok(event_stream(
