@@ -22,6 +22,10 @@
 //! or, its attempts spent, fails the item; an undecodable message is dead-lettered as poison.
 //! While a circuit breaker is open the consumer is cancelled, so messages stay queued; it
 //! consumes again when the breaker half-opens to let its probes through.
+//!
+//! The steps: loading and deciding in [`plan`](crate::plan), the call in
+//! [`call`](crate::call), writing and following up in `writer`, settling on the broker in
+//! `delivery`.
 
 mod delivery;
 mod writer;
