@@ -50,7 +50,7 @@ use tracing::Instrument;
 use crate::{
     call,
     context::Context,
-    plan::{self, Call, Envelope, Step, UNCOMMITTED_JOB_WAIT},
+    plan::{self, Call, Disposition, Envelope, Step, UNCOMMITTED_JOB_WAIT},
 };
 use delivery::{Incoming, Received, settle};
 
@@ -258,32 +258,25 @@ fn route(
     writes: &mpsc::UnboundedSender<(Received, Change)>,
     retries: &mpsc::UnboundedSender<Incoming>,
 ) {
-    match step {
-        Step::Settle(disposition) => {
-            let ctx = ctx.clone();
-            let span = incoming.span.clone();
-            tokio::spawn(
-                async move { settle(&ctx, &incoming.delivery, disposition).await }.instrument(span),
-            );
-        }
+    let disposition = match step {
+        Step::Settle(disposition) => disposition,
         Step::Call(call) => {
             let received = incoming.received(&call.message);
             let _ = calls.send((received, call));
+            return;
         }
         Step::Write(change) => {
             let received = incoming.received(change.message());
             let _ = writes.send((received, change));
+            return;
         }
         Step::NotYetVisible if incoming.since.elapsed() >= UNCOMMITTED_JOB_WAIT => {
-            let span = incoming.span.clone();
             // A submission whose commit failed after its messages were confirmed: nothing
             // refers to the message.
-            span.in_scope(|| tracing::info!("message names no job or item; dropped"));
-            let disposition = plan::Disposition::Ack;
-            let ctx = ctx.clone();
-            tokio::spawn(
-                async move { settle(&ctx, &incoming.delivery, disposition).await }.instrument(span),
-            );
+            incoming
+                .span
+                .in_scope(|| tracing::info!("message names no job or item; dropped"));
+            Disposition::Ack
         }
         Step::NotYetVisible => {
             let retries = retries.clone();
@@ -298,8 +291,14 @@ fn route(
                 // When the consumer has stopped, the delivery is simply redelivered later.
                 let _ = retries.send(Incoming { pause, ..incoming });
             });
+            return;
         }
-    }
+    };
+    let ctx = ctx.clone();
+    let span = incoming.span.clone();
+    tokio::spawn(
+        async move { settle(&ctx, &incoming.delivery, disposition).await }.instrument(span),
+    );
 }
 
 /// Starts each call once a slot is free; its outcome goes to the writer.
