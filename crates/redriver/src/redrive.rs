@@ -536,7 +536,7 @@ pub enum PolicyPass {
 /// item is still failed; at most as many as one interval's rate allows.
 #[tracing::instrument(skip(ctx))]
 pub async fn auto_redrive_pass(ctx: &Redriver) -> Result<PolicyPass, RedriveError> {
-    if dead_letters::breaker_tripped_within(&ctx.db, BREAKER_QUIET_PERIOD).await? {
+    if store::breakers::tripped_within(&ctx.db, BREAKER_QUIET_PERIOD).await? {
         tracing::debug!("a circuit breaker tripped recently; no automatic re-drive");
         return Ok(PolicyPass::CohereUnhealthy);
     }

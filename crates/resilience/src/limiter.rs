@@ -3,23 +3,15 @@
 //!
 //! # How it works
 //!
-//! A GCRA with a burst of 1. Each call reserves the model's next free slot in one statement
-//! (`INSERT ... ON CONFLICT (model) DO UPDATE ... RETURNING`):
+//! A GCRA with a burst of 1, one row per model: each call reserves the model's next free slot
+//! ([`store::rate_limits::reserve`], one statement) and the caller sleeps until it
+//! ([`RateLimiter::acquire`]). Slots are handed out exactly `60 s / rpm` apart whatever the
+//! number of replicas. A reservation is a commitment: a caller that gives up while waiting (a
+//! cancelled job) leaves its slot unused, which only errs on the safe side. Waits are not
+//! capped here: if far more work is queued than the limit lets through, waits grow, and a
+//! caller that would rather requeue than sleep long can look at the returned wait.
 //!
-//! ```text
-//! slot         = greatest(next_slot_at, backoff_until, clock_timestamp())
-//! next_slot_at = slot + 60 s / rpm
-//! wait         = slot - clock_timestamp()
-//! ```
-//!
-//! and the caller sleeps `wait` before calling ([`RateLimiter::acquire`]). Concurrent
-//! reservations serialise on the row lock, so whatever the number of replicas, slots are handed
-//! out exactly `60 s / rpm` apart. A reservation is a commitment: a caller that gives up
-//! while waiting (a cancelled job) leaves its slot unused, which only errs on the safe side.
-//! Waits are not capped here: if far more work is queued than the limit lets through, waits
-//! grow, and a caller that would rather requeue than sleep long can look at the returned wait.
-//!
-//! After a 429, [`RateLimiter::back_off`] pushes `backoff_until` and `next_slot_at` to at least
+//! After a 429, [`RateLimiter::back_off`] pushes the model's back-off to at least
 //! `now + Retry-After`, so every replica's next reservation waits past it.
 //!
 //! # Why PostgreSQL, not Redis
@@ -29,8 +21,8 @@
 //! - The load is small: one single-row `UPDATE` per Cohere call, at Cohere's rates (tens to a
 //!   few thousand calls per minute), is far below what one row can take (thousands of updates
 //!   per second, each a few tens of microseconds under the row lock).
-//! - The limiter's clock is the database's (`clock_timestamp()`), the single clock of the
-//!   cluster: the replicas' clock skew does not matter.
+//! - The limiter's clock is the database's, the single clock of the cluster: the replicas'
+//!   clock skew does not matter.
 //!
 //! # Models without a configured limit
 //!
@@ -50,21 +42,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement, Value};
+use sea_orm::DatabaseConnection;
+use store::{StoreError, rate_limits};
+
+pub use store::rate_limits::Reservation;
 
 /// How long after a back-off ends this process keeps checking the row of a model without a
 /// limit (see the module documentation).
 pub const UNLIMITED_WATCH: Duration = Duration::from_secs(5 * 60);
-
-/// One reserved call slot.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reservation {
-    /// When the call may be made (the database's clock).
-    pub slot: DateTime<Utc>,
-    /// How long from now until then (zero if the slot is now).
-    pub wait: Duration,
-}
 
 type Limits = dyn Fn(&str) -> Option<u32> + Send + Sync;
 
@@ -87,35 +72,6 @@ impl fmt::Debug for RateLimiter {
         f.debug_struct("RateLimiter").finish_non_exhaustive()
     }
 }
-
-const RESERVE: &str = r#"
-INSERT INTO cohere_rate_limits AS r (model, next_slot_at, updated_at)
-VALUES ($1, clock_timestamp() + $2::bigint * interval '1 microsecond', clock_timestamp())
-ON CONFLICT (model) DO UPDATE
-SET next_slot_at = greatest(r.next_slot_at, r.backoff_until, clock_timestamp())
-                   + $2::bigint * interval '1 microsecond',
-    updated_at = clock_timestamp()
-RETURNING r.next_slot_at - $2::bigint * interval '1 microsecond' AS slot,
-          round(extract(epoch FROM (r.next_slot_at - $2::bigint * interval '1 microsecond'
-                                    - clock_timestamp())) * 1000000)::bigint AS wait_micros
-"#;
-
-const BACK_OFF: &str = r#"
-WITH t AS (SELECT clock_timestamp() + $2::bigint * interval '1 microsecond' AS until)
-INSERT INTO cohere_rate_limits AS r (model, next_slot_at, backoff_until, updated_at)
-SELECT $1, t.until, t.until, clock_timestamp() FROM t
-ON CONFLICT (model) DO UPDATE
-SET backoff_until = greatest(r.backoff_until, EXCLUDED.backoff_until),
-    next_slot_at = greatest(r.next_slot_at, EXCLUDED.backoff_until),
-    updated_at = clock_timestamp()
-"#;
-
-const READ_BACKOFF: &str = r#"
-SELECT greatest(backoff_until, now.t) AS slot,
-       round(extract(epoch FROM (greatest(backoff_until, now.t) - now.t)) * 1000000)::bigint AS wait_micros
-FROM cohere_rate_limits, (SELECT clock_timestamp() AS t) AS now
-WHERE model = $1
-"#;
 
 impl RateLimiter {
     /// A limiter on `db` with `limits(model)` calls per minute for each model (`None` or `0`:
@@ -153,7 +109,7 @@ impl RateLimiter {
     /// Reserves the next call slot of `model` and returns how long to wait for it. A model
     /// without a limit gets zero with no database round trip (unless this process backed it
     /// off recently: see the module documentation).
-    pub async fn reserve(&self, model: &str) -> Result<Duration, DbErr> {
+    pub async fn reserve(&self, model: &str) -> Result<Duration, StoreError> {
         Ok(self
             .reserve_slot(model)
             .await?
@@ -162,19 +118,20 @@ impl RateLimiter {
 
     /// As [`RateLimiter::reserve`], with the slot itself; `None` when the database was not
     /// asked (no limit, no recent back-off).
-    pub async fn reserve_slot(&self, model: &str) -> Result<Option<Reservation>, DbErr> {
+    pub async fn reserve_slot(&self, model: &str) -> Result<Option<Reservation>, StoreError> {
+        let db = &self.inner.db;
         match self.limit_for(model) {
             Some(rpm) => {
-                let interval_micros = 60_000_000 / i64::from(rpm);
-                self.query(RESERVE, model, Some(interval_micros)).await
+                let interval = Duration::from_micros(60_000_000 / u64::from(rpm));
+                rate_limits::reserve(db, model, interval).await.map(Some)
             }
-            None if self.watching(model) => self.query(READ_BACKOFF, model, None).await,
+            None if self.watching(model) => rate_limits::backoff(db, model).await,
             None => Ok(None),
         }
     }
 
     /// Reserves a slot and sleeps until it; returns the time slept.
-    pub async fn acquire(&self, model: &str) -> Result<Duration, DbErr> {
+    pub async fn acquire(&self, model: &str) -> Result<Duration, StoreError> {
         let wait = self.reserve(model).await?;
         if !wait.is_zero() {
             tokio::time::sleep(wait).await;
@@ -185,20 +142,14 @@ impl RateLimiter {
     /// After a 429 for `model`: no replica's call slot for it starts before `now + wait` (the
     /// server's `Retry-After`, or a default the caller picks; clamp it first). Never shortens
     /// a back-off already in place.
-    pub async fn back_off(&self, model: &str, wait: Duration) -> Result<(), DbErr> {
+    pub async fn back_off(&self, model: &str, wait: Duration) -> Result<(), StoreError> {
         if self.limit_for(model).is_none() {
             let until = Instant::now() + wait + UNLIMITED_WATCH;
             let mut watched = self.watched();
             let entry = watched.entry(model.to_owned()).or_insert(until);
             *entry = (*entry).max(until);
         }
-        let micros = i64::try_from(wait.as_micros()).unwrap_or(i64::MAX);
-        let statement = Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            BACK_OFF,
-            [Value::from(model), Value::from(micros)],
-        );
-        self.inner.db.execute_raw(statement).await?;
+        rate_limits::back_off(&self.inner.db, model, wait).await?;
         tracing::info!(
             model,
             wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
@@ -225,24 +176,6 @@ impl RateLimiter {
             }
             None => false,
         }
-    }
-
-    async fn query(
-        &self,
-        sql: &str,
-        model: &str,
-        interval_micros: Option<i64>,
-    ) -> Result<Option<Reservation>, DbErr> {
-        let mut values = vec![Value::from(model)];
-        values.extend(interval_micros.map(Value::from));
-        let statement = Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values);
-        let Some(row) = self.inner.db.query_one_raw(statement).await? else {
-            return Ok(None);
-        };
-        let slot: DateTime<Utc> = row.try_get("", "slot")?;
-        let wait_micros: i64 = row.try_get("", "wait_micros")?;
-        let wait = Duration::from_micros(u64::try_from(wait_micros).unwrap_or(0));
-        Ok(Some(Reservation { slot, wait }))
     }
 }
 

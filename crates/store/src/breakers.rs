@@ -1,10 +1,13 @@
 //! The workers' circuit breakers as they record them in `circuit_breakers` (one row per worker
-//! and model, written on every transition), read for the API's health report.
+//! and model, written on every transition), read for the API's health report and the
+//! re-driver's policy.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, EntityTrait, Set, Statement, sea_query::OnConflict,
+};
 
-use crate::StoreError;
+use crate::{StoreError, entities::circuit_breakers};
 
 /// How late a live worker may be in recording that its open breaker turned half-open; an open
 /// row older than its open period and this is one a stopped worker left behind.
@@ -41,6 +44,71 @@ fn names_a_refused_key(reason: &str) -> bool {
         reason
             .match_indices(status)
             .any(|(at, _)| !reason[at + status.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    })
+}
+
+/// A worker's breaker for one model entered `state` (`closed`, `half_open` or `open`).
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub worker_id: &'a str,
+    pub model: &'a str,
+    pub state: &'a str,
+    /// Why, in words.
+    pub reason: &'a str,
+    pub at: DateTime<Utc>,
+    /// When an open breaker will turn half-open.
+    pub open_until: Option<DateTime<Utc>>,
+}
+
+/// Records a transition: the worker's row for the model now says `change`.
+pub async fn record<C: ConnectionTrait>(db: &C, change: Change<'_>) -> Result<(), StoreError> {
+    use circuit_breakers::Column;
+    let row = circuit_breakers::ActiveModel {
+        worker_id: Set(change.worker_id.to_owned()),
+        model: Set(change.model.to_owned()),
+        state: Set(change.state.to_owned()),
+        reason: Set(Some(change.reason.to_owned())),
+        changed_at: Set(change.at.into()),
+        open_until: Set(change.open_until.map(Into::into)),
+    };
+    circuit_breakers::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([Column::WorkerId, Column::Model])
+                .update_columns([
+                    Column::State,
+                    Column::Reason,
+                    Column::ChangedAt,
+                    Column::OpenUntil,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+/// True when some worker's circuit breaker is open or half-open and changed within `window`:
+/// Cohere may not be healthy yet. (A breaker row untouched for longer belongs to a worker that
+/// is gone or quiet, and does not count.)
+pub async fn tripped_within<C: ConnectionTrait>(
+    db: &C,
+    window: std::time::Duration,
+) -> Result<bool, StoreError> {
+    let seconds = window.as_secs_f64();
+    let row = db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"SELECT EXISTS (
+                   SELECT 1 FROM circuit_breakers
+                   WHERE state IN ('open', 'half_open')
+                     AND changed_at > now() - make_interval(secs => $1)
+               ) AS tripped"#,
+            [seconds.into()],
+        ))
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get::<bool>("", "tripped")?,
+        None => false,
     })
 }
 

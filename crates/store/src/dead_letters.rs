@@ -278,31 +278,6 @@ pub async fn purge<C: ConnectionTrait>(db: &C, filter: &LetterFilter) -> Result<
     Ok(result.rows_affected)
 }
 
-/// True when some worker's circuit breaker is open or half-open and changed within `window`:
-/// Cohere may not be healthy yet. (A breaker row untouched for longer belongs to a worker that
-/// is gone or quiet, and does not count.)
-pub async fn breaker_tripped_within<C: ConnectionTrait>(
-    db: &C,
-    window: std::time::Duration,
-) -> Result<bool, StoreError> {
-    let seconds = window.as_secs_f64();
-    let row = db
-        .query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            r#"SELECT EXISTS (
-                   SELECT 1 FROM circuit_breakers
-                   WHERE state IN ('open', 'half_open')
-                     AND changed_at > now() - make_interval(secs => $1)
-               ) AS tripped"#,
-            [seconds.into()],
-        ))
-        .await?;
-    Ok(match row {
-        Some(row) => row.try_get::<bool>("", "tripped")?,
-        None => false,
-    })
-}
-
 /// The open dead letters of `class` the re-drive policy may take: dead-lettered before
 /// `before`, re-driven fewer than `max_redrives` times, about an item that is still failed
 /// (in a job that is not cancelled).

@@ -15,6 +15,7 @@ pub mod libraries;
 pub mod objects;
 pub mod page;
 pub mod pipelines;
+pub mod rate_limits;
 pub mod results;
 pub mod retry;
 pub mod sessions;

@@ -1,5 +1,5 @@
 //! Prints, as a JSON array on stdout, the `POST /v2/chat` bodies that
-//! [`worker::process::build_request`] builds for two representative stages: a text stage (system
+//! [`worker::request::build`] builds for two representative stages: a text stage (system
 //! prompt, an image with `detail: high`, temperature and max_tokens) and a JSON-schema stage.
 //! `scripts/cohere_wire_check.py` validates them against Cohere's OpenAPI description.
 //!
@@ -47,8 +47,8 @@ fn main() -> anyhow::Result<()> {
     };
 
     let requests = [
-        worker::process::build_request(&text_stage, media_type, &image),
-        worker::process::build_request(&json_stage, media_type, &image),
+        worker::request::build(&text_stage, media_type, &image),
+        worker::request::build(&json_stage, media_type, &image),
     ];
     println!("{}", serde_json::to_string_pretty(&requests)?);
     Ok(())

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use prometheus::Registry;
 use resilience::{BreakerConfig, BreakerState, BreakerSummary, Breakers, CircuitState, Permit};
-use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr, Statement};
+use sea_orm::DatabaseConnection;
 use settings::Settings;
+use store::StoreError;
 use tokio::sync::{mpsc, watch};
 
 /// May a call to a model go ahead?
@@ -65,12 +66,12 @@ impl Guard {
     }
 
     /// Waits for the model's next slot of the cluster-wide rate limit; returns how long.
-    pub async fn pace(&self, model: &str) -> Result<Duration, DbErr> {
+    pub async fn pace(&self, model: &str) -> Result<Duration, StoreError> {
         self.limiter.acquire(model).await
     }
 
     /// After a 429: every replica waits `wait` before its next call to `model`.
-    pub async fn back_off(&self, model: &str, wait: Duration) -> Result<(), DbErr> {
+    pub async fn back_off(&self, model: &str, wait: Duration) -> Result<(), StoreError> {
         self.limiter.back_off(model, wait).await
     }
 
@@ -101,23 +102,15 @@ async fn persist_transitions(
     mut transitions: mpsc::UnboundedReceiver<resilience::Transition>,
 ) {
     while let Some(t) = transitions.recv().await {
-        let statement = Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "INSERT INTO circuit_breakers (worker_id, model, state, reason, changed_at, open_until)
-             VALUES ($1, $2, $3, $4, $5, $6)
-             ON CONFLICT (worker_id, model) DO UPDATE
-             SET state = EXCLUDED.state, reason = EXCLUDED.reason,
-                 changed_at = EXCLUDED.changed_at, open_until = EXCLUDED.open_until",
-            [
-                worker_id.clone().into(),
-                t.model.clone().into(),
-                t.to.as_str().into(),
-                t.reason.clone().into(),
-                t.at.into(),
-                t.open_until.into(),
-            ],
-        );
-        if let Err(error) = db.execute_raw(statement).await {
+        let change = store::breakers::Change {
+            worker_id: &worker_id,
+            model: &t.model,
+            state: t.to.as_str(),
+            reason: &t.reason,
+            at: t.at,
+            open_until: t.open_until,
+        };
+        if let Err(error) = store::breakers::record(&db, change).await {
             tracing::warn!(%error, model = t.model, "could not record a breaker transition");
         }
     }

@@ -8,7 +8,7 @@ use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
 use prometheus::Registry;
 use serde::Serialize;
 
-use crate::process::Context;
+use crate::context::Context;
 
 struct Shared {
     ctx: Arc<Context>,

@@ -1,13 +1,18 @@
 //! The worker: consumes stage messages and, for each, fetches the image, calls Cohere with the
 //! stage's prompt, stores the result, applies the stage's filter and moves the item on.
 
+pub mod answer;
+pub mod call;
 pub mod cancel;
 pub mod consumer;
+pub mod context;
 pub mod fetch;
 pub mod guard;
 pub mod health;
+pub mod jobs;
 pub mod metrics;
-pub mod process;
+pub mod plan;
+pub mod request;
 
 use std::{sync::Arc, time::Duration};
 
@@ -19,7 +24,8 @@ use store::objects::Objects;
 use tokio::sync::watch;
 
 use crate::{
-    cancel::Cancellations, fetch::Fetcher, guard::Guard, health::HealthServer, process::Context,
+    cancel::Cancellations, context::Context, fetch::Fetcher, guard::Guard, health::HealthServer,
+    jobs::JobCache,
 };
 
 /// A worker ready to consume.
@@ -64,7 +70,7 @@ impl Worker {
             publisher,
             cohere,
             fetcher,
-            jobs: process::JobCache::default(),
+            jobs: JobCache::default(),
             guard,
             cancellations: Arc::new(Cancellations::default()),
             metrics: metrics::Metrics::new(&registry)?,
@@ -86,11 +92,6 @@ impl Worker {
             &self.settings.worker.health_host,
             self.settings.worker.health_port,
         )
-    }
-
-    /// The shared context, for tests that drive [`process::process`] directly.
-    pub fn context(&self) -> Arc<Context> {
-        self.ctx.clone()
     }
 
     /// Consumes until `stop` turns true. Reconnects to the broker when the connection drops.

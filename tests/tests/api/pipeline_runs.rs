@@ -4,11 +4,12 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use cohere_standin::sha256_hex;
+use domain::{job::Priority, message::StageMessage};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
-    EventReader, RunningWorker, TestApp, distinct_images, passes_first_stage, start_standin,
-    two_stages,
+    EventReader, RunningWorker, TestApp, distinct_images, eventually, passes_first_stage,
+    start_standin, two_stages,
 };
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -83,29 +84,59 @@ async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_
 async fn a_message_redelivered_after_its_result_was_stored_does_not_call_cohere_again() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
-    let images = distinct_images(1);
+    // An image that goes on to the second stage: its item is still running after the first.
+    let image = distinct_images(8)
+        .into_iter()
+        .find(|(_, bytes)| passes_first_stage(bytes))
+        .expect("an image that passes the first stage");
     let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
+    app.upload_bytes(library, &[image]).await;
     let pipeline = app.create_pipeline("survey", two_stages()).await;
     let job = app.submit_job(pipeline, library).await;
-
-    // Process the first-stage message, then "crash" before acknowledging it: the broker
-    // would deliver the same message again.
     let first = app.drain_stage_queue(1).await;
-    let body = serde_json::to_vec(&first[0].0).unwrap();
-    let worker = worker::Worker::build(&app.settings).await.unwrap();
-    let ctx = worker.context();
-    assert_eq!(
-        worker::process::process(&ctx, &body).await,
-        worker::process::Disposition::Ack
+    let message = StageMessage::decode(&serde_json::to_vec(&first[0].0).unwrap()).unwrap();
+
+    // One call a minute: the second stage's call waits for the rate limiter until the test is
+    // over, so the item stays at its second stage meanwhile.
+    let mut settings = app.settings.clone();
+    settings.cohere.requests_per_minute = Some(1);
+    settings.worker.shutdown_grace_seconds = 1;
+    let worker = RunningWorker::start(&settings).await;
+    let stages_written = |at_least: u64| {
+        let worker = &worker;
+        eventually(
+            RUN_TIMEOUT,
+            "the worker to write the stage",
+            move || async move {
+                let text = worker.metrics().await;
+                let written = text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("worker_stage_duration_seconds_count "))
+                    .and_then(|value| value.parse::<u64>().ok());
+                written.filter(|written| *written >= at_least)
+            },
+        )
+    };
+    let publisher = broker::Publisher::new(
+        app.settings.amqp.url.clone(),
+        broker::Topology::from_settings(&app.settings),
+        Duration::from_secs(5),
     );
-    assert_eq!(standin.standin.calls().total, 1);
+
+    publisher
+        .publish_prioritised(&[(message, Priority::Normal)])
+        .await
+        .unwrap();
+    stages_written(1).await;
+    assert_eq!(standin.standin.calls().received, 1);
+    // The same message again, as the broker delivers it when a worker stopped before its ack.
+    publisher
+        .publish_prioritised(&[(message, Priority::Normal)])
+        .await
+        .unwrap();
+    stages_written(2).await;
     assert_eq!(
-        worker::process::process(&ctx, &body).await,
-        worker::process::Disposition::Ack
-    );
-    assert_eq!(
-        standin.standin.calls().total,
+        standin.standin.calls().received,
         1,
         "the redelivery found its result and moved on"
     );
@@ -118,6 +149,7 @@ async fn a_message_redelivered_after_its_result_was_stored_does_not_call_cohere_
     assert_eq!(stage_zero_results, 1);
     let stats: Value = app.get_json(&format!("/api/jobs/{job}")).await;
     assert_eq!(stats["stages"][0]["processed"], 1, "counted once");
+    worker.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -267,11 +299,16 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &distinct_images(2)).await;
     let pipeline = app.create_pipeline("one", system_tests::one_stage()).await;
-    let worker = worker::Worker::build(&app.settings).await.unwrap();
-    let ctx = worker.context();
+    let worker = RunningWorker::start(&app.settings).await;
+    let topology = broker::Topology::from_settings(&app.settings);
+    let publisher = broker::Publisher::new(
+        app.settings.amqp.url.clone(),
+        topology.clone(),
+        Duration::from_secs(5),
+    );
 
-    // Hand the messages to the worker from inside the submission, i.e. before its commit, as a
-    // worker already consuming the queue would get them.
+    // Publish the messages from inside the submission and let the worker take them off the
+    // queue before the commit, as the api does with workers already consuming.
     let tenant = store::TenantId(
         app.db
             .query_one_raw(Statement::from_string(
@@ -284,7 +321,6 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
             .try_get::<uuid::Uuid>("", "id")
             .unwrap(),
     );
-    let mut processing = Vec::new();
     let submission = store::jobs::Submission {
         pipeline_id: pipeline,
         library_id: library,
@@ -294,23 +330,31 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
         request_hash: "test",
         preview: None,
     };
-    let accepted = store::jobs::submit(&app.db, tenant, submission, |messages| {
-        for message in messages {
-            let ctx = ctx.clone();
-            processing.push(tokio::spawn(async move {
-                worker::process::process(&ctx, &message.encode()).await
-            }));
-        }
-        async { Ok::<(), std::convert::Infallible>(()) }
+    let (publisher, queue) = (&publisher, &topology.stage_queue());
+    let accepted = store::jobs::submit(&app.db, tenant, submission, |messages| async move {
+        let batch: Vec<_> = messages
+            .into_iter()
+            .map(|message| (message, Priority::Normal))
+            .collect();
+        publisher.publish_prioritised(&batch).await?;
+        eventually(
+            RUN_TIMEOUT,
+            "the worker to take the messages",
+            || async move {
+                let depths = publisher.queue_depths().await.ok()?;
+                depths
+                    .iter()
+                    .any(|(name, depth)| name == queue && *depth == 0)
+                    .then_some(())
+            },
+        )
+        .await;
+        Ok::<(), broker::BrokerError>(())
     })
     .await
     .unwrap();
-    for task in processing {
-        assert_eq!(task.await.unwrap(), worker::process::Disposition::Ack);
-    }
-    let job = app
-        .get_json(&format!("/api/jobs/{}", accepted.job.job.id))
-        .await;
+    let job = app.wait_for_job(accepted.job.job.id, RUN_TIMEOUT).await;
+    worker.stop().await;
     assert_eq!(job["status"], "completed", "{job}");
     assert_eq!(standin.standin.calls().total, 2);
 }

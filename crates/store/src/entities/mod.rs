@@ -3,6 +3,7 @@
 //! plain `String`s here; the `domain` crate owns the enums.
 
 pub mod api_keys;
+pub mod circuit_breakers;
 pub mod dead_letters;
 pub mod images;
 pub mod job_items;
@@ -17,6 +18,7 @@ pub mod tenants;
 
 pub mod prelude {
     pub use super::api_keys::Entity as ApiKeys;
+    pub use super::circuit_breakers::Entity as CircuitBreakers;
     pub use super::dead_letters::Entity as DeadLetters;
     pub use super::images::Entity as Images;
     pub use super::job_items::Entity as JobItems;
