@@ -1,9 +1,9 @@
-//! Re-driving and purging dead letters, and the automatic re-drive policy.
+//! Re-driving and purging dead letters (the automatic policy's passes are [`crate::policy`]'s).
 //!
-//! Re-driving a dead letter re-opens its item ([`store::retry::reopen`]: the failed item goes
-//! back to `pending` at the stage where it failed, the job's counters and status follow) and
-//! publishes the item's stage message again, with publisher confirms and the `x-reopened`
-//! header; then the letter is marked `redriven`. A letter that names no item (a poison
+//! Re-driving a dead letter re-opens its item ([`store::retry::reopen_and_announce`], as a
+//! job's retry does: the failed item goes back to `pending` at the stage where it failed, the
+//! job's counters and status follow) and publishes the item's stage message again, with
+//! publisher confirms and the `x-reopened` header; then the letter is marked `redriven`. A letter that names no item (a poison
 //! message), or whose item is no longer failed, is skipped with its reason. Re-drives are
 //! paced at `redriver.redrive_per_second`, shared by every request of the process.
 //!

@@ -537,7 +537,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-
     fn file() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/app.toml")
     }
@@ -617,9 +616,15 @@ mod tests {
         let err = s.cohere.required_api_key().unwrap_err();
         assert!(err.to_string().contains("APP__COHERE__API_KEY"), "{err}");
         let s = Settings::load_from(None, env(&[("APP__COHERE__API_KEY", " ")])).unwrap();
-        assert!(s.cohere.required_api_key().is_err(), "a blank key is no key");
+        assert!(
+            s.cohere.required_api_key().is_err(),
+            "a blank key is no key"
+        );
         let s = Settings::load_from(None, env(&[("APP__COHERE__API_KEY", "k-123")])).unwrap();
-        assert_eq!(s.cohere.required_api_key().unwrap().expose_secret(), "k-123");
+        assert_eq!(
+            s.cohere.required_api_key().unwrap().expose_secret(),
+            "k-123"
+        );
     }
 
     #[test]
