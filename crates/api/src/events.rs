@@ -8,7 +8,6 @@ use std::{sync::Arc, time::Duration};
 use broker::Topology;
 use domain::event::JobEvent;
 use futures::StreamExt;
-use lapin::{ExchangeKind, types::FieldTable};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::broadcast;
 
@@ -55,17 +54,6 @@ async fn consume(
 ) -> Result<(), broker::BrokerError> {
     let connection = broker::connect(url.expose_secret(), "api-events", timeout).await?;
     let channel = connection.create_channel().await?;
-    channel
-        .exchange_declare(
-            topology.events_exchange().as_str().into(),
-            ExchangeKind::Topic,
-            lapin::options::ExchangeDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
     let mut consumer = topology.subscribe_to_events(&channel, "job.#").await?;
     tracing::debug!("receiving job events");
     while let Some(delivery) = consumer.next().await {

@@ -42,8 +42,7 @@ enum AdminCommand {
 
 #[actix_web::main]
 async fn main() -> anyhow::Result<()> {
-    // sqlx brings ring, reqwest and lapin aws-lc-rs: pick one provider before any TLS.
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    http_support::startup::install_crypto_provider();
     let cli = Cli::parse();
     if let Some(Command::Openapi) = cli.command {
         print!("{}", api::openapi::spec_json());

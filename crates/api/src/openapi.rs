@@ -63,7 +63,7 @@ fn conventions() -> Conventions {
 pub fn spec() -> Spec {
     document(
         ApiDoc::openapi(),
-        crate::routes::health::configure,
+        http_support::health::configure,
         "/api",
         crate::routes::configure,
         &conventions(),

@@ -13,6 +13,7 @@ use actix_web::{
 use broker::{Publisher, Topology};
 use http_support::{
     RouteTable, Shutdown,
+    health::Dependencies,
     request::{path_error, query_error},
 };
 use settings::Settings;
@@ -61,12 +62,7 @@ impl Application {
     /// submissions answer 503 until it is back.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
         let db = store::connect(&settings.database).await?;
-        let topology = Topology::from_settings(settings);
-        let publisher = Publisher::new(
-            settings.amqp.url.clone(),
-            topology,
-            Duration::from_secs(settings.amqp.timeout_seconds),
-        );
+        let publisher = Publisher::from_settings(settings);
         if !publisher.ready().await {
             tracing::warn!(
                 "the broker is unreachable at start-up; submissions will fail until it is back"
@@ -115,6 +111,8 @@ impl Application {
             settings.http.session_seconds,
         )));
         let app_state = state.clone();
+        let dependencies: Arc<dyn Dependencies> = state.clone().into_inner();
+        let dependencies = web::Data::from(dependencies);
         let http_metrics = state.metrics.http.clone();
         let shutdown = state.shutdown.clone();
         let mut server = HttpServer::new(move || {
@@ -123,6 +121,7 @@ impl Application {
             let served_spec = spec.clone();
             let (app, _) = App::new()
                 .app_data(app_state.clone())
+                .app_data(dependencies.clone())
                 .app_data(route_table.clone())
                 .app_data(json_limit)
                 .app_data(upload_limit)
@@ -161,7 +160,7 @@ impl Application {
                         }),
                     )
                 })
-                .configure(routes::health::configure)
+                .configure(http_support::health::configure)
                 .service(utoipa_actix_web::scope("/api").configure(routes::configure))
                 .split_for_parts();
             app.service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", spec))
@@ -188,11 +187,6 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// The shared state, for tests that need the database handle.
-    pub fn state(&self) -> web::Data<AppState> {
-        self.state.clone()
     }
 
     /// Serves until SIGTERM/SIGINT, then shuts down gracefully (see [`Application::run_until`]).

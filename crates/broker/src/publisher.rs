@@ -57,6 +57,16 @@ impl Publisher {
         }
     }
 
+    /// The publisher the settings describe: `amqp.url`, the settings' [`Topology`] and
+    /// `amqp.timeout_seconds`.
+    pub fn from_settings(settings: &settings::Settings) -> Self {
+        Self::new(
+            settings.amqp.url.clone(),
+            Topology::from_settings(settings),
+            Duration::from_secs(settings.amqp.timeout_seconds),
+        )
+    }
+
     pub fn topology(&self) -> &Topology {
         &self.topology
     }

@@ -188,14 +188,7 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        channel
-            .exchange_declare(
-                name(self.events_exchange()),
-                ExchangeKind::Topic,
-                durable_exchange,
-                FieldTable::default(),
-            )
-            .await?;
+        self.declare_events_exchange(channel).await?;
 
         channel
             .queue_declare(
@@ -242,15 +235,31 @@ impl Topology {
         Ok(())
     }
 
+    async fn declare_events_exchange(&self, channel: &Channel) -> Result<(), lapin::Error> {
+        channel
+            .exchange_declare(
+                name(self.events_exchange()),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+    }
+
     /// Consumes the job events whose routing key matches `binding` (`job.#` for all,
     /// `job.*.cancel_requested` for cancellations) through an exclusive queue of this
     /// connection, without acks: events are notifications, and the queue goes away with the
-    /// connection.
+    /// connection. Declares the events exchange first, so a listener needs nothing else
+    /// declared (an api replica declares no other part of the topology).
     pub async fn subscribe_to_events(
         &self,
         channel: &Channel,
         binding: &str,
     ) -> Result<Consumer, lapin::Error> {
+        self.declare_events_exchange(channel).await?;
         let queue = channel
             .queue_declare(
                 "".into(),

@@ -1,13 +1,17 @@
-//! `/healthz` (the process is alive) and the body of `/readyz` (Postgres and RabbitMQ
-//! reachable). Each service checks its own connections and answers with
-//! [`Readiness::response`].
+//! `/healthz` (the process is alive) and `/readyz` (Postgres and RabbitMQ reachable, and not
+//! shutting down). Each service registers its connections as a [`Dependencies`] app data
+//! (`web::Data<dyn Dependencies>`) and mounts both with [`configure`].
 //!
 //! The types carry no doc comments of their own: those would become descriptions in the
 //! services' committed OpenAPI documents.
 
+use std::{future::Future, pin::Pin};
+
 use actix_web::{HttpResponse, get, web};
 use serde::Serialize;
 use utoipa::ToSchema;
+
+use crate::Shutdown;
 
 /// A dependency that answers.
 pub const OK: &str = "ok";
@@ -72,11 +76,54 @@ impl Readiness {
     }
 }
 
+/// One check of a dependency: whether it answers.
+pub type Check<'a> = Pin<Box<dyn Future<Output = bool> + Send + 'a>>;
+
+/// What readiness depends on: a service's own connections and its shutdown flag.
+pub trait Dependencies: Send + Sync {
+    /// Whether the database answers.
+    fn database(&self) -> Check<'_>;
+    /// Whether the broker answers.
+    fn broker(&self) -> Check<'_>;
+    /// Begun once the process is stopping.
+    fn shutdown(&self) -> &Shutdown;
+}
+
+/// The readiness of a service: both dependencies checked at once; not ready either once
+/// shutdown has begun, so load balancers stop sending requests.
+pub async fn readiness(dependencies: &dyn Dependencies) -> Readiness {
+    let (database, broker) = tokio::join!(dependencies.database(), dependencies.broker());
+    let readiness = Readiness::of(database, broker);
+    if dependencies.shutdown().is_begun() {
+        readiness.shutting_down()
+    } else {
+        readiness
+    }
+}
+
 /// Liveness: the process answers.
 #[utoipa::path(tag = "health", responses((status = 200, description = "Alive", body = Health)))]
 #[get("/healthz")]
 pub async fn healthz() -> web::Json<Health> {
     web::Json(Health { status: OK })
+}
+
+/// Readiness: the database and the broker are reachable.
+#[utoipa::path(
+    tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "A dependency is unreachable", body = Readiness),
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(dependencies: web::Data<dyn Dependencies>) -> HttpResponse {
+    readiness(dependencies.as_ref()).await.response()
+}
+
+/// `/healthz` and `/readyz`.
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(healthz).service(readyz);
 }
 
 #[cfg(test)]
@@ -124,6 +171,75 @@ mod tests {
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         let bytes = to_bytes(response.into_body()).await.expect("body");
         let body: Value = serde_json::from_slice(&bytes).expect("JSON body");
+        assert_eq!(
+            body,
+            json!({"status": "unavailable", "checks": {"database": "ok", "broker": "ok"}})
+        );
+    }
+
+    /// Dependencies that answer as told.
+    struct Fixed {
+        database: bool,
+        broker: bool,
+        shutdown: Shutdown,
+    }
+
+    impl Dependencies for Fixed {
+        fn database(&self) -> Check<'_> {
+            Box::pin(std::future::ready(self.database))
+        }
+        fn broker(&self) -> Check<'_> {
+            Box::pin(std::future::ready(self.broker))
+        }
+        fn shutdown(&self) -> &Shutdown {
+            &self.shutdown
+        }
+    }
+
+    async fn readyz_answer(dependencies: Fixed) -> (StatusCode, Value) {
+        let dependencies: std::sync::Arc<dyn Dependencies> = std::sync::Arc::new(dependencies);
+        let app = actix_test::init_service(
+            App::new()
+                .app_data(web::Data::from(dependencies))
+                .service(readyz),
+        )
+        .await;
+        let response = actix_test::call_service(
+            &app,
+            actix_test::TestRequest::get().uri("/readyz").to_request(),
+        )
+        .await;
+        let status = response.status();
+        (status, actix_test::read_body_json(response).await)
+    }
+
+    #[actix_web::test]
+    async fn readyz_checks_the_registered_dependencies_and_the_shutdown() {
+        let (status, body) = readyz_answer(Fixed {
+            database: true,
+            broker: true,
+            shutdown: Shutdown::new(),
+        })
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body["status"], "ok");
+        let (status, body) = readyz_answer(Fixed {
+            database: true,
+            broker: false,
+            shutdown: Shutdown::new(),
+        })
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(body["checks"]["broker"], "unavailable");
+        let stopping = Shutdown::new();
+        stopping.begin();
+        let (status, body) = readyz_answer(Fixed {
+            database: true,
+            broker: true,
+            shutdown: stopping,
+        })
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(
             body,
             json!({"status": "unavailable", "checks": {"database": "ok", "broker": "ok"}})

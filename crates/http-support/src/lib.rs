@@ -1,4 +1,5 @@
-//! HTTP plumbing the REST API (`api`) and the re-driver's admin API (`redriver`) share.
+//! HTTP plumbing the REST API (`api`) and the re-driver's admin API (`redriver`) share, and
+//! the start-up and shutdown every binary (the worker too) shares.
 //!
 //! - [`problem`]: the `application/problem+json` body ([`Problem`]) and [`ProblemError`], the
 //!   one way a service's error type becomes that response.
@@ -7,7 +8,8 @@
 //!   request, and pagination: the checked `limit`/`offset` and the [`Paged`] body.
 //! - [`routes`]: the documented routes ([`RouteTable`]) and the fallback for requests no
 //!   handler takes (405 with `Allow`, else 404).
-//! - [`health`]: `/healthz` and the `/readyz` body.
+//! - [`health`]: `/healthz`, and `/readyz` over each service's [`health::Dependencies`].
+//! - [`startup`]: what every binary does first (the TLS crypto provider).
 //! - [`shutdown`]: the signal that starts a graceful shutdown and the [`Shutdown`] flag
 //!   readiness, event streams and background loops watch.
 //! - [`openapi`]: the document conventions (bearer scheme, common problem responses, the
@@ -24,6 +26,7 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod shutdown;
+pub mod startup;
 #[cfg(test)]
 mod test_support;
 

@@ -49,7 +49,7 @@ fn conventions() -> Conventions {
 pub fn spec() -> Spec {
     document(
         AdminDoc::openapi(),
-        crate::http::configure_health,
+        http_support::health::configure,
         "/admin",
         crate::http::configure,
         &conventions(),

@@ -1,9 +1,9 @@
-//! Re-driving and purging dead letters, and the automatic re-drive policy.
+//! Re-driving and purging dead letters (the automatic policy's passes are [`crate::policy`]'s).
 //!
-//! Re-driving a dead letter re-opens its item ([`store::retry::reopen`]: the failed item goes
-//! back to `pending` at the stage where it failed, the job's counters and status follow) and
-//! publishes the item's stage message again, with publisher confirms and the `x-reopened`
-//! header; then the letter is marked `redriven`. A letter that names no item (a poison
+//! Re-driving a dead letter re-opens its item ([`store::retry::reopen_and_announce`], as a
+//! job's retry does: the failed item goes back to `pending` at the stage where it failed, the
+//! job's counters and status follow) and publishes the item's stage message again, with
+//! publisher confirms and the `x-reopened` header; then the letter is marked `redriven`. A letter that names no item (a poison
 //! message), or whose item is no longer failed, is skipped with its reason. Re-drives are
 //! paced at `redriver.redrive_per_second`, shared by every request of the process.
 //!
@@ -19,25 +19,21 @@
 
 use std::{collections::HashSet, time::Duration};
 
-use domain::job::ErrorClass;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use store::{
     StoreError,
-    dead_letters::{self, NewAudit, Target},
+    dead_letters::{self, DeadLetterFilter, NewAudit, Target},
     retry::{ReopenError, ReopenScope},
 };
 use tokio::{sync::Mutex, time::Instant};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::{Redriver, filter::DeadLetterFilter, metrics::Trigger};
+use crate::{Redriver, metrics::Trigger};
 
 /// `requested_by` of the automatic policy's re-drives.
 pub const AUTO_REDRIVE_REQUESTER: &str = "auto-redrive";
-
-/// A breaker that opened or half-opened this recently means Cohere may still be unhealthy.
-pub const BREAKER_QUIET_PERIOD: Duration = Duration::from_secs(600);
 
 /// Items whose state is looked up in one query.
 const LOOKUP_CHUNK: usize = 1_000;
@@ -137,12 +133,12 @@ pub struct PurgeReport {
 }
 
 /// Paces re-drives across every request of the process: `per_second` letters a second.
-pub struct RateLimiter {
+pub struct RedriveRateLimiter {
     per_second: u32,
     next: Mutex<Option<Instant>>,
 }
 
-impl RateLimiter {
+impl RedriveRateLimiter {
     pub fn new(per_second: u32) -> Self {
         Self {
             per_second: per_second.max(1),
@@ -194,7 +190,7 @@ pub async fn redrive(
         )));
     }
     let filter = request.filter.open_by_default();
-    let targets = dead_letters::targets(&ctx.db, &filter.to_store(), request.limit).await?;
+    let targets = dead_letters::targets(&ctx.db, &filter, request.limit).await?;
     let audit_filter = json!({
         "action": "redrive",
         "filter": filter,
@@ -220,7 +216,7 @@ pub async fn preview(
 ) -> Result<RedriveReport, RedriveError> {
     request.filter.check().map_err(RedriveError::Invalid)?;
     let filter = request.filter.open_by_default();
-    let targets = dead_letters::targets(&ctx.db, &filter.to_store(), request.limit).await?;
+    let targets = dead_letters::targets(&ctx.db, &filter, request.limit).await?;
     let (would, skipped) = classify(ctx, &targets).await?;
     Ok(RedriveReport {
         dry_run: true,
@@ -256,7 +252,8 @@ async fn classify(
     Ok((would, skipped))
 }
 
-async fn run(
+/// Re-drives `targets` (or, in a dry run, counts them) in paced steps, and audits it.
+pub(crate) async fn run(
     ctx: &Redriver,
     targets: Vec<Target>,
     dry_run: bool,
@@ -422,27 +419,23 @@ async fn redrive_chunk(ctx: &Redriver, chunk: &[Target]) -> Result<Step, String>
         .await
         .unwrap_or_default();
     let origins = &origins;
-    let reopened =
-        store::retry::reopen(&ctx.db, ReopenScope::Items(items), |messages| async move {
-            publisher.publish_redriven(&messages, origins).await
-        })
-        .await
-        .map_err(|error| match error {
-            ReopenError::Publish(cause) => {
-                tracing::warn!(error = %cause, "could not publish re-driven stage messages");
-                "the message broker is unavailable".to_string()
-            }
-            ReopenError::Store(cause) => {
-                tracing::warn!(error = %cause, "could not re-open items");
-                "the database is unavailable".to_string()
-            }
-        })?;
-    if !reopened.events.is_empty()
-        && let Err(error) = publisher.publish_events(&reopened.events).await
-    {
-        // Best effort: readers fall back to the database.
-        tracing::warn!(%error, "could not publish the re-opened jobs' events");
-    }
+    let reopened = store::retry::reopen_and_announce(
+        &ctx.db,
+        ReopenScope::Items(items),
+        |messages| async move { publisher.publish_redriven(&messages, origins).await },
+        |events| async move { publisher.publish_events(&events).await },
+    )
+    .await
+    .map_err(|error| match error {
+        ReopenError::Publish(cause) => {
+            tracing::warn!(error = %cause, "could not publish re-driven stage messages");
+            "the message broker is unavailable".to_string()
+        }
+        ReopenError::Store(cause) => {
+            tracing::warn!(error = %cause, "could not re-open items");
+            "the database is unavailable".to_string()
+        }
+    })?;
     let reopened_items: HashSet<Uuid> = reopened.reopened.into_iter().collect();
     let letters: Vec<Uuid> = chunk
         .iter()
@@ -479,7 +472,6 @@ pub async fn purge(
 ) -> Result<PurgeReport, RedriveError> {
     request.filter.check().map_err(RedriveError::Invalid)?;
     let filter = request.filter.open_by_default();
-    let store_filter = filter.to_store();
     let audit = |matched: u64, note: String| NewAudit {
         requested_by: requested_by.to_string(),
         dead_letter_id: filter.id,
@@ -490,7 +482,7 @@ pub async fn purge(
         note: Some(note),
     };
     if request.dry_run {
-        let matched = dead_letters::count(&ctx.db, &store_filter).await?;
+        let matched = dead_letters::count(&ctx.db, &filter).await?;
         let audit_id = dead_letters::insert_audit(
             &ctx.db,
             &audit(matched, format!("dry run: would purge {matched}")),
@@ -503,8 +495,8 @@ pub async fn purge(
             audit_id: Some(audit_id),
         });
     }
-    let matched = dead_letters::count(&ctx.db, &store_filter).await?;
-    let purged = dead_letters::purge(&ctx.db, &store_filter).await?;
+    let matched = dead_letters::count(&ctx.db, &filter).await?;
+    let purged = dead_letters::purge(&ctx.db, &filter).await?;
     let audit_id =
         dead_letters::insert_audit(&ctx.db, &audit(matched, format!("purged {purged}"))).await?;
     tracing::info!(matched, purged, "dead letters purged");
@@ -516,106 +508,13 @@ pub async fn purge(
     })
 }
 
-/// What one pass of the automatic policy did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PolicyPass {
-    /// A circuit breaker opened or half-opened within [`BREAKER_QUIET_PERIOD`]: nothing done.
-    CohereUnhealthy,
-    /// No dead letter qualified: nothing done (and nothing audited).
-    NothingToDo,
-    /// These letters were re-driven (audited as `auto-redrive`).
-    Redrove(RedriveReport),
-}
-
-/// One pass of the automatic re-drive policy (`redriver serve` runs it every
-/// `auto_redrive_interval_seconds` when `auto_redrive` is on; tests call it directly).
-///
-/// When Cohere looks healthy — no circuit breaker open or half-open that changed within the
-/// last 10 minutes — it re-drives open `transient` dead letters older than
-/// `auto_redrive_after_seconds` and re-driven fewer than `auto_redrive_max` times, whose
-/// item is still failed; at most as many as one interval's rate allows.
-#[tracing::instrument(skip(ctx))]
-pub async fn auto_redrive_pass(ctx: &Redriver) -> Result<PolicyPass, RedriveError> {
-    if store::breakers::tripped_within(&ctx.db, BREAKER_QUIET_PERIOD).await? {
-        tracing::debug!("a circuit breaker tripped recently; no automatic re-drive");
-        return Ok(PolicyPass::CohereUnhealthy);
-    }
-    let settings = &ctx.settings;
-    let before = chrono::Utc::now()
-        - chrono::Duration::seconds(
-            i64::try_from(settings.auto_redrive_after_seconds).unwrap_or(i64::MAX / 1_000),
-        );
-    let limit =
-        u64::from(settings.redrive_per_second) * settings.auto_redrive_interval_seconds.max(1);
-    let targets = dead_letters::policy_targets(
-        &ctx.db,
-        ErrorClass::Transient,
-        before,
-        settings.auto_redrive_max,
-        limit,
-    )
-    .await?;
-    if targets.is_empty() {
-        return Ok(PolicyPass::NothingToDo);
-    }
-    let audit_filter = json!({
-        "action": "auto-redrive",
-        "filter": {"error_class": "transient", "status": "open"},
-        "older_than_seconds": settings.auto_redrive_after_seconds,
-        "max_redrives": settings.auto_redrive_max,
-        "limit": limit,
-    });
-    let report = run(
-        ctx,
-        targets,
-        false,
-        AUTO_REDRIVE_REQUESTER,
-        audit_filter,
-        None,
-        &mut |_| {},
-    )
-    .await?;
-    Ok(PolicyPass::Redrove(report))
-}
-
-/// Runs [`auto_redrive_pass`] every `auto_redrive_interval_seconds` until `stop` turns true.
-pub async fn run_policy(ctx: &Redriver, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let period = Duration::from_secs(ctx.settings.auto_redrive_interval_seconds.max(1));
-    let mut timer = tokio::time::interval(period);
-    timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tracing::info!(
-        interval_seconds = period.as_secs(),
-        after_seconds = ctx.settings.auto_redrive_after_seconds,
-        max = ctx.settings.auto_redrive_max,
-        "automatic re-drive policy on"
-    );
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            _ = timer.tick() => {}
-        }
-        if *stop.borrow() || ctx.shutdown.is_begun() {
-            return;
-        }
-        match auto_redrive_pass(ctx).await {
-            Ok(PolicyPass::Redrove(report)) => tracing::info!(
-                matched = report.matched,
-                redriven = report.redriven,
-                "automatic re-drive"
-            ),
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "automatic re-drive pass failed"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test(start_paused = true)]
     async fn the_limiter_lets_one_batch_through_per_second() {
-        let limiter = RateLimiter::new(10);
+        let limiter = RedriveRateLimiter::new(10);
         let start = tokio::time::Instant::now();
         limiter.acquire(10).await;
         assert_eq!(

@@ -11,6 +11,7 @@ use actix_web::{
 };
 use http_support::{
     RouteTable,
+    health::Dependencies,
     request::{json_error, path_error, query_error},
     routes::not_routed,
 };
@@ -27,7 +28,7 @@ use crate::{
         auth::{Admin, AdminToken},
         error::{AdminError, problem_for_bare_errors},
     },
-    metrics, openapi, redrive,
+    metrics, openapi, policy,
 };
 
 /// Largest JSON request body of the admin API.
@@ -69,10 +70,13 @@ impl Application {
         // Only the admin routes answer 405 to another method; any other path is unknown (404).
         let route_table = web::Data::new(RouteTable::from_spec_under(&spec, "/admin/"));
         let http_metrics = ctx.metrics.http.clone();
+        let dependencies: Arc<dyn Dependencies> = ctx.clone();
+        let dependencies = web::Data::from(dependencies);
         let server = HttpServer::new(move || {
             let served_spec = spec.clone();
             let (app, _) = App::new()
                 .app_data(state.clone())
+                .app_data(dependencies.clone())
                 .app_data(route_table.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -95,7 +99,7 @@ impl Application {
                         }),
                     )
                 })
-                .configure(http::configure_health)
+                .configure(http_support::health::configure)
                 .service(utoipa_actix_web::scope("/admin").configure(http::configure))
                 .split_for_parts();
             app.route("/metrics", web::get().to(metrics::serve))
@@ -122,11 +126,6 @@ impl Application {
         self.port
     }
 
-    /// What re-driving needs, for tests that call the library directly.
-    pub fn context(&self) -> Arc<Redriver> {
-        self.ctx.clone()
-    }
-
     fn spawn_background(
         drainer: Drainer,
         ctx: Arc<Redriver>,
@@ -139,7 +138,7 @@ impl Application {
         if auto_redrive {
             let stopped = stop.subscribe();
             tasks.push(tokio::spawn(async move {
-                redrive::run_policy(&ctx, stopped).await;
+                policy::run_policy(&ctx, stopped).await;
             }));
         }
         tasks

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 /// Everything a process can be configured with. Each binary reads the sections it needs.
@@ -47,6 +47,17 @@ pub struct CohereSettings {
 }
 
 impl CohereSettings {
+    /// The API key, which whatever calls Cohere (a worker) refuses to start without; the other
+    /// binaries never read it.
+    pub fn required_api_key(&self) -> Result<&SecretString, SettingsError> {
+        match &self.api_key {
+            Some(key) if !key.expose_secret().trim().is_empty() => Ok(key),
+            _ => Err(SettingsError::Invalid(
+                "cohere.api_key is required: set APP__COHERE__API_KEY".into(),
+            )),
+        }
+    }
+
     /// The cluster-wide limit for `model`, if any.
     pub fn requests_per_minute_for(&self, model: &str) -> Option<u32> {
         self.model_requests_per_minute
@@ -525,7 +536,6 @@ impl Settings {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use secrecy::ExposeSecret;
 
     fn file() -> PathBuf {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata/app.toml")
@@ -598,6 +608,23 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_cohere_key_is_required_only_by_what_calls_cohere() {
+        let s = Settings::load_from(None, env(&[])).unwrap();
+        let err = s.cohere.required_api_key().unwrap_err();
+        assert!(err.to_string().contains("APP__COHERE__API_KEY"), "{err}");
+        let s = Settings::load_from(None, env(&[("APP__COHERE__API_KEY", " ")])).unwrap();
+        assert!(
+            s.cohere.required_api_key().is_err(),
+            "a blank key is no key"
+        );
+        let s = Settings::load_from(None, env(&[("APP__COHERE__API_KEY", "k-123")])).unwrap();
+        assert_eq!(
+            s.cohere.required_api_key().unwrap().expose_secret(),
+            "k-123"
+        );
     }
 
     #[test]

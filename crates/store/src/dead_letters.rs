@@ -17,6 +17,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
@@ -107,24 +108,82 @@ fn json_without_nul(value: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Which dead letters a list, re-drive or purge is about; every field optional, combined
-/// with AND.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LetterFilter {
+// Which dead letters a list, re-drive or purge is about, as one type: the re-driver CLI's
+// arguments, the admin API's list parameters and its bodies' `filter`, and these queries'
+// input. The doc comments are the OpenAPI descriptions (and the CLI's help where no `help`
+// says otherwise).
+/// Filters on dead letters, combined with AND; every field optional.
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema, IntoParams, clap::Args,
+)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+#[schema(example = json!({"job_id": "01936d6e-8f3a-7c1e-9b2a-3f4e5d6c7b8a", "error_class": "transient"}))]
+pub struct DeadLetterFilter {
+    /// One dead letter.
+    // Not a list parameter: `GET /admin/dead-letters/{id}` shows one letter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(ignore)]
+    #[arg(long)]
     pub id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub job_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub tenant_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub item_id: Option<Uuid>,
+    /// Zero-based stage index the message was for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 0, maximum = 1000)]
+    #[schema(minimum = 0, maximum = 1000)]
+    #[arg(long = "stage", value_name = "STAGE")]
     pub stage_index: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(
+        long = "class",
+        value_name = "CLASS",
+        help = "rate_limited, transient, systemic, permanent or poison"
+    )]
     pub error_class: Option<ErrorClass>,
+    /// On listing, absent means any status; on re-drive and purge, absent means `open`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(
+        long,
+        help = "open, redriven or purged (listing: any when absent; re-drive and purge: open)"
+    )]
     pub status: Option<LetterStatus>,
-    /// Dead-lettered at or after this instant.
+    /// Dead-lettered at or after this instant (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub since: Option<DateTime<Utc>>,
-    /// Dead-lettered before this instant.
+    /// Dead-lettered before this instant (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[arg(long)]
     pub until: Option<DateTime<Utc>>,
 }
 
-impl LetterFilter {
+impl DeadLetterFilter {
+    /// Checks what the types cannot: `since` not after `until`.
+    pub fn check(&self) -> Result<(), String> {
+        if let (Some(since), Some(until)) = (self.since, self.until)
+            && since > until
+        {
+            return Err("since must not be after until".into());
+        }
+        Ok(())
+    }
+
+    /// This filter with `status` defaulting to `open` (what re-drives and purges act on).
+    pub fn open_by_default(&self) -> Self {
+        Self {
+            status: Some(self.status.unwrap_or(LetterStatus::Open)),
+            ..self.clone()
+        }
+    }
+
     fn condition(&self) -> Condition {
         use dead_letters::Column;
         let mut condition = Condition::all();
@@ -162,7 +221,7 @@ impl LetterFilter {
 /// Dead letters matching `filter`, newest first.
 pub async fn list<C: ConnectionTrait>(
     db: &C,
-    filter: &LetterFilter,
+    filter: &DeadLetterFilter,
     page: PageRequest,
 ) -> Result<Page<dead_letters::Model>, StoreError> {
     let query = dead_letters::Entity::find().filter(filter.condition());
@@ -178,7 +237,10 @@ pub async fn list<C: ConnectionTrait>(
 }
 
 /// Number of dead letters matching `filter`.
-pub async fn count<C: ConnectionTrait>(db: &C, filter: &LetterFilter) -> Result<u64, StoreError> {
+pub async fn count<C: ConnectionTrait>(
+    db: &C,
+    filter: &DeadLetterFilter,
+) -> Result<u64, StoreError> {
     Ok(dead_letters::Entity::find()
         .filter(filter.condition())
         .count(db)
@@ -203,7 +265,7 @@ pub struct Target {
 /// The dead letters matching `filter`, oldest first, at most `limit` of them.
 pub async fn targets<C: ConnectionTrait>(
     db: &C,
-    filter: &LetterFilter,
+    filter: &DeadLetterFilter,
     limit: Option<u64>,
 ) -> Result<Vec<Target>, StoreError> {
     let mut query = dead_letters::Entity::find()
@@ -265,7 +327,10 @@ pub async fn mark_redriven<C: ConnectionTrait>(db: &C, ids: &[Uuid]) -> Result<u
 
 /// Marks the dead letters matching `filter` purged (those not purged already); returns how
 /// many changed. Payloads and headers are kept (see the module documentation).
-pub async fn purge<C: ConnectionTrait>(db: &C, filter: &LetterFilter) -> Result<u64, StoreError> {
+pub async fn purge<C: ConnectionTrait>(
+    db: &C,
+    filter: &DeadLetterFilter,
+) -> Result<u64, StoreError> {
     let result = dead_letters::Entity::update_many()
         .col_expr(
             dead_letters::Column::Status,
@@ -425,8 +490,74 @@ mod tests {
             LetterStatus::Purged,
         ] {
             assert_eq!(status.as_str().parse::<LetterStatus>(), Ok(status));
+            assert_eq!(
+                serde_json::to_value(status).expect("a status serialises"),
+                status.as_str()
+            );
         }
         assert!("deleted".parse::<LetterStatus>().is_err());
+    }
+
+    #[test]
+    fn re_drives_act_on_open_letters_unless_told_otherwise() {
+        let filter = DeadLetterFilter::default();
+        assert_eq!(filter.open_by_default().status, Some(LetterStatus::Open));
+        let purged = DeadLetterFilter {
+            status: Some(LetterStatus::Purged),
+            ..Default::default()
+        };
+        assert_eq!(purged.open_by_default().status, Some(LetterStatus::Purged));
+    }
+
+    #[test]
+    fn an_unknown_field_is_refused_rather_than_widening_the_filter() {
+        let err = serde_json::from_str::<DeadLetterFilter>(r#"{"jobid": "x"}"#)
+            .expect_err("an unknown field");
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn since_after_until_is_refused() {
+        let filter = DeadLetterFilter {
+            since: "2026-11-29T00:00:00Z".parse().ok(),
+            until: "2026-11-28T00:00:00Z".parse().ok(),
+            ..Default::default()
+        };
+        assert!(filter.check().is_err());
+    }
+
+    #[test]
+    fn the_cli_takes_the_filter_under_its_short_names() {
+        use clap::Parser;
+
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            filter: DeadLetterFilter,
+        }
+        let cli = Cli::try_parse_from([
+            "redriver",
+            "--stage",
+            "2",
+            "--class",
+            "transient",
+            "--status",
+            "open",
+            "--since",
+            "2026-11-29T00:00:00Z",
+        ])
+        .expect("valid arguments");
+        assert_eq!(
+            cli.filter,
+            DeadLetterFilter {
+                stage_index: Some(2),
+                error_class: Some(ErrorClass::Transient),
+                status: Some(LetterStatus::Open),
+                since: "2026-11-29T00:00:00Z".parse().ok(),
+                ..Default::default()
+            }
+        );
+        assert!(Cli::try_parse_from(["redriver", "--class", "sometimes"]).is_err());
     }
 
     #[test]

@@ -230,6 +230,31 @@ where
     })
 }
 
+/// [`reopen`], then the re-opened jobs' `progress` events through `announce`, best effort (a
+/// live view re-reads a job from the database when an event goes missing): what a job's retry
+/// and a dead letter's re-drive both do.
+pub async fn reopen_and_announce<F, Fut, E, A, AFut, AE>(
+    db: &DatabaseConnection,
+    scope: ReopenScope,
+    publish: F,
+    announce: A,
+) -> Result<Reopened, ReopenError<E>>
+where
+    F: FnOnce(Vec<(StageMessage, Priority)>) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+    A: FnOnce(Vec<JobEvent>) -> AFut,
+    AFut: Future<Output = Result<(), AE>>,
+    AE: std::fmt::Display,
+{
+    let reopened = reopen(db, scope, publish).await?;
+    if !reopened.events.is_empty()
+        && let Err(error) = announce(reopened.events.clone()).await
+    {
+        tracing::warn!(%error, "could not publish the re-opened jobs' events");
+    }
+    Ok(reopened)
+}
+
 /// Re-opens items and takes back what their failure counted. `$1`: the items; `$2`..`$4`:
 /// per (job, stage), the number of items re-opened there; `$5`, `$6`: per job, the number.
 /// Returns each job's row as [`job_event`] reads it.

@@ -18,7 +18,6 @@ use std::{sync::Arc, time::Duration};
 
 use broker::{Publisher, Topology};
 use cohere::CohereClient;
-use secrecy::SecretString;
 use settings::Settings;
 use store::objects::Objects;
 use tokio::sync::watch;
@@ -38,19 +37,12 @@ pub struct Worker {
 
 impl Worker {
     /// Connects what can be connected lazily (database pool, publisher) and builds the clients.
+    /// Refuses without a Cohere key.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let api_key = settings.cohere.required_api_key()?.clone();
         let db = store::connect(&settings.database).await?;
         let topology = Topology::from_settings(settings);
-        let publisher = Publisher::new(
-            settings.amqp.url.clone(),
-            topology.clone(),
-            Duration::from_secs(settings.amqp.timeout_seconds),
-        );
-        let api_key = settings
-            .cohere
-            .api_key
-            .clone()
-            .unwrap_or_else(|| SecretString::from(String::new()));
+        let publisher = Publisher::from_settings(settings);
         let cohere = CohereClient::new(
             &settings.cohere.base_url,
             api_key,

@@ -534,10 +534,16 @@ pub(crate) async fn retry(
     job_id: Uuid,
 ) -> Result<JobView, ApiError> {
     let publisher = &state.publisher;
-    let reopened = store::retry::reopen(
+    let job_views = &state.job_views;
+    let reopened = store::retry::reopen_and_announce(
         &state.db,
         ReopenScope::Job { tenant, job_id },
         |messages| async move { publisher.publish_reopened(&messages).await },
+        |events| async move {
+            // Before the events go out, so a client reading the job on one gets the new view.
+            job_views.remove(&(tenant, job_id));
+            publisher.publish_events(&events).await
+        },
     )
     .await
     .map_err(|err| match err {
@@ -560,11 +566,6 @@ pub(crate) async fn retry(
                 "the job has no failed items to retry".into()
             },
         ));
-    }
-    state.job_views.remove(&(tenant, job_id));
-    // Best effort: live views re-read the job from the database when events go missing.
-    if let Err(error) = state.publisher.publish_events(&reopened.events).await {
-        tracing::warn!(%error, "could not publish the retry's events");
     }
     tracing::info!(%job_id, items = reopened.reopened.len(), "job retried");
     Ok(view)

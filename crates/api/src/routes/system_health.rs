@@ -3,12 +3,12 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
-use http_support::ReadinessChecks;
+use http_support::{ReadinessChecks, health::readiness};
 use serde::Serialize;
 use store::breakers::ModelBreaker;
 use utoipa::ToSchema;
 
-use crate::{auth::Tenant, error::ApiError, routes::health::readiness, state::AppState};
+use crate::{auth::Tenant, error::ApiError, state::AppState};
 
 /// The longest open period of the workers' breakers (`breaker.max_open_seconds`), registered
 /// as app data: an open row older than that belongs to a stopped worker.
@@ -100,7 +100,7 @@ pub async fn system_health(
     _tenant: Tenant,
 ) -> Result<web::Json<SystemHealth>, ApiError> {
     let (ready, breakers) = tokio::join!(
-        readiness(&state),
+        readiness(state.as_ref()),
         store::breakers::by_model(&state.db, limit.0)
     );
     let breakers = breakers.unwrap_or_else(|error| {

@@ -1,24 +1,29 @@
-//! The admin API: dead letters listed, shown, re-driven and purged, behind the admin token;
-//! `/healthz` and `/readyz` without it. Handlers parse, call [`crate::redrive`] or the store,
+//! The admin API: dead letters listed, shown, re-driven and purged, behind the admin token
+//! (`/healthz` and `/readyz`, without it, are [`http_support::health`]'s). Handlers parse, call [`crate::redrive`] or the store,
 //! and map the result; errors become problem+json in [`error`].
 
 pub mod auth;
 pub mod error;
 
-use std::sync::Arc;
+use std::{
+    future::{Ready, ready},
+    sync::{Arc, LazyLock},
+};
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, error::QueryPayloadError, get, post, web};
 use chrono::{DateTime, Utc};
 use domain::job::ErrorClass;
-use http_support::{Readiness, health::healthz, request::checked_page};
+use http_support::request::{checked_page, query_error};
 use serde::{Deserialize, Serialize};
-use store::entities::dead_letters;
+use store::{
+    dead_letters::{DeadLetterFilter, LetterStatus},
+    entities::dead_letters,
+};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use crate::{
     Redriver,
-    filter::{DeadLetterFilter, LetterStatus},
     redrive::{self, PurgeReport, PurgeRequest, RedriveReport, RedriveRequest},
 };
 use auth::{Admin, AdminToken};
@@ -128,23 +133,10 @@ pub use http_support::Paged;
 /// Most dead letters on one page of the list.
 pub const MAX_PAGE_LIMIT: u64 = 500;
 
-/// Filters and pagination of `GET /admin/dead-letters`.
+/// Pagination of `GET /admin/dead-letters`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    pub job_id: Option<Uuid>,
-    pub tenant_id: Option<Uuid>,
-    pub item_id: Option<Uuid>,
-    /// Zero-based stage index the message was for.
-    #[param(minimum = 0, maximum = 1000)]
-    pub stage_index: Option<u32>,
-    pub error_class: Option<ErrorClass>,
-    /// Any status when absent.
-    pub status: Option<LetterStatus>,
-    /// Dead-lettered at or after this instant (RFC 3339).
-    pub since: Option<DateTime<Utc>>,
-    /// Dead-lettered before this instant (RFC 3339).
-    pub until: Option<DateTime<Utc>>,
+pub struct PageQuery {
     /// Items per page (1 to 500, default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u64>,
@@ -153,43 +145,64 @@ pub struct ListQuery {
     pub offset: Option<u64>,
 }
 
-impl ListQuery {
-    fn filter(&self) -> DeadLetterFilter {
-        DeadLetterFilter {
-            id: None,
-            job_id: self.job_id,
-            tenant_id: self.tenant_id,
-            item_id: self.item_id,
-            stage_index: self.stage_index,
-            error_class: self.error_class,
-            status: self.status,
-            since: self.since,
-            until: self.until,
-        }
-    }
-
+impl PageQuery {
     fn page(&self) -> Result<store::PageRequest, AdminError> {
         let (limit, offset) = checked_page(self.limit, self.offset, MAX_PAGE_LIMIT)?;
         Ok(store::PageRequest { limit, offset })
     }
 }
 
+/// The filter of `GET /admin/dead-letters`, from the query parameters its document lists for
+/// it; any other name (the page's, or an unknown one) is left alone. The filter itself
+/// refuses unknown fields, so that a misspelt field cannot widen a re-drive's or purge's body.
+pub struct ListFilter(pub DeadLetterFilter);
+
+/// The filter's list parameters, as the document names them.
+static LIST_PARAMETERS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    DeadLetterFilter::into_params(|| None)
+        .into_iter()
+        .map(|parameter| parameter.name)
+        .collect()
+});
+
+impl ListFilter {
+    fn parse(query: &str) -> Result<Self, QueryPayloadError> {
+        let mut pairs = web::Query::<Vec<(String, String)>>::from_query(query)?.into_inner();
+        pairs.retain(|(name, _)| LIST_PARAMETERS.contains(name));
+        // Encoded again, so numbers are read from text as in any query.
+        let kept = serde_urlencoded::to_string(&pairs)
+            .map_err(|e| QueryPayloadError::Deserialize(serde::de::Error::custom(e)))?;
+        Ok(Self(
+            web::Query::<DeadLetterFilter>::from_query(&kept)?.into_inner(),
+        ))
+    }
+}
+
+impl FromRequest for ListFilter {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Self::parse(req.query_string()).map_err(|e| query_error::<AdminError>(e, req)))
+    }
+}
+
 /// List dead letters, newest first, with filters.
 #[utoipa::path(
     tag = "dead-letters",
-    params(ListQuery),
+    params(DeadLetterFilter, PageQuery),
     responses((status = 200, description = "A page of dead letters", body = Paged<DeadLetterSummary>))
 )]
 #[get("/dead-letters")]
 pub async fn list_dead_letters(
     _admin: Admin,
     state: web::Data<AdminState>,
-    query: web::Query<ListQuery>,
+    ListFilter(filter): ListFilter,
+    page: web::Query<PageQuery>,
 ) -> Result<web::Json<Paged<DeadLetterSummary>>, AdminError> {
-    let page = query.page()?;
-    let filter = query.filter();
+    let page = page.page()?;
     filter.check().map_err(AdminError::BadRequest)?;
-    let found = store::dead_letters::list(&state.ctx.db, &filter.to_store(), page).await?;
+    let found = store::dead_letters::list(&state.ctx.db, &filter, page).await?;
     let items = found
         .items
         .into_iter()
@@ -268,28 +281,4 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(purge_dead_letters)
         .service(list_dead_letters)
         .service(get_dead_letter);
-}
-
-/// Readiness: the database and the broker are reachable.
-#[utoipa::path(
-    tag = "health",
-    responses(
-        (status = 200, description = "Ready", body = Readiness),
-        (status = 503, description = "A dependency is unreachable", body = Readiness),
-    )
-)]
-#[get("/readyz")]
-pub async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
-    let ctx = &state.ctx;
-    let (database, broker) = tokio::join!(store::ping(&ctx.db), ctx.publisher.ready());
-    let mut readiness = Readiness::of(database, broker);
-    if ctx.shutdown.is_begun() {
-        readiness = readiness.shutting_down();
-    }
-    readiness.response()
-}
-
-/// `/healthz` and `/readyz`.
-pub fn configure_health(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(healthz).service(readyz);
 }

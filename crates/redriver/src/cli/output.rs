@@ -1,4 +1,4 @@
-//! What the command-line subcommands print (kept here, beside the library, so it is tested).
+//! What the subcommands print: tables and reports in words.
 
 use crate::{
     http::DeadLetterSummary,
@@ -147,7 +147,7 @@ mod tests {
     use uuid::Uuid;
 
     use super::*;
-    use crate::{filter::LetterStatus, redrive::Skipped};
+    use crate::{LetterStatus, redrive::Skipped};
 
     fn letter(message: &str) -> DeadLetterSummary {
         DeadLetterSummary {
