@@ -11,4 +11,4 @@
 mod kill_worker;
 mod postgres_restart;
 mod rabbitmq_restart;
-mod support;
+use system_tests::chaos_support as support;

@@ -12,11 +12,7 @@ mod api;
 mod redriver;
 mod worker;
 
-// The chaos tests' helpers (child processes, jobs and their consistency checks); these tests
-// use some of them.
-#[allow(dead_code)]
-#[path = "../chaos/support.rs"]
-mod support;
+use system_tests::chaos_support as support;
 
 use std::{
     net::TcpListener,

@@ -17,7 +17,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 use settings::Settings;
-use system_tests::{TestApp, passes_first_stage, sample_image};
+use crate::{TestApp, passes_first_stage, sample_image};
 use uuid::Uuid;
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +220,6 @@ impl ServiceProcess {
     }
 
     /// Sends SIGTERM to the current process (which is left to exit by itself).
-    #[allow(dead_code)] // The shutdown tests', which share this file.
     pub fn terminate(&mut self) {
         let child = self.child.as_ref().expect("a running process");
         let status = Command::new("kill")
@@ -232,7 +231,6 @@ impl ServiceProcess {
 
     /// Waits up to `timeout` for the current process to exit; how it ended, or `None` if it
     /// still runs.
-    #[allow(dead_code)] // The shutdown tests', which share this file.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -748,16 +746,16 @@ impl JobUnderway {
     pub async fn start(images: usize, timeout: Duration) -> Self {
         ensure_services_up();
         let mut app = TestApp::spawn().await;
-        let standin = system_tests::start_standin(&mut app.settings);
+        let standin = crate::start_standin(&mut app.settings);
         set_latency(&standin, 20, 50);
         let services = ServicesGuard::new();
         let pipeline = app
-            .create_pipeline("survey", system_tests::two_stages())
+            .create_pipeline("survey", crate::two_stages())
             .await;
         let job = submit_two_stage_job(&app, pipeline, images).await;
         let worker = ServiceProcess::start("w", &app.settings, Tuning::with_concurrency(2));
         let expected = job.expected_results();
-        system_tests::eventually(timeout, "a fifth of the results", || async {
+        crate::eventually(timeout, "a fifth of the results", || async {
             (result_count(&app, job.job).await >= expected / 5).then_some(())
         })
         .await;
