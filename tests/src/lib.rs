@@ -2,7 +2,8 @@
 //! PostgreSQL and RabbitMQ, with a fresh database and a unique exchange/queue prefix per test.
 //! Everything a test created is dropped when its [`TestApp`] goes out of scope, even on panic.
 
-pub mod chaos_support;
+pub mod process;
+pub mod runs;
 
 use std::{path::PathBuf, time::Duration};
 

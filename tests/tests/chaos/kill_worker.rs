@@ -10,10 +10,14 @@ use std::{
 use cohere_standin::sha256_hex;
 use system_tests::{RunningWorker, TestApp, passes_first_stage, start_standin, two_stages};
 
-use crate::support::{
-    ServiceProcess, Tuning, assert_job_consistent, dead_letters_of, ensure_services_up,
-    job_finished, note, set_latency, submit_two_stage_job,
+use system_tests::{
+    process::{ServiceProcess, Tuning, note},
+    runs::{
+        assert_job_consistent, dead_letters_of, job_finished, set_latency, submit_two_stage_job,
+    },
 };
+
+use crate::services::ensure_services_up;
 
 const IMAGES: usize = 500;
 /// Worker A, the one killed: calls in flight at once, and deliveries held (the same, so at most

@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{JobUnderway, note};
+use system_tests::process::note;
+
+use crate::underway::JobUnderway;
 
 const IMAGES: usize = 200;
 /// Longer than the pools' acquire timeout (5 s by default): the worker's queries fail, rather

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{JobUnderway, note};
+use system_tests::process::note;
+
+use crate::underway::JobUnderway;
 
 const IMAGES: usize = 200;
 const OUTAGE: Duration = Duration::from_secs(3);

@@ -13,11 +13,9 @@ use std::{
 
 use system_tests::{EventReader, TestApp, distinct_images, eventually, two_stages};
 
-use crate::{
-    free_port,
-    support::{ServiceProcess, base_config, note},
-    terminate_and_expect_clean_exit,
-};
+use system_tests::process::{ServiceProcess, base_config, note};
+
+use crate::{free_port, terminate_and_expect_clean_exit};
 
 /// `http.shutdown_delay_seconds`: readiness fails this long before the listener closes.
 const DELAY: Duration = Duration::from_secs(1);

@@ -12,15 +12,13 @@ mod api;
 mod redriver;
 mod worker;
 
-use system_tests::chaos_support as support;
-
 use std::{
     net::TcpListener,
     process::ExitStatus,
     time::{Duration, Instant},
 };
 
-use crate::support::{ServiceProcess, note};
+use system_tests::process::{ServiceProcess, note};
 
 /// A port free now (the process started next binds it).
 pub fn free_port() -> u16 {

@@ -15,11 +15,12 @@ use store::{
 use system_tests::{TestApp, distinct_images, eventually, one_stage};
 use uuid::Uuid;
 
-use crate::{
-    free_port,
-    support::{ServiceProcess, base_config, note, rows},
-    terminate_and_expect_clean_exit,
+use system_tests::{
+    process::{ServiceProcess, base_config, note},
+    runs::rows,
 };
+
+use crate::{free_port, terminate_and_expect_clean_exit};
 
 const TOKEN: &str = "test-admin-token-0123456789";
 const LETTERS: usize = 60;

@@ -10,13 +10,15 @@ use std::time::Duration;
 use cohere_standin::sha256_hex;
 use system_tests::{TestApp, passes_first_stage, start_standin, two_stages};
 
-use crate::{
-    support::{
-        ServiceProcess, Tuning, WORKER_GRACE, assert_job_consistent, dead_letters_of, job_finished,
-        note, result_count, set_latency, submit_two_stage_job, wait_until_finished,
+use system_tests::{
+    process::{ServiceProcess, Tuning, WORKER_GRACE, note},
+    runs::{
+        assert_job_consistent, dead_letters_of, job_finished, result_count, set_latency,
+        submit_two_stage_job, wait_until_finished,
     },
-    terminate_and_expect_clean_exit,
 };
+
+use crate::terminate_and_expect_clean_exit;
 
 const IMAGES: usize = 60;
 /// The stand-in's latency (uniform, milliseconds): calls are in flight at the signal, and
