@@ -3,7 +3,6 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
-use cohere_standin::{Latency, RuntimeConfig};
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement};
 use serde_json::Value;
 use uuid::Uuid;
@@ -35,17 +34,6 @@ pub async fn upload_in_chunks(
         ids.extend(app.upload_bytes(library, chunk).await);
     }
     ids
-}
-
-/// The stand-in answers after `min..=max` milliseconds.
-pub fn set_latency(standin: &cohere_standin::Running, min: u64, max: u64) {
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            latency_ms: Latency { min, max },
-            ..Default::default()
-        })
-        .expect("a valid stand-in configuration");
 }
 
 /// A library of `count` new distinct images with a job of [`two_stages`] over it.

@@ -8,13 +8,13 @@ use std::{
 };
 
 use cohere_standin::sha256_hex;
-use system_tests::{RunningWorker, TestApp, passes_first_stage, start_standin, two_stages};
+use system_tests::{
+    RunningWorker, TestApp, passes_first_stage, set_latency, start_standin, two_stages,
+};
 
 use system_tests::{
     process::{ServiceProcess, Tuning, note},
-    runs::{
-        assert_job_consistent, dead_letters_of, job_finished, set_latency, submit_two_stage_job,
-    },
+    runs::{assert_job_consistent, dead_letters_of, job_finished, submit_two_stage_job},
 };
 
 use crate::services::ensure_services_up;

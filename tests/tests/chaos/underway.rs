@@ -8,8 +8,9 @@ use system_tests::{
     process::{ServiceProcess, Tuning},
     runs::{
         SubmittedJob, assert_job_consistent, dead_letters_of, job_finished, result_count,
-        set_latency, submit_two_stage_job, wait_until_finished,
+        submit_two_stage_job, wait_until_finished,
     },
+    set_latency,
 };
 use uuid::Uuid;
 

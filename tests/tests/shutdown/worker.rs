@@ -8,13 +8,13 @@
 use std::time::Duration;
 
 use cohere_standin::sha256_hex;
-use system_tests::{TestApp, passes_first_stage, start_standin, two_stages};
+use system_tests::{TestApp, passes_first_stage, set_latency, start_standin, two_stages};
 
 use system_tests::{
     process::{ServiceProcess, Tuning, WORKER_GRACE, note},
     runs::{
-        assert_job_consistent, dead_letters_of, job_finished, result_count, set_latency,
-        submit_two_stage_job, wait_until_finished,
+        assert_job_consistent, dead_letters_of, job_finished, result_count, submit_two_stage_job,
+        wait_until_finished,
     },
 };
 
