@@ -1,15 +1,12 @@
 //! The api started in this process (its real `Application::build`) on port 0, with a tenant
-//! and its key, and a client for it.
-
-use std::time::Duration;
+//! and its key; requests to it, and rows written straight to its database.
 
 use anyhow::Context;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde_json::{Value, json};
 use settings::Settings;
 use uuid::Uuid;
 
-use crate::{TestResources, eventually, id_of, sample_image};
+use crate::TestResources;
 
 /// A running API with a tenant and its key.
 pub struct TestApp {
@@ -65,6 +62,21 @@ impl TestApp {
             .key
     }
 
+    /// The id of the tenant called `name`.
+    pub async fn tenant_id(&self, name: &str) -> Uuid {
+        self.db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DatabaseBackend::Postgres,
+                "SELECT id FROM tenants WHERE name = $1",
+                [name.into()],
+            ))
+            .await
+            .expect("query")
+            .expect("the tenant")
+            .try_get("", "id")
+            .expect("an id")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }
@@ -89,22 +101,14 @@ impl TestApp {
         self.client.delete(self.url(path)).bearer_auth(&self.key)
     }
 
-    /// Creates a library and returns its id.
-    pub async fn create_library(&self, name: &str) -> Uuid {
-        id_of(
-            &self
-                .post_expecting("/api/libraries", json!({ "name": name }), 201)
-                .await,
-        )
-    }
-
-    /// Uploads sample images (by file name) to a library; returns their ids in order.
-    pub async fn upload(&self, library: Uuid, names: &[&str]) -> Vec<Uuid> {
-        let files: Vec<(String, Vec<u8>)> = names
-            .iter()
-            .map(|name| (name.to_string(), sample_image(name)))
-            .collect();
-        self.upload_bytes(library, &files).await
+    /// A request to `path` with `key` (another tenant's, say) in place of the app's own.
+    pub fn request_with_key(
+        &self,
+        key: &str,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
     }
 
     /// Registers `count` URL images in a library (cheap way to make large libraries).
@@ -121,40 +125,8 @@ impl TestApp {
         Ok(())
     }
 
-    /// Creates a pipeline from a stage list and returns its id.
-    pub async fn create_pipeline(&self, name: &str, stages: Value) -> Uuid {
-        id_of(
-            &self
-                .post_expecting(
-                    "/api/pipelines",
-                    json!({ "name": name, "stages": stages }),
-                    201,
-                )
-                .await,
-        )
-    }
-
-    /// Submits a job over a whole library and returns its id (asserting 202).
-    pub async fn submit_job(&self, pipeline: Uuid, library: Uuid) -> Uuid {
-        let body = json!({ "pipeline_id": pipeline, "library_id": library });
-        id_of(&self.post_expecting("/api/jobs/submit", body, 202).await)
-    }
-
-    /// POSTs `body` as JSON to `path`, asserts the status and returns the JSON answer.
-    pub async fn post_expecting(&self, path: &str, body: Value, status: u16) -> Value {
-        let response = self.post(path).json(&body).send().await.expect("request");
-        assert_eq!(
-            response.status(),
-            status,
-            "POST {path}: {}",
-            response.text().await.unwrap_or_default()
-        );
-        response.json().await.expect("json")
-    }
-
     /// The single `bigint` a SQL query returns (e.g. a `count(*)`), read from the test database.
     pub async fn query_i64(&self, sql: &str) -> i64 {
-        use sea_orm::ConnectionTrait;
         self.db
             .query_one_raw(sea_orm::Statement::from_string(
                 sea_orm::DatabaseBackend::Postgres,
@@ -165,50 +137,6 @@ impl TestApp {
             .expect("a row")
             .try_get_by_index::<i64>(0)
             .expect("a bigint")
-    }
-
-    /// GETs `path` and returns its JSON body (asserting 200).
-    pub async fn get_json(&self, path: &str) -> Value {
-        let response = self.get(path).send().await.expect("request");
-        assert_eq!(
-            response.status(),
-            200,
-            "GET {path}: {}",
-            response.text().await.unwrap_or_default()
-        );
-        response.json().await.expect("json")
-    }
-}
-
-impl TestApp {
-    /// Uploads images given as (file name, bytes); returns their ids in order.
-    pub async fn upload_bytes(&self, library: Uuid, files: &[(String, Vec<u8>)]) -> Vec<Uuid> {
-        let mut form = reqwest::multipart::Form::new();
-        for (name, bytes) in files {
-            form = form.part(
-                "file",
-                reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
-            );
-        }
-        let response = self
-            .post(&format!("/api/libraries/{library}/images"))
-            .multipart(form)
-            .send()
-            .await
-            .expect("request");
-        assert_eq!(
-            response.status(),
-            201,
-            "upload: {}",
-            response.text().await.unwrap_or_default()
-        );
-        let body: Value = response.json().await.expect("json");
-        body["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .map(id_of)
-            .collect()
     }
 
     /// Adds `count` copies of an uploaded image to a library (same bytes, new image rows): a
@@ -223,17 +151,5 @@ impl TestApp {
             ))
             .await
             .expect("copy the image");
-    }
-
-    /// Waits until the job is in a terminal state and returns it.
-    pub async fn wait_for_job(&self, job: Uuid, timeout: Duration) -> Value {
-        eventually(timeout, "the job to finish", || async {
-            let job: Value = self.get_json(&format!("/api/jobs/{job}")).await;
-            let status = job["status"].as_str().unwrap_or_default().to_string();
-            ["completed", "completed_with_errors", "failed", "cancelled"]
-                .contains(&status.as_str())
-                .then_some(job)
-        })
-        .await
     }
 }

@@ -3,25 +3,36 @@
 //! Everything a test created is dropped when its [`TestApp`] goes out of scope, even on panic.
 
 mod app;
+mod client;
 mod events;
 mod fixtures;
+pub mod metrics;
 pub mod process;
 mod queues;
+mod redriver;
 mod resources;
 pub mod runs;
 mod standin;
+mod work;
 mod worker;
 
 use std::time::Duration;
 
 pub use app::TestApp;
+pub use client::{body_as, problem};
 pub use events::{EventReader, ServerEvent};
 pub use fixtures::{
     distinct_images, id_of, one_stage, passes_first_stage, sample_image, two_stages,
 };
+pub use redriver::{ADMIN_TOKEN, RedriverAdmin};
 pub use resources::{TestResources, amqp_url, database_server};
 pub use standin::{STANDIN_KEY, fail_every_call_transiently, set_latency, start_standin};
+pub use work::stage_answer;
 pub use worker::RunningWorker;
+
+/// How long a test waits for a job to run, or for anything else that happens in the
+/// background, before it fails.
+pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Polls `check` until it returns `Some`, failing the test after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T

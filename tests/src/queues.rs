@@ -1,4 +1,5 @@
-//! What a test takes off its own queues: stage messages and dead letters.
+//! A test's own queues: a publisher to them, and the stage messages and dead letters it takes
+//! off them.
 
 use std::time::Duration;
 
@@ -8,6 +9,15 @@ use serde_json::Value;
 use crate::{TestApp, amqp_url};
 
 impl TestApp {
+    /// A publisher (with confirms) to this test's exchanges.
+    pub fn publisher(&self) -> broker::Publisher {
+        broker::Publisher::new(
+            self.settings.amqp.url.clone(),
+            broker::Topology::from_settings(&self.settings),
+            Duration::from_secs(5),
+        )
+    }
+
     /// Takes up to `max` messages off this test's stage queue (acknowledging them).
     pub async fn drain_stage_queue(&self, max: usize) -> Vec<(Value, BasicProperties)> {
         let topology = broker::Topology::from_settings(&self.resources.settings());

@@ -3,8 +3,9 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use api::routes::jobs::Job;
+use domain::job::JobStatus;
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement};
-use serde_json::Value;
 use uuid::Uuid;
 
 use crate::{TestApp, passes_first_stage, process::ServiceProcess, sample_image};
@@ -95,37 +96,49 @@ pub async fn result_count(app: &TestApp, job: Uuid) -> i64 {
 /// Whether the job is in a terminal state (read from the database, so it also works while the
 /// api is busy).
 pub async fn job_finished(app: &TestApp, job: Uuid) -> bool {
-    app.query_i64(&format!(
-        "SELECT count(*) FROM jobs WHERE id = '{job}' AND status IN ('completed', 'completed_with_errors', 'failed', 'cancelled')"
-    ))
-    .await
-        == 1
+    let status: String = rows(app, &format!("SELECT status FROM jobs WHERE id = '{job}'"))
+        .await
+        .first()
+        .expect("the job's row")
+        .try_get("", "status")
+        .expect("a status");
+    status
+        .parse::<JobStatus>()
+        .expect("a job status")
+        .is_terminal()
 }
 
-/// Everything a finished job of [`two_stages`] must show when nothing was lost and nothing
-/// counted twice (DESIGN.md invariants 2 to 4): it completed; every item ended as the stand-in's
-/// answers predict, with exactly one result row per stage it reached; the job's and the
-/// stages' counters and token totals agree with the rows. Returns the job as the api shows it.
-pub async fn assert_job_consistent(app: &TestApp, submitted: &SubmittedJob) -> Value {
+/// Everything a finished job of [`two_stages`](crate::two_stages) must show when nothing was
+/// lost and nothing counted twice (DESIGN.md invariants 2 to 4): it completed; every item ended
+/// as the stand-in's answers predict, with exactly one result row per stage it reached; the
+/// job's and the stages' counters and token totals agree with the rows. Returns the job as the
+/// api shows it.
+pub async fn assert_job_consistent(app: &TestApp, submitted: &SubmittedJob) -> Job {
     let job = submitted.job;
-    let total = submitted.images.len() as i64;
-    let passed = submitted.expected_passed() as i64;
-    let finished = app.wait_for_job(job, Duration::from_secs(30)).await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    let counts = &finished["counts"];
-    assert_eq!(counts["total"], total, "{finished}");
-    assert_eq!(counts["passed"], passed, "{finished}");
-    assert_eq!(counts["filtered_out"], total - passed, "{finished}");
-    for zero in ["pending", "running", "failed", "cancelled"] {
-        assert_eq!(counts[zero], 0, "{zero}: {finished}");
+    let total = i32::try_from(submitted.images.len()).expect("a few images");
+    let passed = i32::try_from(submitted.expected_passed()).expect("a few images");
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    let counts = &finished.counts;
+    assert_eq!(counts.total, total, "{finished:?}");
+    assert_eq!(counts.passed, passed, "{finished:?}");
+    assert_eq!(counts.filtered_out, total - passed, "{finished:?}");
+    for (zero, count) in [
+        ("pending", counts.pending),
+        ("running", counts.running),
+        ("failed", counts.failed),
+        ("cancelled", counts.cancelled),
+    ] {
+        assert_eq!(count, 0, "{zero}: {finished:?}");
     }
-    let stages = finished["stages"].as_array().expect("stages");
-    assert_eq!(stages[0]["processed"], total, "{finished}");
-    assert_eq!(stages[0]["passed"], passed, "{finished}");
-    assert_eq!(stages[0]["filtered_out"], total - passed, "{finished}");
-    assert_eq!(stages[0]["failed"], 0, "{finished}");
-    assert_eq!(stages[1]["processed"], passed, "{finished}");
-    assert_eq!(stages[1]["passed"], passed, "{finished}");
+    let stages = &finished.stages;
+    assert_eq!(stages[0].processed, total, "{finished:?}");
+    assert_eq!(stages[0].passed, passed, "{finished:?}");
+    assert_eq!(stages[0].filtered_out, total - passed, "{finished:?}");
+    assert_eq!(stages[0].failed, 0, "{finished:?}");
+    assert_eq!(stages[1].processed, passed, "{finished:?}");
+    assert_eq!(stages[1].passed, passed, "{finished:?}");
+    let (total, passed) = (i64::from(total), i64::from(passed));
 
     // Every item ended as predicted from its image.
     let items = rows(
@@ -191,7 +204,7 @@ pub async fn assert_job_consistent(app: &TestApp, submitted: &SubmittedJob) -> V
             ))
             .await;
         assert_eq!(
-            stage["input_tokens"], from_rows,
+            stage.input_tokens, from_rows,
             "stage {index}'s input tokens counted once per result"
         );
     }
@@ -201,7 +214,7 @@ pub async fn assert_job_consistent(app: &TestApp, submitted: &SubmittedJob) -> V
         ))
         .await;
     assert!(all_rows > 0);
-    assert_eq!(finished["usage"]["input_tokens"], all_rows, "{finished}");
+    assert_eq!(finished.usage.input_tokens, all_rows, "{finished:?}");
     finished
 }
 
@@ -228,8 +241,8 @@ pub async fn wait_until_finished(
         worker.assert_alive("while the job ran");
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the job did not finish within {timeout:?}: {}\nworker log:\n{}",
-            app.get_json(&format!("/api/jobs/{job}")).await,
+            "the job did not finish within {timeout:?}: {:?}\nworker log:\n{}",
+            app.job(job).await,
             worker.log_tail(60)
         );
         tokio::time::sleep(Duration::from_millis(100)).await;

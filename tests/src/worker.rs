@@ -39,12 +39,7 @@ impl RunningWorker {
     /// The worker's `/metrics` text.
     pub async fn metrics(&self) -> String {
         let address = self.health.as_ref().expect("health server").address;
-        reqwest::get(format!("http://{address}/metrics"))
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("metrics text")
+        crate::metrics::scrape(&format!("http://{address}/metrics")).await
     }
 
     /// Asks the worker to stop and waits until it has.

@@ -1,11 +1,9 @@
 //! `GET /api/health`: the api's readiness and the workers' circuit breakers, as the
 //! dashboard's health strip reads them.
 
-use std::time::Duration;
-
 use cohere_standin::RuntimeConfig;
 use serde_json::Value;
-use system_tests::{RunningWorker, TestApp, eventually, one_stage, start_standin};
+use system_tests::{RUN_TIMEOUT, RunningWorker, TestApp, eventually, one_stage, start_standin};
 
 async fn health(app: &TestApp) -> Value {
     let response = app.get("/api/health").send().await.unwrap();
@@ -90,7 +88,7 @@ async fn a_key_cohere_refuses_shows_as_paused_with_the_key_rejected() {
     app.submit_job(pipeline, library).await;
     let worker = RunningWorker::start(&app.settings).await;
 
-    let body = eventually(Duration::from_secs(60), "the workers paused", || async {
+    let body = eventually(RUN_TIMEOUT, "the workers paused", || async {
         let body = health(&app).await;
         (body["workers"]["paused"] == true).then_some(body)
     })

@@ -30,7 +30,9 @@ const KILLED: Tuning = Tuning {
 const SURVIVOR_CONCURRENCY: usize = 1;
 /// Time between kills (the process is restarted at once after each).
 const KILL_INTERVALS_MS: [u64; 5] = [2_000, 2_000, 2_000, 2_500, 3_000];
-const RUN_TIMEOUT: Duration = Duration::from_secs(150);
+/// Longer than a job is given elsewhere (`RUN_TIMEOUT`): every kill loses the calls in flight
+/// and a process start.
+const KILLED_JOB_TIMEOUT: Duration = Duration::from_secs(150);
 /// Fewer kills than this and the test has not shown much. The stand-in's latency alone makes
 /// the job outlast the first three intervals (6 s): about 620 calls (500, and a quarter of the
 /// images again for the second stage), 4 at a time, at least 40 ms each, take over 6.1 s.
@@ -71,8 +73,8 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
         }
         killed.assert_alive("between kills");
         assert!(
-            started.elapsed() < RUN_TIMEOUT,
-            "the job did not finish within {RUN_TIMEOUT:?} ({kills} kills): {}",
+            started.elapsed() < KILLED_JOB_TIMEOUT,
+            "the job did not finish within {KILLED_JOB_TIMEOUT:?} ({kills} kills): {}",
             app.get_json(&format!("/api/jobs/{job}")).await
         );
         killed.kill();
@@ -128,7 +130,7 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
         repeated.len(),
         calls.total,
         submitted.expected_results(),
-        finished["status"]
+        finished.status
     ));
     assert!(
         extra_calls <= bound,

@@ -4,4 +4,5 @@
 
 mod migrations;
 mod rate_limiter;
+mod reopen;
 mod worker_batches;

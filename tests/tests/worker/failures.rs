@@ -4,18 +4,18 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use api::routes::Paged;
 use cohere_standin::{RuntimeConfig, sha256_hex};
-use domain::job::ErrorClass;
+use domain::job::{ErrorClass, JobStatus};
 use lapin::{BasicProperties, options::BasicPublishOptions};
-use serde_json::Value;
+use redriver::{RedriveReport, http::DeadLetterSummary};
+use serde_json::json;
 use settings::Settings;
 use system_tests::{
-    RunningWorker, STANDIN_KEY, TestApp, distinct_images, eventually, fail_every_call_transiently,
-    one_stage, start_standin,
+    RUN_TIMEOUT, RedriverAdmin, RunningWorker, STANDIN_KEY, TestApp, distinct_images, eventually,
+    fail_every_call_transiently, one_stage, start_standin,
 };
 use uuid::Uuid;
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A breaker that opens after a few failures and probes every second or two, so a test sees
 /// it open and close within seconds.
@@ -113,10 +113,10 @@ async fn an_outage_opens_the_breaker_holds_the_messages_and_the_job_completes_wi
     config.outage = false;
     standin.standin.set_config(config).unwrap();
 
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["counts"]["passed"], 40);
-    assert_eq!(finished["counts"]["failed"], 0);
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert_eq!(finished.counts.passed, 40);
+    assert_eq!(finished.counts.failed, 0);
     assert_eq!(breaker_state(&worker).await, (200, "closed".to_string()));
     assert!(
         app.drain_dead_letters(10).await.is_empty(),
@@ -165,9 +165,9 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
         refused <= 2,
         "the first refusal opens it (2 calls were in flight): {refused}"
     );
-    let job_now: Value = app.get_json(&format!("/api/jobs/{job}")).await;
     assert_eq!(
-        job_now["counts"]["failed"], 0,
+        app.job(job).await.counts.failed,
+        0,
         "a refused key fails nothing"
     );
 
@@ -179,9 +179,9 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
             ..Default::default()
         })
         .unwrap();
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["counts"]["passed"], 12);
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert_eq!(finished.counts.passed, 12);
     assert!(app.drain_dead_letters(10).await.is_empty());
     worker.stop().await;
 }
@@ -204,12 +204,16 @@ async fn an_image_cohere_rejects_fails_alone_and_is_dead_lettered_with_its_reaso
     let pipeline = app.create_pipeline("describe", one_stage()).await;
     let job = app.submit_job(pipeline, library).await;
     let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
+    let finished = app.wait_for_job(job).await;
     worker.stop().await;
 
-    assert_eq!(finished["status"], "completed_with_errors", "{finished}");
-    assert_eq!(finished["counts"]["failed"], 1);
-    assert_eq!(finished["counts"]["passed"], 5);
+    assert_eq!(
+        finished.status,
+        JobStatus::CompletedWithErrors,
+        "{finished:?}"
+    );
+    assert_eq!(finished.counts.failed, 1);
+    assert_eq!(finished.counts.passed, 5);
     let letters = app.drain_dead_letters(10).await;
     assert_eq!(letters.len(), 1, "one dead letter");
     let (body, letter) = &letters[0];
@@ -252,11 +256,11 @@ async fn a_transient_failure_waits_in_the_delay_queues_then_is_dead_lettered_aft
     fail_every_call_transiently(&mut app.settings, &standin, 2, 3);
     let (job, images) = submit_images(&app, 1).await;
     let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
+    let finished = app.wait_for_job(job).await;
     worker.stop().await;
 
-    assert_eq!(finished["status"], "failed", "{finished}");
-    assert_eq!(finished["counts"]["failed"], 1);
+    assert_eq!(finished.status, JobStatus::Failed, "{finished:?}");
+    assert_eq!(finished.counts.failed, 1);
     assert_eq!(
         standin
             .standin
@@ -300,15 +304,15 @@ async fn rate_limited_calls_wait_without_spending_attempts() {
         .unwrap();
     let (job, _) = submit_images(&app, 8).await;
     let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
+    let finished = app.wait_for_job(job).await;
     worker.stop().await;
     assert!(
         calls_with(&standin, 429) > 0,
         "the stand-in did answer 429s"
     );
-    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     assert_eq!(
-        finished["counts"]["passed"], 8,
+        finished.counts.passed, 8,
         "with one attempt allowed, a counted 429 would have failed the item"
     );
     let backed_off = app
@@ -388,14 +392,8 @@ async fn cancelling_a_running_job_stops_its_calls_within_a_second_and_aborts_tho
     })
     .await;
 
-    let cancelled = app
-        .post_expecting(
-            &format!("/api/jobs/{job}/cancel"),
-            serde_json::json!({}),
-            200,
-        )
-        .await;
-    assert_eq!(cancelled["status"], "cancelled");
+    let cancelled = app.cancel_job(job).await;
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
     // The calls in flight are abandoned, not awaited: the worker has none left well before
     // the 1.5 s a call takes.
     eventually(Duration::from_secs(1), "no call in flight", || async {
@@ -421,16 +419,12 @@ async fn cancelling_a_running_job_stops_its_calls_within_a_second_and_aborts_tho
         received_after_a_second,
         "no call received more than a second after the cancellation"
     );
-    let job_now: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-    assert_eq!(job_now["status"], "cancelled");
-    let counts = &job_now["counts"];
-    assert_eq!(counts["pending"], 0, "{job_now}");
-    assert_eq!(counts["running"], 0, "{job_now}");
-    assert_eq!(
-        counts["passed"].as_i64().unwrap() + counts["cancelled"].as_i64().unwrap(),
-        1000,
-        "{job_now}"
-    );
+    let job_now = app.job(job).await;
+    assert_eq!(job_now.status, JobStatus::Cancelled);
+    let counts = &job_now.counts;
+    assert_eq!(counts.pending, 0, "{job_now:?}");
+    assert_eq!(counts.running, 0, "{job_now:?}");
+    assert_eq!(counts.passed + counts.cancelled, 1000, "{job_now:?}");
     worker.stop().await;
 }
 
@@ -446,64 +440,49 @@ async fn a_rejected_image_re_driven_once_cohere_accepts_it_completes_the_job() {
             ..Default::default()
         })
         .unwrap();
-    let token = "failures-admin-token";
-    let mut redriver_settings = app.settings.clone();
-    redriver_settings.redriver.port = 0;
-    redriver_settings.redriver.admin_token = Some(token.into());
-    redriver_settings.redriver.auto_redrive = false;
-    let redriver = redriver::Application::build(&redriver_settings)
-        .await
-        .unwrap()
-        .start();
-    let admin = format!("http://127.0.0.1:{}/admin/dead-letters", redriver.port());
+    let redriver = RedriverAdmin::start(&app.settings).await;
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;
     let job = app.submit_job(pipeline, library).await;
     let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(finished["status"], "completed_with_errors", "{finished}");
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(
+        finished.status,
+        JobStatus::CompletedWithErrors,
+        "{finished:?}"
+    );
 
     // The re-driver holds the dead letter; the image is "fixed" (Cohere now accepts it).
-    let client = reqwest::Client::new();
     eventually(RUN_TIMEOUT, "the dead letter drained", || async {
-        let page: Value = client
-            .get(format!("{admin}?job_id={job}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (page["total"] == 1).then_some(())
+        let page: Paged<DeadLetterSummary> = redriver
+            .get_as(&format!("/admin/dead-letters?job_id={job}"))
+            .await;
+        (page.total == 1).then_some(())
     })
     .await;
     standin
         .standin
         .set_config(RuntimeConfig::default())
         .unwrap();
-    let report: Value = client
-        .post(format!("{admin}/redrive"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "filter": { "job_id": job } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["redriven"], 1, "{report}");
+    let report: RedriveReport = redriver
+        .post_as(
+            "/admin/dead-letters/redrive",
+            &json!({ "filter": { "job_id": job } }),
+            None,
+        )
+        .await;
+    assert_eq!(report.redriven, 1, "{report:?}");
 
     // The worker picks the re-opened item up and the job finishes again, complete this time.
     let finished = eventually(RUN_TIMEOUT, "the job to complete", || async {
-        let job: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-        (job["status"] == "completed").then_some(job)
+        let job = app.job(job).await;
+        (job.status == JobStatus::Completed).then_some(job)
     })
     .await;
-    assert_eq!(finished["counts"]["passed"], 4, "{finished}");
-    assert_eq!(finished["counts"]["failed"], 0, "{finished}");
-    assert_eq!(finished["stages"][0]["processed"], 4, "{finished}");
+    assert_eq!(finished.counts.passed, 4, "{finished:?}");
+    assert_eq!(finished.counts.failed, 0, "{finished:?}");
+    assert_eq!(finished.stages[0].processed, 4, "{finished:?}");
     assert_eq!(
         standin
             .standin

@@ -4,5 +4,6 @@
 //! request to the Cohere call.
 
 mod failures;
+mod metrics;
 mod pipeline_runs;
 mod traces;
