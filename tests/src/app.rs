@@ -101,6 +101,11 @@ impl TestApp {
         self.client.delete(self.url(path)).bearer_auth(&self.key)
     }
 
+    /// A request to `path` without credentials (a browser's, say).
+    pub fn anonymous(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
     /// A request to `path` with `key` (another tenant's, say) in place of the app's own.
     pub fn request_with_key(
         &self,

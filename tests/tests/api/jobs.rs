@@ -2,7 +2,7 @@ use std::collections::HashSet;
 
 use api::routes::jobs::Job;
 use domain::job::{JobStatus, Priority};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
@@ -215,7 +215,7 @@ async fn when_the_broker_is_unreachable_the_submission_is_503_and_no_job_is_left
     assert_eq!(app.query_i64("SELECT count(*) FROM jobs").await, 0);
     assert_eq!(app.query_i64("SELECT count(*) FROM job_items").await, 0);
 
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["broker"], "unavailable");
@@ -226,15 +226,14 @@ async fn when_the_broker_is_unreachable_the_submission_is_503_and_no_job_is_left
 async fn readiness_reports_ok_when_postgres_and_rabbitmq_answer() {
     let app = TestApp::spawn().await;
     assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
+        app.anonymous(Method::GET, "/healthz")
             .send()
             .await
             .unwrap()
             .status(),
         200
     );
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
 

@@ -2,6 +2,7 @@
 //! dashboard's health strip reads them.
 
 use cohere_standin::RuntimeConfig;
+use reqwest::Method;
 use serde_json::Value;
 use system_tests::{RUN_TIMEOUT, RunningWorker, TestApp, eventually, one_stage, start_standin};
 
@@ -23,7 +24,11 @@ async fn record_breaker(app: &TestApp, worker: &str, state: &str, reason: &str, 
 #[tokio::test]
 async fn health_is_ready_with_no_breakers_and_needs_a_key() {
     let app = TestApp::spawn().await;
-    let anonymous = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let anonymous = app
+        .anonymous(Method::GET, "/api/health")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let body = health(&app).await;
     assert_eq!(body["status"], "ready", "{body}");

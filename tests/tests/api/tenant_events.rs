@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
+use reqwest::Method;
 use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use system_tests::{
@@ -12,7 +13,7 @@ use system_tests::{
 use uuid::Uuid;
 
 async fn open(app: &TestApp, key: &str, last_event_id: Option<&str>) -> EventReader {
-    let mut request = app.client.get(app.url("/api/events")).bearer_auth(key);
+    let mut request = app.request_with_key(key, Method::GET, "/api/events");
     if let Some(id) = last_event_id {
         request = request.header("Last-Event-ID", id);
     }
