@@ -132,6 +132,15 @@ impl TestApp {
         pipeline.id
     }
 
+    /// Uploads `images` to a new library, creates a pipeline of `stages` and submits a job over
+    /// the whole library; the job's id.
+    pub async fn submit_job_over(&self, images: &[(String, Vec<u8>)], stages: Value) -> Uuid {
+        let library = self.create_library("photos").await;
+        self.upload_bytes(library, images).await;
+        let pipeline = self.create_pipeline("survey", stages).await;
+        self.submit_job(pipeline, library).await
+    }
+
     /// POSTs a submission as it is (for tests of what the api refuses).
     pub async fn submit(&self, body: &Value) -> reqwest::Response {
         self.post("/api/jobs/submit")

@@ -49,3 +49,28 @@ pub fn set_latency(standin: &cohere_standin::Running, min: u64, max: u64) {
         })
         .expect("a valid stand-in configuration");
 }
+
+/// Makes the stand-in refuse these images with a 400, as Cohere refuses an image it cannot read.
+pub fn reject_images(standin: &cohere_standin::Running, images: &[&[u8]]) {
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            reject_images: images
+                .iter()
+                .map(|image| cohere_standin::sha256_hex(image))
+                .collect(),
+            ..Default::default()
+        })
+        .expect("configure the stand-in");
+}
+
+/// Makes the stand-in accept only `key` (as after a key was rotated at Cohere's end).
+pub fn accept_only_key(standin: &cohere_standin::Running, key: &str) {
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            api_key: Some(key.into()),
+            ..Default::default()
+        })
+        .expect("configure the stand-in");
+}

@@ -5,11 +5,12 @@ use api::routes::{
     bulk::{BulkOutcome, BulkResults},
     jobs::Job,
 };
-use cohere_standin::{RuntimeConfig, sha256_hex};
 use domain::job::JobStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use system_tests::{RunningWorker, TestApp, body_as, distinct_images, one_stage, start_standin};
+use system_tests::{
+    RunningWorker, TestApp, body_as, distinct_images, one_stage, reject_images, start_standin,
+};
 use uuid::Uuid;
 
 fn outcomes(body: &BulkResults) -> Vec<(Uuid, BulkOutcome)> {
@@ -21,13 +22,7 @@ async fn bulk_cancel_and_retry_answer_each_job_like_the_single_endpoints() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(2);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[0].1)].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[0].1]);
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;

@@ -8,11 +8,11 @@ use api::routes::{
     items::{JobErrorGroup, JobItem, JobItemDetail, StageState},
     results::Verdict,
 };
-use cohere_standin::{RuntimeConfig, sha256_hex};
 use domain::job::{ErrorClass, ItemStatus, JobStatus};
 use reqwest::{Method, StatusCode};
 use system_tests::{
-    RunningWorker, TestApp, distinct_images, passes_first_stage, start_standin, two_stages,
+    RunningWorker, TestApp, distinct_images, passes_first_stage, reject_images, start_standin,
+    two_stages,
 };
 use uuid::Uuid;
 
@@ -30,13 +30,7 @@ async fn items_follow_the_funnel_show_every_stage_and_failures_are_grouped_by_cl
         .iter()
         .position(|(_, bytes)| passes_first_stage(bytes))
         .unwrap();
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[refused].1)].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[refused].1]);
     let passing = images
         .iter()
         .enumerate()

@@ -9,7 +9,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::work::{self, Change};
 use system_tests::{
-    RunningWorker, TestApp, body_as, distinct_images, one_stage, problem, start_standin,
+    RunningWorker, TestApp, body_as, distinct_images, one_stage, problem, reject_images,
+    start_standin,
 };
 use uuid::Uuid;
 
@@ -37,13 +38,7 @@ async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(3);
     let rejected = sha256_hex(&images[0].1);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [rejected.clone()].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[0].1]);
     let library = app.create_library("photos").await;
     let image_ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("two", two_open_stages()).await;
@@ -121,10 +116,9 @@ async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_requeues_the_item_at_its_failing_stage_with_the_reopened_header() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(2)).await;
-    let pipeline = app.create_pipeline("two", two_open_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app
+        .submit_job_over(&distinct_images(2), two_open_stages())
+        .await;
     let first = app.take_stage_messages(2).await;
     // Both pass the first stage; one then fails the second, the other passes it.
     app.record_answer(first[0], false).await;
@@ -260,10 +254,9 @@ async fn retry_refuses_a_job_without_failed_items_a_cancelled_job_and_another_te
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_job_with_items_between_stages_counts_them_cancelled() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(3)).await;
-    let pipeline = app.create_pipeline("two", two_open_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app
+        .submit_job_over(&distinct_images(3), two_open_stages())
+        .await;
     let first = app.take_stage_messages(3).await;
     // Two items pass the first stage and wait for the second (`running`); one is `pending`.
     app.record_answer(first[0], false).await;

@@ -462,10 +462,7 @@ async fn history_sorts_by_creation_finish_or_status_with_stable_pages() {
 async fn history_items_carry_the_tokens_and_stage_counts_of_the_jobs_details() {
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(6)).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(6), two_stages()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job).await;
     worker.stop().await;

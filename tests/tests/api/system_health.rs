@@ -1,10 +1,11 @@
 //! `GET /api/health`: the api's readiness and the workers' circuit breakers, as the
 //! dashboard's health strip reads them.
 
-use cohere_standin::RuntimeConfig;
 use reqwest::Method;
 use serde_json::Value;
-use system_tests::{RUN_TIMEOUT, RunningWorker, TestApp, eventually, one_stage, start_standin};
+use system_tests::{
+    RUN_TIMEOUT, RunningWorker, TestApp, accept_only_key, eventually, one_stage, start_standin,
+};
 
 async fn health(app: &TestApp) -> Value {
     let response = app.get("/api/health").send().await.unwrap();
@@ -80,13 +81,7 @@ async fn a_key_cohere_refuses_shows_as_paused_with_the_key_rejected() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     app.settings.worker.concurrency = 2;
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            api_key: Some("rotated-key".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    accept_only_key(&standin, "rotated-key");
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png"]).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;

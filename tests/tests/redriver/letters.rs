@@ -82,10 +82,9 @@ pub async fn job_with_failed_items(
     count: usize,
     failing: &[usize],
 ) -> (Uuid, Vec<Uuid>) {
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(count)).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app
+        .submit_job_over(&distinct_images(count), one_stage())
+        .await;
     let messages = app.take_stage_messages(count).await;
     let failed: Vec<StageMessage> = failing.iter().map(|&i| messages[i]).collect();
     app.fail_items(&failed, ErrorClass::Transient, "Cohere answered HTTP 503")

@@ -61,10 +61,7 @@ async fn the_redriver_counts_dead_letters_by_class_and_redrives_by_trigger() {
     // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
     fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
     let redriver = RedriverAdmin::start(&app.settings).await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(2)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(2), one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     app.wait_for_job(job).await;
     eventually(

@@ -3,7 +3,6 @@
 
 use api::routes::Paged;
 use chrono::Utc;
-use cohere_standin::{RuntimeConfig, sha256_hex};
 use domain::job::{DeadLetterStatus, ErrorClass, JobStatus};
 use lapin::types::AMQPValue;
 use redriver::{
@@ -13,7 +12,7 @@ use redriver::{
 use serde_json::json;
 use system_tests::{
     RUN_TIMEOUT, RedriverAdmin, RunningWorker, TestApp, distinct_images, eventually, one_stage,
-    start_standin,
+    reject_images, start_standin,
 };
 use uuid::Uuid;
 
@@ -96,18 +95,9 @@ async fn re_driving_a_failed_item_reopens_it_publishes_its_stage_message_and_is_
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(3);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[1].1)].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[1].1]);
     let admin = RedriverAdmin::start(&app.settings).await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&images, one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job).await;
     // No worker while re-driving: the re-opened message must stay on the queue to be seen.

@@ -13,10 +13,7 @@ use uuid::Uuid;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reopening_items_by_id_skips_what_is_not_failed_and_a_broker_failure_changes_nothing() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(2)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(2), one_stage()).await;
     let messages = app.take_stage_messages(2).await;
     app.fail_items(
         &messages[..1],

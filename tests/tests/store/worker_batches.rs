@@ -81,10 +81,7 @@ async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_move_to_the_next_stage_fail_or_are_cancelled_in_one_batch() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(3)).await;
-    let pipeline = app.create_pipeline("two", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(3), two_stages()).await;
     let messages = app.take_stage_messages(3).await;
     let loaded = work::load(&app.db, &messages).await.unwrap();
     let changes = vec![

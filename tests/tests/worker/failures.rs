@@ -12,8 +12,9 @@ use redriver::{RedriveReport, http::DeadLetterSummary};
 use serde_json::json;
 use settings::Settings;
 use system_tests::{
-    RUN_TIMEOUT, RedriverAdmin, RunningWorker, STANDIN_KEY, TestApp, distinct_images, eventually,
-    fail_every_call_transiently, one_stage, start_standin,
+    RUN_TIMEOUT, RedriverAdmin, RunningWorker, STANDIN_KEY, TestApp, accept_only_key,
+    distinct_images, eventually, fail_every_call_transiently, one_stage, reject_images,
+    start_standin,
 };
 use uuid::Uuid;
 
@@ -52,10 +53,7 @@ async fn breaker_state(worker: &RunningWorker) -> (u16, String) {
 
 async fn submit_images(app: &TestApp, count: usize) -> (Uuid, Vec<(String, Vec<u8>)>) {
     let images = distinct_images(count);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    (app.submit_job(pipeline, library).await, images)
+    (app.submit_job_over(&images, one_stage()).await, images)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,13 +137,7 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
     app.settings.breaker.failure_rate = 1.0;
     app.settings.worker.concurrency = 2;
     // The key the worker holds stops working (rotated at Cohere).
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            api_key: Some("rotated-key".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    accept_only_key(&standin, "rotated-key");
     let (job, _) = submit_images(&app, 12).await;
     let worker = RunningWorker::start(&app.settings).await;
     eventually(RUN_TIMEOUT, "the breaker to open", || async {
@@ -172,13 +164,7 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
     );
 
     // The operator fixes the key at Cohere's end; nobody touches the job.
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            api_key: Some(STANDIN_KEY.into()),
-            ..Default::default()
-        })
-        .unwrap();
+    accept_only_key(&standin, STANDIN_KEY);
     let finished = app.wait_for_job(job).await;
     assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     assert_eq!(finished.counts.passed, 12);
@@ -191,14 +177,7 @@ async fn an_image_cohere_rejects_fails_alone_and_is_dead_lettered_with_its_reaso
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(6);
-    let rejected = sha256_hex(&images[2].1);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [rejected].into(),
-            ..Default::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[2].1]);
     let library = app.create_library("photos").await;
     let ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;
@@ -433,18 +412,9 @@ async fn a_rejected_image_re_driven_once_cohere_accepts_it_completes_the_job() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(4);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[3].1)].into(),
-            ..Default::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[3].1]);
     let redriver = RedriverAdmin::start(&app.settings).await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&images, one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job).await;
     assert_eq!(

@@ -9,10 +9,7 @@ use system_tests::{
 async fn a_worker_reports_tokens_stage_durations_and_cohere_latency() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(3)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(3), one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job).await;
     assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");

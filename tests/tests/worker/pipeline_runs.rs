@@ -28,10 +28,7 @@ async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_
         "the sample set exercises the filter both ways"
     );
 
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&images, two_stages()).await;
     let worker = RunningWorker::start(&app.settings).await;
 
     let finished = app.wait_for_job(job).await;
@@ -199,10 +196,7 @@ async fn server_sent_events_follow_the_job_in_order_to_its_end() {
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
     let images = distinct_images(6);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&images, two_stages()).await;
 
     let response = app
         .get(&format!("/api/jobs/{job}/events"))

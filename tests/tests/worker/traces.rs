@@ -66,10 +66,7 @@ async fn one_trace_runs_from_the_submit_request_through_the_broker_to_the_cohere
     let (exporter, provider, _guard) = record_spans();
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(1)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job).await;
     worker.stop().await;
@@ -190,10 +187,7 @@ async fn a_retried_delivery_links_to_the_trace_of_its_first_delivery() {
     // Every call fails with a 503: the first delivery goes to a delay queue, the second
     // spends the last attempt and dead-letters the message.
     fail_every_call_transiently(&mut app.settings, &standin, 1, 2);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(1)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let finished = app.wait_for_job(job).await;
     worker.stop().await;
@@ -261,10 +255,7 @@ async fn a_redriven_dead_letter_links_its_new_work_to_the_original_trace() {
     // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
     fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
     let redriver = RedriverAdmin::start(&app.settings).await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(1)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
     let failed = app.wait_for_job(job).await;
     assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
