@@ -10,6 +10,11 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         })
 }
 
+/// Asserts that `series` has `value` in `text` (the whole text is shown when not).
+pub fn assert_sample(text: &str, series: &str, value: f64) {
+    assert_eq!(sample(text, series), Some(value), "{series} in {text}");
+}
+
 /// GETs a `/metrics` endpoint, asserting that it answers Prometheus text.
 pub async fn scrape(url: &str) -> String {
     let response = reqwest::get(url).await.expect("GET /metrics");

@@ -1,7 +1,11 @@
 //! A worker running in this process.
 
+use api::routes::jobs::Job;
 use serde_json::Value;
 use settings::Settings;
+use uuid::Uuid;
+
+use crate::TestApp;
 
 /// A worker running in this process, stopped (gracefully) when dropped or by [`RunningWorker::stop`].
 pub struct RunningWorker {
@@ -57,5 +61,16 @@ impl RunningWorker {
 impl Drop for RunningWorker {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+    }
+}
+
+impl TestApp {
+    /// Runs a worker (with the app's settings) until the job is finished, then stops it; the
+    /// job as it ended.
+    pub async fn run_to_end(&self, job: Uuid) -> Job {
+        let worker = RunningWorker::start(&self.settings).await;
+        let finished = self.wait_for_job(job).await;
+        worker.stop().await;
+        finished
     }
 }

@@ -8,9 +8,7 @@ use api::routes::{
 use domain::job::JobStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use system_tests::{
-    RunningWorker, TestApp, body_as, distinct_images, one_stage, reject_images, start_standin,
-};
+use system_tests::{TestApp, body_as, distinct_images, one_stage, reject_images, start_standin};
 use uuid::Uuid;
 
 fn outcomes(body: &BulkResults) -> Vec<(Uuid, BulkOutcome)> {
@@ -29,9 +27,7 @@ async fn bulk_cancel_and_retry_answer_each_job_like_the_single_endpoints() {
 
     // A job that ends with one failed item.
     let with_failure = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(with_failure).await;
-    worker.stop().await;
+    let finished = app.run_to_end(with_failure).await;
     assert_eq!(finished.counts.failed, 1, "{finished:?}");
     app.drain_stage_queue(100).await;
 

@@ -11,8 +11,7 @@ use api::routes::{
 use domain::job::{ErrorClass, ItemStatus, JobStatus};
 use reqwest::{Method, StatusCode};
 use system_tests::{
-    RunningWorker, TestApp, distinct_images, passes_first_stage, reject_images, start_standin,
-    two_stages,
+    TestApp, distinct_images, passes_first_stage, reject_images, start_standin, two_stages,
 };
 use uuid::Uuid;
 
@@ -46,9 +45,7 @@ async fn items_follow_the_funnel_show_every_stage_and_failures_are_grouped_by_cl
     let image_ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("survey", two_stages()).await;
     let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(
         finished.status,
         JobStatus::CompletedWithErrors,

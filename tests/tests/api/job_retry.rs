@@ -9,8 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::work::{self, Change};
 use system_tests::{
-    RunningWorker, TestApp, body_as, distinct_images, one_stage, problem, reject_images,
-    start_standin,
+    TestApp, body_as, distinct_images, one_stage, problem, reject_images, start_standin,
 };
 use uuid::Uuid;
 
@@ -44,11 +43,9 @@ async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
     let pipeline = app.create_pipeline("two", two_open_stages()).await;
     let job = app.submit_job(pipeline, library).await;
 
-    let worker = RunningWorker::start(&app.settings).await;
-    let failed = app.wait_for_job(job).await;
     // No worker while the retry commits: what happens to a message that arrives before the
     // commit is the worker's business, not what this test is about.
-    worker.stop().await;
+    let failed = app.run_to_end(job).await;
     assert_eq!(failed.status, JobStatus::CompletedWithErrors, "{failed:?}");
     assert_eq!(failed.counts.failed, 1);
     assert_eq!(failed.counts.passed, 2);
@@ -71,9 +68,7 @@ async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
     assert_eq!(retried.stages[0].processed, 2);
     assert_eq!(app.inconsistent_counters(job).await, 0);
 
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     assert_eq!(finished.counts.passed, 3);
     assert_eq!(finished.counts.failed, 0);

@@ -6,8 +6,7 @@ use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
-    RunningWorker, TestApp, body_as, distinct_images, id_of, one_stage, problem, start_standin,
-    two_stages,
+    TestApp, body_as, distinct_images, id_of, one_stage, problem, start_standin, two_stages,
 };
 use uuid::Uuid;
 
@@ -463,9 +462,7 @@ async fn history_items_carry_the_tokens_and_stage_counts_of_the_jobs_details() {
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
     let job = app.submit_job_over(&distinct_images(6), two_stages()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     assert!(finished.usage.input_tokens > 0);
 

@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use system_tests::{
     RUN_TIMEOUT, TestApp, distinct_images, eventually,
-    metrics::{sample, scrape},
+    metrics::{assert_sample, sample, scrape},
     one_stage,
 };
 use uuid::Uuid;
@@ -26,13 +26,10 @@ async fn api_requests_are_counted_by_route_pattern_and_status_never_by_id() {
     assert_eq!(response.status(), 404);
 
     let text = scrape(&app.url("/metrics")).await;
-    assert_eq!(
-        sample(
-            &text,
-            r#"http_server_request_duration_seconds_count{method="GET",route="/api/jobs/{job_id}",status="404"}"#
-        ),
-        Some(2.0),
-        "{text}"
+    assert_sample(
+        &text,
+        r#"http_server_request_duration_seconds_count{method="GET",route="/api/jobs/{job_id}",status="404"}"#,
+        2.0,
     );
     assert!(
         sample(
@@ -41,13 +38,10 @@ async fn api_requests_are_counted_by_route_pattern_and_status_never_by_id() {
         ) == Some(2.0),
         "a histogram: {text}"
     );
-    assert_eq!(
-        sample(
-            &text,
-            r#"http_server_request_duration_seconds_count{method="GET",route="unmatched",status="404"}"#
-        ),
-        Some(1.0),
-        "{text}"
+    assert_sample(
+        &text,
+        r#"http_server_request_duration_seconds_count{method="GET",route="unmatched",status="404"}"#,
+        1.0,
     );
     assert!(!text.contains(&unknown.to_string()), "no id in a label");
     assert!(
@@ -87,28 +81,13 @@ async fn submitted_jobs_are_counted_by_priority_and_replays_are_not() {
     app.submit_job(pipeline, library).await;
 
     let text = scrape(&app.url("/metrics")).await;
-    assert_eq!(
-        sample(&text, r#"api_jobs_submitted_total{priority="high"}"#),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, r#"api_jobs_submitted_total{priority="normal"}"#),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, r#"api_jobs_submitted_total{priority="low"}"#),
-        Some(0.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(
-            &text,
-            r#"http_server_request_duration_seconds_count{method="POST",route="/api/jobs/submit",status="202"}"#
-        ),
-        Some(3.0),
-        "{text}"
+    assert_sample(&text, r#"api_jobs_submitted_total{priority="high"}"#, 1.0);
+    assert_sample(&text, r#"api_jobs_submitted_total{priority="normal"}"#, 1.0);
+    assert_sample(&text, r#"api_jobs_submitted_total{priority="low"}"#, 0.0);
+    assert_sample(
+        &text,
+        r#"http_server_request_duration_seconds_count{method="POST",route="/api/jobs/submit",status="202"}"#,
+        3.0,
     );
 }
 

@@ -10,7 +10,7 @@ use api::routes::{
 use domain::job::{JobStatus, Priority};
 use reqwest::StatusCode;
 use serde_json::json;
-use system_tests::{RunningWorker, TestApp, distinct_images, one_stage, start_standin, two_stages};
+use system_tests::{TestApp, distinct_images, one_stage, start_standin, two_stages};
 use uuid::Uuid;
 
 fn history_ids(page: &Paged<JobSummary>) -> Vec<Uuid> {
@@ -44,9 +44,7 @@ async fn a_preview_runs_its_stage_through_a_worker_and_stays_out_of_the_default_
     assert_eq!(stage["name"], preview.stages[0].name.as_str());
     let job = preview.id;
 
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     assert!(finished.preview);
     assert_eq!(finished.stages[0].processed, 2);

@@ -3,7 +3,9 @@
 
 use system_tests::{
     RUN_TIMEOUT, RedriverAdmin, RunningWorker, TestApp, distinct_images, eventually,
-    fail_every_call_transiently, metrics::sample, one_stage, start_standin,
+    fail_every_call_transiently,
+    metrics::{assert_sample, sample},
+    one_stage, start_standin,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -27,29 +29,19 @@ async fn the_redriver_reports_queue_depths_and_the_oldest_waiting_item() {
         .then_some(text)
     })
     .await;
-    assert_eq!(
-        sample(
-            &text,
-            &format!(r#"queue_messages{{queue="{prefix}.dead"}}"#)
-        ),
-        Some(0.0),
-        "{text}"
+    assert_sample(
+        &text,
+        &format!(r#"queue_messages{{queue="{prefix}.dead"}}"#),
+        0.0,
     );
-    assert_eq!(
-        sample(
-            &text,
-            &format!(r#"queue_messages{{queue="{prefix}.delay.1000ms"}}"#)
-        ),
-        Some(0.0),
-        "{text}"
+    assert_sample(
+        &text,
+        &format!(r#"queue_messages{{queue="{prefix}.delay.1000ms"}}"#),
+        0.0,
     );
     let age = sample(&text, "queue_oldest_pending_seconds").expect("the queue age");
     assert!(age > 0.0, "five items wait: {text}");
-    assert_eq!(
-        sample(&text, r#"redriver_redrives_total{trigger="operator"}"#),
-        Some(0.0),
-        "{text}"
-    );
+    assert_sample(&text, r#"redriver_redrives_total{trigger="operator"}"#, 0.0);
     assert!(text.contains(r#"build_info{service="redriver","#), "{text}");
     redriver.stop().await;
 }
@@ -89,15 +81,11 @@ async fn the_redriver_counts_dead_letters_by_class_and_redrives_by_trigger() {
     .await
     .unwrap();
     let text = redriver.metrics().await;
-    assert_eq!(
-        sample(&text, r#"redriver_redrives_total{trigger="operator"}"#),
-        Some(1.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, r#"redriver_redrives_total{trigger="automatic"}"#),
-        Some(0.0),
-        "{text}"
+    assert_sample(&text, r#"redriver_redrives_total{trigger="operator"}"#, 1.0);
+    assert_sample(
+        &text,
+        r#"redriver_redrives_total{trigger="automatic"}"#,
+        0.0,
     );
     worker.stop().await;
     redriver.stop().await;

@@ -11,8 +11,8 @@ use redriver::{
 };
 use serde_json::json;
 use system_tests::{
-    RUN_TIMEOUT, RedriverAdmin, RunningWorker, TestApp, distinct_images, eventually, one_stage,
-    reject_images, start_standin,
+    RUN_TIMEOUT, RedriverAdmin, TestApp, distinct_images, eventually, one_stage, reject_images,
+    start_standin,
 };
 use uuid::Uuid;
 
@@ -98,10 +98,8 @@ async fn re_driving_a_failed_item_reopens_it_publishes_its_stage_message_and_is_
     reject_images(&standin, &[&images[1].1]);
     let admin = RedriverAdmin::start(&app.settings).await;
     let job = app.submit_job_over(&images, one_stage()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
     // No worker while re-driving: the re-opened message must stay on the queue to be seen.
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(
         finished.status,
         JobStatus::CompletedWithErrors,

@@ -182,9 +182,7 @@ async fn an_image_cohere_rejects_fails_alone_and_is_dead_lettered_with_its_reaso
     let ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;
     let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
 
     assert_eq!(
         finished.status,
@@ -234,9 +232,7 @@ async fn a_transient_failure_waits_in_the_delay_queues_then_is_dead_lettered_aft
     app.settings.retry.initial_backoff_millis = 10;
     fail_every_call_transiently(&mut app.settings, &standin, 2, 3);
     let (job, images) = submit_images(&app, 1).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
 
     assert_eq!(finished.status, JobStatus::Failed, "{finished:?}");
     assert_eq!(finished.counts.failed, 1);
@@ -282,9 +278,7 @@ async fn rate_limited_calls_wait_without_spending_attempts() {
         })
         .unwrap();
     let (job, _) = submit_images(&app, 8).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert!(
         calls_with(&standin, 429) > 0,
         "the stand-in did answer 429s"

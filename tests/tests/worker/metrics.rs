@@ -2,7 +2,9 @@
 
 use domain::job::JobStatus;
 use system_tests::{
-    RunningWorker, TestApp, distinct_images, metrics::sample, one_stage, start_standin,
+    RunningWorker, TestApp, distinct_images,
+    metrics::{assert_sample, sample},
+    one_stage, start_standin,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,11 +21,7 @@ async fn a_worker_reports_tokens_stage_durations_and_cohere_latency() {
     assert_eq!(input, finished.usage.input_tokens as f64, "{text}");
     let output = sample(&text, r#"worker_tokens_total{kind="output"}"#).expect("output tokens");
     assert!(output > 0.0, "{text}");
-    assert_eq!(
-        sample(&text, "worker_stage_duration_seconds_count"),
-        Some(3.0),
-        "{text}"
-    );
+    assert_sample(&text, "worker_stage_duration_seconds_count", 3.0);
     assert!(sample(&text, "worker_stage_duration_seconds_sum").unwrap() > 0.0);
     assert_eq!(
         sample(
@@ -33,16 +31,9 @@ async fn a_worker_reports_tokens_stage_durations_and_cohere_latency() {
         Some(standin.standin.calls().total as f64),
         "{text}"
     );
-    assert_eq!(
-        sample(&text, "worker_rate_limiter_wait_seconds_count"),
-        Some(3.0),
-        "{text}"
-    );
-    assert_eq!(
-        sample(&text, r#"worker_cohere_calls_total{outcome="ok"}"#),
-        Some(3.0)
-    );
-    assert_eq!(sample(&text, "worker_cost_usd_total"), Some(0.0), "{text}");
+    assert_sample(&text, "worker_rate_limiter_wait_seconds_count", 3.0);
+    assert_sample(&text, r#"worker_cohere_calls_total{outcome="ok"}"#, 3.0);
+    assert_sample(&text, "worker_cost_usd_total", 0.0);
     assert!(text.contains(r#"build_info{service="worker","#), "{text}");
     worker.stop().await;
 }

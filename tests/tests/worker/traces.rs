@@ -67,9 +67,7 @@ async fn one_trace_runs_from_the_submit_request_through_the_broker_to_the_cohere
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
     let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
@@ -188,9 +186,7 @@ async fn a_retried_delivery_links_to_the_trace_of_its_first_delivery() {
     // spends the last attempt and dead-letters the message.
     fail_every_call_transiently(&mut app.settings, &standin, 1, 2);
     let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert_eq!(finished.status, JobStatus::Failed, "{finished:?}");
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
