@@ -110,14 +110,22 @@ impl TestApp {
                 reqwest::multipart::Part::bytes(bytes.clone()).file_name(name.clone()),
             );
         }
-        let response = self
-            .post(&format!("/api/libraries/{library}/images"))
+        let uploaded: ImageList =
+            body_as(self.upload_form(library, form).await, StatusCode::CREATED).await;
+        uploaded.items.iter().map(|image| image.id).collect()
+    }
+
+    /// POSTs a multipart upload to a library as it is (for tests of what the api refuses).
+    pub async fn upload_form(
+        &self,
+        library: Uuid,
+        form: reqwest::multipart::Form,
+    ) -> reqwest::Response {
+        self.post(&format!("/api/libraries/{library}/images"))
             .multipart(form)
             .send()
             .await
-            .expect("upload");
-        let uploaded: ImageList = body_as(response, StatusCode::CREATED).await;
-        uploaded.items.iter().map(|image| image.id).collect()
+            .expect("upload")
     }
 
     /// Creates a pipeline from a stage list and returns its id.

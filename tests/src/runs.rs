@@ -8,7 +8,7 @@ use domain::job::JobStatus;
 use sea_orm::{ConnectionTrait, DatabaseBackend, QueryResult, Statement};
 use uuid::Uuid;
 
-use crate::{TestApp, passes_first_stage, process::ServiceProcess, sample_image};
+use crate::{TestApp, passes_first_stage, process::ServiceProcess, sample_image, two_stages};
 
 /// `count` distinct small valid images: the smallest sample photo (16 KB), each made unique by
 /// trailing bytes (which decoders ignore and which change the content hash the stand-in's
@@ -41,6 +41,8 @@ pub async fn upload_in_chunks(
 pub struct SubmittedJob {
     pub job: Uuid,
     pub library: Uuid,
+    /// A pipeline of [`two_stages`].
+    pub pipeline: Uuid,
     /// Image id → its bytes.
     pub images: BTreeMap<Uuid, Vec<u8>>,
 }
@@ -61,16 +63,18 @@ impl SubmittedJob {
 }
 
 /// Uploads `count` new images to a new library and submits a job of [`two_stages`] over it.
-pub async fn submit_two_stage_job(app: &TestApp, pipeline: Uuid, count: usize) -> SubmittedJob {
+pub async fn submit_two_stage_job(app: &TestApp, count: usize) -> SubmittedJob {
     let images = small_distinct_images(count);
     let library = app
         .create_library(&format!("chaos-{}", Uuid::new_v4()))
         .await;
     let ids = upload_in_chunks(app, library, &images).await;
+    let pipeline = app.create_pipeline("survey", two_stages()).await;
     let job = app.submit_job(pipeline, library).await;
     SubmittedJob {
         job,
         library,
+        pipeline,
         images: ids
             .into_iter()
             .zip(images.into_iter().map(|(_, b)| b))
@@ -108,7 +112,7 @@ pub async fn job_finished(app: &TestApp, job: Uuid) -> bool {
         .is_terminal()
 }
 
-/// Everything a finished job of [`two_stages`](crate::two_stages) must show when nothing was
+/// Everything a finished job of [`two_stages`] must show when nothing was
 /// lost and nothing counted twice (DESIGN.md invariants 2 to 4): it completed; every item ended
 /// as the stand-in's answers predict, with exactly one result row per stage it reached; the
 /// job's and the stages' counters and token totals agree with the rows. Returns the job as the

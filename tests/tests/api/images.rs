@@ -58,12 +58,7 @@ async fn a_file_that_is_not_a_supported_image_rejects_the_whole_upload() {
             "file",
             reqwest::multipart::Part::bytes(b"%PDF-1.7 not an image".to_vec()).file_name("doc.pdf"),
         );
-    let response = app
-        .post(&format!("/api/libraries/{library}/images"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_form(library, form).await;
     let refused = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(refused.errors[0].path, "/files/1");
     let listed: Paged<Image> = app
@@ -82,12 +77,7 @@ async fn an_image_over_20_mb_is_refused_with_413() {
         "file",
         reqwest::multipart::Part::bytes(big).file_name("big.png"),
     );
-    let response = app
-        .post(&format!("/api/libraries/{library}/images"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = app.upload_form(library, form).await;
     let refused = problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
     assert_eq!(refused.code, "payload_too_large");
 }

@@ -8,9 +8,7 @@ use std::{
 };
 
 use cohere_standin::sha256_hex;
-use system_tests::{
-    RunningWorker, TestApp, passes_first_stage, set_latency, start_standin, two_stages,
-};
+use system_tests::{RunningWorker, TestApp, passes_first_stage, set_latency, start_standin};
 
 use system_tests::{
     process::{ServiceProcess, Tuning, note},
@@ -47,8 +45,7 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     set_latency(&standin, LATENCY_MS.0, LATENCY_MS.1);
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let submitted = submit_two_stage_job(&app, pipeline, IMAGES).await;
+    let submitted = submit_two_stage_job(&app, IMAGES).await;
     let job = submitted.job;
 
     let mut survivor_settings = app.settings.clone();

@@ -24,7 +24,7 @@ async fn after_rabbitmq_restarts_mid_job_the_api_and_the_worker_reconnect_and_no
     let jobs_before = app.query_i64("SELECT count(*) FROM jobs").await;
     let refused = app
         .post("/api/jobs/submit")
-        .json(&json!({ "pipeline_id": run.pipeline, "library_id": run.job.library }))
+        .json(&json!({ "pipeline_id": run.job.pipeline, "library_id": run.job.library }))
         .send()
         .await
         .unwrap();

@@ -12,7 +12,6 @@ use system_tests::{
     },
     set_latency,
 };
-use uuid::Uuid;
 
 use crate::services::{ServicesGuard, ensure_services_up};
 
@@ -23,7 +22,6 @@ pub struct JobUnderway {
     /// Answers the job's calls for as long as this lives.
     _standin: cohere_standin::Running,
     pub services: ServicesGuard,
-    pub pipeline: Uuid,
     pub job: SubmittedJob,
     pub worker: ServiceProcess,
     /// Results stored when the job was found a fifth done.
@@ -37,10 +35,7 @@ impl JobUnderway {
         let standin = system_tests::start_standin(&mut app.settings);
         set_latency(&standin, 20, 50);
         let services = ServicesGuard::new();
-        let pipeline = app
-            .create_pipeline("survey", system_tests::two_stages())
-            .await;
-        let job = submit_two_stage_job(&app, pipeline, images).await;
+        let job = submit_two_stage_job(&app, images).await;
         let worker = ServiceProcess::start("w", &app.settings, Tuning::with_concurrency(2));
         let expected = job.expected_results();
         system_tests::eventually(timeout, "a fifth of the results", || async {
@@ -56,7 +51,6 @@ impl JobUnderway {
             app,
             _standin: standin,
             services,
-            pipeline,
             job,
             worker,
             stored,
@@ -74,7 +68,7 @@ impl JobUnderway {
             dead_letters_of(app, self.job.job).await.is_empty(),
             "a restart of {service} dead-letters nothing"
         );
-        let second = submit_two_stage_job(app, self.pipeline, 20).await;
+        let second = submit_two_stage_job(app, 20).await;
         wait_until_finished(app, second.job, &mut self.worker, timeout).await;
         assert_job_consistent(app, &second).await;
         self.worker.assert_alive(&format!(

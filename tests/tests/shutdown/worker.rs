@@ -15,7 +15,7 @@ use system_tests::{
         assert_job_consistent, dead_letters_of, job_finished, result_count, submit_two_stage_job,
         wait_until_finished,
     },
-    set_latency, start_standin, two_stages,
+    set_latency, start_standin,
 };
 
 use crate::terminate_and_expect_clean_exit;
@@ -30,8 +30,7 @@ async fn a_worker_stopped_with_sigterm_mid_job_finishes_its_calls_and_loses_noth
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     set_latency(&standin, LATENCY_MS.0, LATENCY_MS.1);
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let submitted = submit_two_stage_job(&app, pipeline, IMAGES).await;
+    let submitted = submit_two_stage_job(&app, IMAGES).await;
     let job = submitted.job;
     let expected = submitted.expected_results();
 
