@@ -11,8 +11,9 @@ export APP__TELEMETRY__LOG_FILTER=error
 start_isolated_api target/debug/api schemathesis
 
 # The event streams stay open (a job's until the job ends, and no worker runs here; the
-# tenant's for as long as the client listens): they are left out (tests/tests/api/
-# pipeline_runs.rs and tenant_events.rs cover them). Any other request that hangs fails.
+# tenant's for as long as the client listens): they are left out (tests/tests/worker/
+# pipeline_runs.rs and tests/tests/api/tenant_events.rs cover them). Any other request that
+# hangs fails.
 
 .venv/bin/schemathesis run openapi/openapi.json \
   --url "$BASE" \

@@ -12,7 +12,7 @@ use actix_web::{
     },
 };
 use domain::validation::FieldError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// The content type of every problem response.
@@ -24,7 +24,7 @@ pub const INTERNAL_DETAIL: &str = "an unexpected error occurred; it has been log
 // The derived schema has no example: each service's document sets its own (see
 // `openapi::Conventions`). The doc comments below are the schema's descriptions.
 /// An RFC 9457 problem document with a stable, machine-readable `code`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 pub struct Problem {
     /// A URI reference naming the problem type: `/problems/<code>`.
     #[serde(rename = "type")]
@@ -36,7 +36,7 @@ pub struct Problem {
     /// What went wrong and what to do, for people.
     pub detail: String,
     /// For validation problems: each invalid field with the JSON pointer to it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
 

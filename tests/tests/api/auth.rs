@@ -1,28 +1,22 @@
+use api::routes::jobs::Job;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use system_tests::TestApp;
+use system_tests::{TestApp, body_as, one_stage, problem};
 
 #[tokio::test]
 async fn requests_without_a_key_or_with_a_wrong_key_get_401_problems() {
     let app = TestApp::spawn().await;
     let missing = app
-        .client
-        .get(app.url("/api/libraries"))
+        .anonymous(Method::GET, "/api/libraries")
         .send()
         .await
         .unwrap();
-    assert_eq!(missing.status(), 401);
     assert_eq!(missing.headers()["www-authenticate"], "Bearer");
-    assert_eq!(
-        missing.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = missing.json().await.unwrap();
-    assert_eq!(body["code"], "unauthorized");
+    let missing = problem(missing, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(missing.code, "unauthorized");
 
     let wrong = app
-        .client
-        .get(app.url("/api/libraries"))
-        .bearer_auth("ipk_not-a-real-key")
+        .request_with_key("ipk_not-a-real-key", Method::GET, "/api/libraries")
         .send()
         .await
         .unwrap();
@@ -53,18 +47,13 @@ async fn another_tenants_resources_are_not_found_and_never_listed() {
     let app = TestApp::spawn().await;
     let library = app.create_library("private").await;
     let images = app.upload(library, &["chelsea.png"]).await;
-    let pipeline = app.create_pipeline("mine", system_tests::one_stage()).await;
-    let job = app
-        .post("/api/jobs/submit")
-        .json(&json!({"pipeline_id": pipeline, "library_id": library}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(job.status(), 202);
-    let job_id = system_tests::id_of(&job.json::<Value>().await.unwrap());
+    let pipeline = app.create_pipeline("mine", one_stage()).await;
+    let submission = json!({"pipeline_id": pipeline, "library_id": library});
+    let job: Job = body_as(app.submit(&submission).await, StatusCode::ACCEPTED).await;
+    let job_id = job.id;
 
     let other = app.other_tenant_key("tenant-b").await;
-    let as_other = |path: String| app.client.get(app.url(&path)).bearer_auth(&other);
+    let as_other = |method: Method, path: &str| app.request_with_key(&other, method, path);
     for path in [
         format!("/api/libraries/{library}"),
         format!("/api/libraries/{library}/images"),
@@ -73,7 +62,7 @@ async fn another_tenants_resources_are_not_found_and_never_listed() {
         format!("/api/pipelines/{pipeline}"),
         format!("/api/jobs/{job_id}"),
     ] {
-        let response = as_other(path.clone()).send().await.unwrap();
+        let response = as_other(Method::GET, &path).send().await.unwrap();
         assert_eq!(response.status(), 404, "{path}");
         let body = response.text().await.unwrap();
         assert!(
@@ -82,38 +71,24 @@ async fn another_tenants_resources_are_not_found_and_never_listed() {
         );
     }
     for path in ["/api/libraries", "/api/pipelines", "/api/jobs/history"] {
-        let body: Value = as_other(path.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let response = as_other(Method::GET, path).send().await.unwrap();
+        let body: Value = body_as(response, StatusCode::OK).await;
         assert_eq!(body["total"], 0, "{path}: {body}");
     }
     // Nor can the other tenant change or submit against them.
-    let rename = app
-        .client
-        .patch(app.url(&format!("/api/libraries/{library}")))
-        .bearer_auth(&other)
+    let rename = as_other(Method::PATCH, &format!("/api/libraries/{library}"))
         .json(&json!({"name": "stolen"}))
         .send()
         .await
         .unwrap();
     assert_eq!(rename.status(), 404);
-    let submit = app
-        .client
-        .post(app.url("/api/jobs/submit"))
-        .bearer_auth(&other)
-        .json(&json!({"pipeline_id": pipeline, "library_id": library}))
+    let submit = as_other(Method::POST, "/api/jobs/submit")
+        .json(&submission)
         .send()
         .await
         .unwrap();
     assert_eq!(submit.status(), 422);
-    let cancel = app
-        .client
-        .post(app.url(&format!("/api/jobs/{job_id}/cancel")))
-        .bearer_auth(&other)
+    let cancel = as_other(Method::POST, &format!("/api/jobs/{job_id}/cancel"))
         .send()
         .await
         .unwrap();

@@ -1,27 +1,18 @@
 //! `POST /api/jobs/bulk/cancel` and `/api/jobs/bulk/retry`: many jobs at once, each as its
 //! single-job endpoint would, with an outcome per job.
 
-use std::time::Duration;
-
-use cohere_standin::{RuntimeConfig, sha256_hex};
-use serde_json::{Value, json};
-use system_tests::{RunningWorker, TestApp, distinct_images, one_stage, start_standin};
+use api::routes::{
+    bulk::{BulkOutcome, BulkResults},
+    jobs::Job,
+};
+use domain::job::JobStatus;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use system_tests::{TestApp, body_as, distinct_images, one_stage, reject_images, start_standin};
 use uuid::Uuid;
 
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn outcomes(body: &Value) -> Vec<(String, String)> {
-    body["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["job_id"].as_str().unwrap().to_string(),
-                r["outcome"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
+fn outcomes(body: &BulkResults) -> Vec<(Uuid, BulkOutcome)> {
+    body.results.iter().map(|r| (r.job_id, r.outcome)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,23 +20,15 @@ async fn bulk_cancel_and_retry_answer_each_job_like_the_single_endpoints() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(2);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[0].1)].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[0].1]);
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;
 
     // A job that ends with one failed item.
     let with_failure = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(with_failure, RUN_TIMEOUT).await;
-    worker.stop().await;
-    assert_eq!(finished["counts"]["failed"], 1, "{finished}");
+    let finished = app.run_to_end(with_failure).await;
+    assert_eq!(finished.counts.failed, 1, "{finished:?}");
     app.drain_stage_queue(100).await;
 
     let queued = app.submit_job(pipeline, library).await;
@@ -59,73 +42,67 @@ async fn bulk_cancel_and_retry_answer_each_job_like_the_single_endpoints() {
     let foreign = app.submit_job(pipeline_b, library_b).await;
     app.key = key_a;
 
-    let cancelled = app
-        .post_expecting(
+    let cancelled: BulkResults = app
+        .post_as(
             "/api/jobs/bulk/cancel",
-            json!({ "job_ids": [queued, with_failure, unknown, foreign, also_queued] }),
-            200,
+            &json!({ "job_ids": [queued, with_failure, unknown, foreign, also_queued] }),
+            StatusCode::OK,
         )
         .await;
-    let expected: Vec<(String, String)> = [
-        (queued, "done"),
-        (with_failure, "conflict"),
-        (unknown, "not_found"),
-        (foreign, "not_found"),
-        (also_queued, "done"),
-    ]
-    .iter()
-    .map(|(id, outcome)| (id.to_string(), outcome.to_string()))
-    .collect();
-    assert_eq!(outcomes(&cancelled), expected);
+    assert_eq!(
+        outcomes(&cancelled),
+        [
+            (queued, BulkOutcome::Done),
+            (with_failure, BulkOutcome::Conflict),
+            (unknown, BulkOutcome::NotFound),
+            (foreign, BulkOutcome::NotFound),
+            (also_queued, BulkOutcome::Done),
+        ]
+    );
     assert!(
-        cancelled["results"][1]["detail"]
-            .as_str()
+        cancelled.results[1]
+            .detail
+            .as_deref()
             .unwrap()
             .contains("finished"),
-        "{cancelled}"
+        "{cancelled:?}"
     );
     for job in [queued, also_queued] {
-        assert_eq!(
-            app.get_json(&format!("/api/jobs/{job}")).await["status"],
-            "cancelled"
-        );
+        assert_eq!(app.job(job).await.status, JobStatus::Cancelled);
     }
-    let foreign_status = app
-        .client
-        .get(app.url(&format!("/api/jobs/{foreign}")))
-        .bearer_auth(&other_key)
+    let foreign_job = app
+        .request_with_key(&other_key, Method::GET, &format!("/api/jobs/{foreign}"))
         .send()
         .await
-        .unwrap()
-        .json::<Value>()
-        .await
         .unwrap();
+    let foreign_job: Job = body_as(foreign_job, StatusCode::OK).await;
     assert_eq!(
-        foreign_status["status"], "queued",
+        foreign_job.status,
+        JobStatus::Queued,
         "another tenant's job is untouched"
     );
 
     // What the submissions queued; the retry's message comes after.
     app.drain_stage_queue(100).await;
-    let retried = app
-        .post_expecting(
+    let retried: BulkResults = app
+        .post_as(
             "/api/jobs/bulk/retry",
-            json!({ "job_ids": [with_failure, queued, unknown] }),
-            200,
+            &json!({ "job_ids": [with_failure, queued, unknown] }),
+            StatusCode::OK,
         )
         .await;
     assert_eq!(
         outcomes(&retried),
-        vec![
-            (with_failure.to_string(), "done".to_string()),
-            (queued.to_string(), "conflict".to_string()),
-            (unknown.to_string(), "not_found".to_string()),
+        [
+            (with_failure, BulkOutcome::Done),
+            (queued, BulkOutcome::Conflict),
+            (unknown, BulkOutcome::NotFound),
         ]
     );
-    let job = app.get_json(&format!("/api/jobs/{with_failure}")).await;
-    assert_eq!(job["status"], "running", "{job}");
-    assert_eq!(job["counts"]["failed"], 0);
-    assert_eq!(job["counts"]["pending"], 1);
+    let job = app.job(with_failure).await;
+    assert_eq!(job.status, JobStatus::Running, "{job:?}");
+    assert_eq!(job.counts.failed, 0);
+    assert_eq!(job.counts.pending, 1);
     let messages = app.drain_stage_queue(100).await;
     assert_eq!(
         messages.len(),
@@ -147,14 +124,22 @@ async fn bad_bulk_bodies_are_422_with_pointers() {
     ] {
         for action in ["cancel", "retry"] {
             let problem = app
-                .post_expecting(&format!("/api/jobs/bulk/{action}"), body.clone(), 422)
+                .post_problem(
+                    &format!("/api/jobs/bulk/{action}"),
+                    &body,
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                )
                 .await;
-            assert_eq!(problem["code"], "validation_failed");
-            assert_eq!(problem["errors"][0]["path"], path, "{problem}");
+            assert_eq!(problem.code, "validation_failed");
+            assert_eq!(problem.errors[0].path, path, "{problem:?}");
         }
     }
     let problem = app
-        .post_expecting("/api/jobs/bulk/cancel", json!({ "job_ids": ["nope"] }), 422)
+        .post_problem(
+            "/api/jobs/bulk/cancel",
+            &json!({ "job_ids": ["nope"] }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
         .await;
-    assert_eq!(problem["code"], "validation_failed");
+    assert_eq!(problem.code, "validation_failed");
 }

@@ -1,16 +1,13 @@
-use serde_json::Value;
+use api::error::Problem;
+use reqwest::{Method, StatusCode};
 use system_tests::TestApp;
 
-async fn problem(response: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(response.status(), status);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status);
-    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+/// The problem `response` is, asserting its status, its code and that it says what went wrong.
+async fn problem(response: reqwest::Response, status: u16, code: &str) -> Problem {
+    let status = StatusCode::from_u16(status).unwrap();
+    let body = system_tests::problem(response, status).await;
+    assert_eq!(body.code, code, "{body:?}");
+    assert!(!body.detail.is_empty());
     body
 }
 
@@ -64,12 +61,7 @@ async fn unknown_fields_and_blank_names_are_422_with_paths() {
         .await
         .unwrap();
     let body = problem(response, 422, "validation_failed").await;
-    assert!(
-        body["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("colour")
-    );
+    assert!(body.errors[0].message.contains("colour"));
     let response = app
         .post("/api/libraries")
         .json(&serde_json::json!({"name": "   "}))
@@ -77,7 +69,7 @@ async fn unknown_fields_and_blank_names_are_422_with_paths() {
         .await
         .unwrap();
     let body = problem(response, 422, "validation_failed").await;
-    assert_eq!(body["errors"][0]["path"], "/name");
+    assert_eq!(body.errors[0].path, "/name");
 }
 
 #[tokio::test]
@@ -99,7 +91,7 @@ async fn a_malformed_id_in_the_path_is_400_and_an_unknown_one_404() {
         "not_found",
     )
     .await;
-    assert!(body["detail"].as_str().unwrap().contains("job"));
+    assert!(body.detail.contains("job"));
 }
 
 #[tokio::test]
@@ -123,7 +115,7 @@ async fn a_database_outage_is_503_not_500() {
     .await;
     let response = app.get("/api/libraries").send().await.unwrap();
     problem(response, 503, "service_unavailable").await;
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 503);
 }
 
@@ -172,5 +164,5 @@ async fn a_nul_character_in_any_text_field_is_422_with_its_path() {
         .await
         .unwrap();
     let problem = problem(response, 422, "validation_failed").await;
-    assert_eq!(problem["errors"][0]["path"], "/stages/0/system_prompt");
+    assert_eq!(problem.errors[0].path, "/stages/0/system_prompt");
 }

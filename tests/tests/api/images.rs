@@ -1,6 +1,8 @@
-use serde_json::{Value, json};
+use api::routes::{Paged, images::Image, libraries::Library};
+use reqwest::StatusCode;
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use system_tests::{TestApp, sample_image};
+use system_tests::{TestApp, body_as, problem, sample_image};
 
 #[tokio::test]
 async fn several_images_upload_in_one_request_and_their_bytes_come_back_unchanged() {
@@ -9,20 +11,23 @@ async fn several_images_upload_in_one_request_and_their_bytes_come_back_unchange
     let ids = app.upload(library, &["chelsea.png", "rocket.jpg"]).await;
     assert_eq!(ids.len(), 2);
 
-    let image: Value = app
-        .get_json(&format!("/api/libraries/{library}/images/{}", ids[1]))
+    let image: Image = app
+        .get_as(
+            &format!("/api/libraries/{library}/images/{}", ids[1]),
+            StatusCode::OK,
+        )
         .await;
     let original = sample_image("rocket.jpg");
-    assert_eq!(image["media_type"], "image/jpeg");
-    assert_eq!(image["size_bytes"], original.len());
+    assert_eq!(image.media_type.as_deref(), Some("image/jpeg"));
+    assert_eq!(image.size_bytes, Some(original.len() as i64));
     assert_eq!(
-        image["content_hash"],
-        hex::encode(Sha256::digest(&original))
+        image.content_hash,
+        Some(hex::encode(Sha256::digest(&original)))
     );
-    assert_eq!(image["source"], "upload");
+    assert_eq!(image.source, "upload");
 
     let content = app
-        .get(image["content_url"].as_str().unwrap())
+        .get(image.content_url.as_deref().unwrap())
         .send()
         .await
         .unwrap();
@@ -30,12 +35,14 @@ async fn several_images_upload_in_one_request_and_their_bytes_come_back_unchange
     assert_eq!(content.headers()["content-type"], "image/jpeg");
     assert_eq!(content.bytes().await.unwrap().as_ref(), original.as_slice());
 
-    let listed: Value = app
-        .get_json(&format!("/api/libraries/{library}/images"))
+    let listed: Paged<Image> = app
+        .get_as(&format!("/api/libraries/{library}/images"), StatusCode::OK)
         .await;
-    assert_eq!(listed["total"], 2);
-    let library_view: Value = app.get_json(&format!("/api/libraries/{library}")).await;
-    assert_eq!(library_view["image_count"], 2);
+    assert_eq!(listed.total, 2);
+    let library_view: Library = app
+        .get_as(&format!("/api/libraries/{library}"), StatusCode::OK)
+        .await;
+    assert_eq!(library_view.image_count, 2);
 }
 
 #[tokio::test]
@@ -51,19 +58,13 @@ async fn a_file_that_is_not_a_supported_image_rejects_the_whole_upload() {
             "file",
             reqwest::multipart::Part::bytes(b"%PDF-1.7 not an image".to_vec()).file_name("doc.pdf"),
         );
-    let response = app
-        .post(&format!("/api/libraries/{library}/images"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["errors"][0]["path"], "/files/1");
-    let listed: Value = app
-        .get_json(&format!("/api/libraries/{library}/images"))
+    let response = app.upload_form(library, form).await;
+    let refused = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(refused.errors[0].path, "/files/1");
+    let listed: Paged<Image> = app
+        .get_as(&format!("/api/libraries/{library}/images"), StatusCode::OK)
         .await;
-    assert_eq!(listed["total"], 0, "nothing stored");
+    assert_eq!(listed.total, 0, "nothing stored");
 }
 
 #[tokio::test]
@@ -76,17 +77,9 @@ async fn an_image_over_20_mb_is_refused_with_413() {
         "file",
         reqwest::multipart::Part::bytes(big).file_name("big.png"),
     );
-    let response = app
-        .post(&format!("/api/libraries/{library}/images"))
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 413);
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["code"],
-        "payload_too_large"
-    );
+    let response = app.upload_form(library, form).await;
+    let refused = problem(response, StatusCode::PAYLOAD_TOO_LARGE).await;
+    assert_eq!(refused.code, "payload_too_large");
 }
 
 #[tokio::test]
@@ -112,11 +105,10 @@ async fn an_https_url_can_be_registered_and_other_schemes_cannot() {
         .send()
         .await
         .unwrap();
-    assert_eq!(ok.status(), 201);
-    let image: Value = ok.json().await.unwrap();
-    assert_eq!(image["source"], "url");
-    assert_eq!(image["filename"], "tabby.jpg");
-    assert_eq!(image["content_url"], Value::Null);
+    let image: Image = body_as(ok, StatusCode::CREATED).await;
+    assert_eq!(image.source, "url");
+    assert_eq!(image.filename, "tabby.jpg");
+    assert_eq!(image.content_url, None);
 
     let bad = app
         .post(&format!("/api/libraries/{library}/image-urls"))
@@ -124,11 +116,8 @@ async fn an_https_url_can_be_registered_and_other_schemes_cannot() {
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), 422);
-    assert_eq!(
-        bad.json::<Value>().await.unwrap()["errors"][0]["path"],
-        "/url"
-    );
+    let bad = problem(bad, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(bad.errors[0].path, "/url");
 }
 
 #[tokio::test]

@@ -1,23 +1,22 @@
 //! A job's items (`GET /api/jobs/{id}/items`, `/items/{item_id}`) and its errors by class
 //! (`GET /api/jobs/{id}/errors`), after a real run through a worker and the stand-in.
 
-use std::{collections::BTreeSet, time::Duration};
+use std::collections::BTreeSet;
 
-use cohere_standin::{RuntimeConfig, sha256_hex};
-use serde_json::Value;
-use system_tests::{
-    RunningWorker, TestApp, distinct_images, passes_first_stage, start_standin, two_stages,
+use api::routes::{
+    Paged,
+    items::{JobErrorGroup, JobItem, JobItemDetail, StageState},
+    results::Verdict,
 };
+use domain::job::{ErrorClass, ItemStatus, JobStatus};
+use reqwest::{Method, StatusCode};
+use system_tests::{
+    TestApp, distinct_images, passes_first_stage, reject_images, start_standin, two_stages,
+};
+use uuid::Uuid;
 
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn ids(page: &Value) -> BTreeSet<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|item| item["item_id"].as_str().unwrap().to_string())
-        .collect()
+fn ids(page: &Paged<JobItem>) -> BTreeSet<Uuid> {
+    page.items.iter().map(|item| item.item_id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -30,140 +29,137 @@ async fn items_follow_the_funnel_show_every_stage_and_failures_are_grouped_by_cl
         .iter()
         .position(|(_, bytes)| passes_first_stage(bytes))
         .unwrap();
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[refused].1)].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[refused].1]);
     let passing = images
         .iter()
         .enumerate()
         .filter(|(i, (_, bytes))| *i != refused && passes_first_stage(bytes))
-        .count() as i64;
+        .count() as u64;
     let filtered = images
         .iter()
         .filter(|(_, bytes)| !passes_first_stage(bytes))
-        .count() as i64;
+        .count() as u64;
     assert!(passing > 0 && filtered > 0, "the samples go both ways");
 
     let library = app.create_library("photos").await;
     let image_ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("survey", two_stages()).await;
     let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
-    assert_eq!(finished["status"], "completed_with_errors", "{finished}");
+    let finished = app.run_to_end(job).await;
+    assert_eq!(
+        finished.status,
+        JobStatus::CompletedWithErrors,
+        "{finished:?}"
+    );
 
     // Every item, in the library's order, with its image's name.
-    let all = app
-        .get_json(&format!("/api/jobs/{job}/items?limit=200"))
-        .await;
-    assert_eq!(all["total"], 16);
-    let items = all["items"].as_array().unwrap();
-    for (item, (id, (name, _))) in items.iter().zip(image_ids.iter().zip(&images)) {
-        assert_eq!(item["image_id"], id.to_string());
-        assert_eq!(item["image_name"], name.as_str());
+    let items = |query: String| {
+        let app = &app;
+        let path = format!("/api/jobs/{job}/items?{query}");
+        async move { app.get_as::<Paged<JobItem>>(&path, StatusCode::OK).await }
+    };
+    let all = items("limit=200".into()).await;
+    assert_eq!(all.total, 16);
+    for (item, (id, (name, _))) in all.items.iter().zip(image_ids.iter().zip(&images)) {
+        assert_eq!(item.image_id, *id);
+        assert_eq!(item.image_name.as_deref(), Some(name.as_str()));
     }
 
     // Funnel segments: the counts match the job's per-stage counters.
-    let segment = |stage: i64, outcome: &str| {
-        let app = &app;
-        let path = format!("/api/jobs/{job}/items?stage={stage}&outcome={outcome}&limit=200");
-        async move { app.get_json(&path).await }
-    };
+    let segment =
+        |stage: i64, outcome: &str| items(format!("stage={stage}&outcome={outcome}&limit=200"));
     let stage0_passed = segment(0, "passed").await;
-    assert_eq!(stage0_passed["total"], passing);
-    assert_eq!(stage0_passed["total"], finished["stages"][0]["passed"]);
+    assert_eq!(stage0_passed.total, passing);
+    assert_eq!(stage0_passed.total, finished.stages[0].passed as u64);
     let stage0_filtered = segment(0, "filtered_out").await;
-    assert_eq!(stage0_filtered["total"], filtered);
+    assert_eq!(stage0_filtered.total, filtered);
     assert_eq!(
-        stage0_filtered["total"],
-        finished["stages"][0]["filtered_out"]
+        stage0_filtered.total,
+        finished.stages[0].filtered_out as u64
     );
     let stage0_failed = segment(0, "failed").await;
-    assert_eq!(stage0_failed["total"], 1);
-    assert_eq!(segment(1, "failed").await["total"], 0);
+    assert_eq!(stage0_failed.total, 1);
+    assert_eq!(segment(1, "failed").await.total, 0);
     let stage1_passed = segment(1, "passed").await;
-    assert_eq!(stage1_passed["total"], passing);
+    assert_eq!(stage1_passed.total, passing);
     assert_eq!(ids(&stage1_passed), ids(&stage0_passed));
-    let failed = &stage0_failed["items"][0];
-    assert_eq!(failed["image_id"], image_ids[refused].to_string());
-    assert_eq!(failed["status"], "failed");
-    assert_eq!(failed["error_class"], "permanent");
-    assert!(failed["error"].as_str().unwrap().len() > 3, "{failed}");
-    let by_state = app
-        .get_json(&format!("/api/jobs/{job}/items?outcome=filtered_out"))
-        .await;
+    let failed = &stage0_failed.items[0];
+    assert_eq!(failed.image_id, image_ids[refused]);
+    assert_eq!(failed.status, ItemStatus::Failed);
+    assert_eq!(failed.error_class, Some(ErrorClass::Permanent));
+    let failed_error = failed.error.as_deref().unwrap();
+    assert!(failed_error.len() > 3, "{failed:?}");
+    let by_state = items("outcome=filtered_out".into()).await;
     assert_eq!(ids(&by_state), ids(&stage0_filtered));
     // Pages.
-    let page = app
-        .get_json(&format!("/api/jobs/{job}/items?limit=3&offset=14"))
-        .await;
-    assert_eq!(page["items"].as_array().unwrap().len(), 2);
-    assert_eq!(page["total"], 16);
+    let page = items("limit=3&offset=14".into()).await;
+    assert_eq!(page.items.len(), 2);
+    assert_eq!(page.total, 16);
 
+    let item = |id: Uuid| {
+        let app = &app;
+        let path = format!("/api/jobs/{job}/items/{id}");
+        async move { app.get_as::<JobItemDetail>(&path, StatusCode::OK).await }
+    };
     // One item that went through both stages: each stage's prompt, answer and verdict.
-    let passed_id = stage1_passed["items"][0]["item_id"].as_str().unwrap();
-    let detail = app
-        .get_json(&format!("/api/jobs/{job}/items/{passed_id}"))
-        .await;
+    let passed_id = stage1_passed.items[0].item_id;
+    let detail = item(passed_id).await;
     let stages_spec = two_stages();
-    assert_eq!(detail["item"]["status"], "passed");
-    let stages = detail["stages"].as_array().unwrap();
+    assert_eq!(detail.item.status, ItemStatus::Passed);
+    let stages = &detail.stages;
     assert_eq!(stages.len(), 2);
     for (i, stage) in stages.iter().enumerate() {
-        assert_eq!(stage["index"], i);
-        assert_eq!(stage["name"], stages_spec[i]["name"]);
-        assert_eq!(stage["prompt"], stages_spec[i]["prompt"]);
-        assert_eq!(stage["state"], "passed");
-        assert_eq!(stage["answer"]["verdict"], "passed");
-        assert!(stage["answer"]["usage"]["input_tokens"].as_i64().unwrap() > 0);
-        assert!(stage["answer"]["latency_ms"].as_i64().unwrap() >= 0);
-        assert!(!stage["answer"]["output_text"].as_str().unwrap().is_empty());
+        assert_eq!(stage.index, i as i32);
+        assert_eq!(stages_spec[i]["name"], stage.name.as_str());
+        assert_eq!(stages_spec[i]["prompt"], stage.prompt.as_str());
+        assert_eq!(stage.state, StageState::Passed);
+        let answer = stage.answer.as_ref().unwrap();
+        assert_eq!(answer.verdict, Verdict::Passed);
+        assert!(answer.usage.input_tokens > 0);
+        assert!(answer.latency_ms >= 0);
+        assert!(!answer.output_text.is_empty());
     }
-    assert_eq!(stages[0]["answer"]["output_json"]["animal"], true);
-    assert_eq!(stages[0]["json_schema"], stages_spec[0]["json_schema"]);
-    assert!(stages[1]["answer"]["output_json"].is_null());
+    let answer = |stage: usize| detail.stages[stage].answer.as_ref().unwrap();
+    assert_eq!(answer(0).output_json.as_ref().unwrap()["animal"], true);
     assert_eq!(
-        stages[1]["attempts"], 1,
+        stages[0].json_schema.as_ref(),
+        Some(&stages_spec[0]["json_schema"])
+    );
+    assert!(answer(1).output_json.is_none());
+    assert_eq!(
+        stages[1].attempts,
+        Some(1),
         "one delivery finished the last stage"
     );
-    assert!(stages[0]["attempts"].is_null());
+    assert!(stages[0].attempts.is_none());
 
     // One the filter stopped: its verdict and reason, and a second stage never reached.
-    let filtered_id = stage0_filtered["items"][0]["item_id"].as_str().unwrap();
-    let detail = app
-        .get_json(&format!("/api/jobs/{job}/items/{filtered_id}"))
-        .await;
-    assert_eq!(detail["stages"][0]["state"], "filtered_out");
-    assert_eq!(detail["stages"][0]["answer"]["verdict"], "filtered_out");
-    assert!(detail["stages"][0]["answer"]["filter_reason"].is_string());
-    assert_eq!(detail["stages"][1]["state"], "not_reached");
-    assert!(detail["stages"][1]["answer"].is_null());
+    let detail = item(stage0_filtered.items[0].item_id).await;
+    assert_eq!(detail.stages[0].state, StageState::FilteredOut);
+    let answer = detail.stages[0].answer.as_ref().unwrap();
+    assert_eq!(answer.verdict, Verdict::FilteredOut);
+    assert!(answer.filter_reason.is_some());
+    assert_eq!(detail.stages[1].state, StageState::NotReached);
+    assert!(detail.stages[1].answer.is_none());
 
     // The failed one: its error on the stage where it failed.
-    let failed_id = failed["item_id"].as_str().unwrap();
-    let detail = app
-        .get_json(&format!("/api/jobs/{job}/items/{failed_id}"))
-        .await;
-    assert_eq!(detail["stages"][0]["state"], "failed");
-    assert_eq!(detail["stages"][0]["error_class"], "permanent");
-    assert_eq!(detail["stages"][0]["error"], failed["error"]);
-    assert_eq!(detail["stages"][0]["attempts"], 1);
-    assert_eq!(failed["attempts"], 1);
-    assert_eq!(detail["stages"][1]["state"], "not_reached");
+    let detail = item(failed.item_id).await;
+    assert_eq!(detail.stages[0].state, StageState::Failed);
+    assert_eq!(detail.stages[0].error_class, Some(ErrorClass::Permanent));
+    assert_eq!(detail.stages[0].error, failed.error);
+    assert_eq!(detail.stages[0].attempts, Some(1));
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(detail.stages[1].state, StageState::NotReached);
 
     // Errors by class: one permanent failure, with its message and item.
-    let errors = app.get_json(&format!("/api/jobs/{job}/errors")).await;
-    let groups = errors.as_array().unwrap();
-    assert_eq!(groups.len(), 1, "{errors}");
-    assert_eq!(groups[0]["class"], "permanent");
-    assert_eq!(groups[0]["count"], 1);
-    assert_eq!(groups[0]["sample_message"], failed["error"]);
-    assert_eq!(groups[0]["sample_item_id"], failed["item_id"]);
+    let groups: Vec<JobErrorGroup> = app
+        .get_as(&format!("/api/jobs/{job}/errors"), StatusCode::OK)
+        .await;
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].class, Some(ErrorClass::Permanent));
+    assert_eq!(groups[0].count, 1);
+    assert_eq!(groups[0].sample_message, failed.error);
+    assert_eq!(groups[0].sample_item_id, failed.item_id);
 
     // Another tenant sees none of it; bad filters are 400.
     let other = app.other_tenant_key("tenant-b").await;
@@ -173,9 +169,7 @@ async fn items_follow_the_funnel_show_every_stage_and_failures_are_grouped_by_cl
         format!("/api/jobs/{job}/errors"),
     ] {
         let response = app
-            .client
-            .get(app.url(&path))
-            .bearer_auth(&other)
+            .request_with_key(&other, Method::GET, &path)
             .send()
             .await
             .unwrap();

@@ -1,24 +1,17 @@
-//! Retrying a job's failed items (`POST /api/jobs/{id}/retry`, `store::retry::reopen`), and
-//! cancelling a job whose items are between stages.
+//! Retrying a job's failed items (`POST /api/jobs/{id}/retry`), and cancelling a job whose
+//! items are between stages.
 
-use std::time::Duration;
-
+use api::routes::jobs::Job;
 use cohere_standin::{RuntimeConfig, sha256_hex};
-use domain::{
-    event::{ItemProgress, JobEventKind},
-    job::{ErrorClass, ItemStatus, JobStatus, Priority},
-    message::StageMessage,
-};
+use domain::job::{ErrorClass, JobStatus, Priority};
 use lapin::types::AMQPValue;
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use store::{
-    retry::{ReopenError, ReopenScope},
-    work::{self, Change, StageResult},
+use store::work::{self, Change};
+use system_tests::{
+    TestApp, body_as, distinct_images, one_stage, problem, reject_images, start_standin,
 };
-use system_tests::{RunningWorker, TestApp, distinct_images, one_stage, start_standin};
 use uuid::Uuid;
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// Two stages without a filter: every image that gets through both passes.
 fn two_open_stages() -> Value {
@@ -28,104 +21,8 @@ fn two_open_stages() -> Value {
     ])
 }
 
-fn answer() -> StageResult {
-    StageResult {
-        model: "command-a-vision-07-2025".into(),
-        output_text: "a photo".into(),
-        output_json: None,
-        passed: true,
-        filter_reason: None,
-        finish_reason: Some("COMPLETE".into()),
-        input_tokens: 10,
-        output_tokens: 2,
-        billed_input_tokens: 8,
-        billed_output_tokens: 2,
-        latency_ms: 5,
-    }
-}
-
-/// The first-stage messages of what was submitted, taken off the queue (so no worker is needed).
-async fn first_messages(app: &TestApp, count: usize) -> Vec<StageMessage> {
-    let messages: Vec<StageMessage> = app
-        .drain_stage_queue(count)
-        .await
-        .into_iter()
-        .map(|(body, _)| StageMessage::decode(&serde_json::to_vec(&body).unwrap()).unwrap())
-        .collect();
-    assert_eq!(messages.len(), count);
-    messages
-}
-
-/// Writes a stage outcome as a worker would.
-async fn record(app: &TestApp, message: StageMessage, last_stage: bool) {
-    let found = work::load(&app.db, &[message]).await.unwrap().remove(0);
-    let applied = work::apply(
-        &app.db,
-        &[Change::Record {
-            message,
-            image_id: found.expect("the item exists").image_id,
-            result: answer(),
-            last_stage,
-        }],
-    )
-    .await
-    .unwrap();
-    assert_eq!(applied.events.len(), 1, "the outcome was written");
-}
-
-/// Fails an item at the message's stage as a worker would.
-async fn fail(app: &TestApp, message: StageMessage) {
-    let applied = work::apply(
-        &app.db,
-        &[Change::Fail {
-            message,
-            class: ErrorClass::Permanent,
-            reason: "Cohere answered 400: invalid image".into(),
-        }],
-    )
-    .await
-    .unwrap();
-    assert_eq!(applied.events.len(), 1, "the failure was written");
-}
-
-/// Counters that disagree with the rows they count: the job's item counters against its
-/// items, and each stage's counters against its results and the items that failed there.
-async fn inconsistent_counters(app: &TestApp, job: Uuid) -> i64 {
-    let jobs = app
-        .query_i64(&format!(
-            r#"SELECT count(*) FROM jobs j, LATERAL (
-                   SELECT count(*) AS total,
-                          count(*) FILTER (WHERE status = 'pending') AS pending,
-                          count(*) FILTER (WHERE status = 'running') AS running,
-                          count(*) FILTER (WHERE status = 'passed') AS passed,
-                          count(*) FILTER (WHERE status = 'filtered_out') AS filtered_out,
-                          count(*) FILTER (WHERE status = 'failed') AS failed,
-                          count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-                   FROM job_items i WHERE i.job_id = j.id) c
-               WHERE j.id = '{job}' AND (j.total_items <> c.total OR j.pending_items <> c.pending
-                   OR j.running_items <> c.running OR j.passed_items <> c.passed
-                   OR j.filtered_out_items <> c.filtered_out OR j.failed_items <> c.failed
-                   OR j.cancelled_items <> c.cancelled)"#
-        ))
-        .await;
-    let stages = app
-        .query_i64(&format!(
-            r#"SELECT count(*) FROM job_stage_stats s,
-                   LATERAL (SELECT count(*) AS results,
-                                   count(*) FILTER (WHERE r.passed) AS passed,
-                                   count(*) FILTER (WHERE NOT r.passed) AS filtered_out
-                            FROM job_results r
-                            WHERE r.job_id = s.job_id AND r.stage_index = s.stage_index) r,
-                   LATERAL (SELECT count(*) AS failed FROM job_items i
-                            WHERE i.job_id = s.job_id AND i.status = 'failed'
-                              AND i.current_stage = s.stage_index) f
-               WHERE s.job_id = '{job}' AND (s.passed <> r.passed
-                   OR s.filtered_out <> r.filtered_out OR s.failed <> f.failed
-                   OR s.processed <> r.results + f.failed)"#
-        ))
-        .await;
-    jobs + stages
-}
+/// How the worker fails an image Cohere refuses.
+const REFUSED: &str = "Cohere answered 400: invalid image";
 
 async fn retry(app: &TestApp, job: Uuid) -> reqwest::Response {
     app.post(&format!("/api/jobs/{job}/retry"))
@@ -140,62 +37,50 @@ async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(3);
     let rejected = sha256_hex(&images[0].1);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [rejected.clone()].into(),
-            ..RuntimeConfig::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[0].1]);
     let library = app.create_library("photos").await;
     let image_ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("two", two_open_stages()).await;
     let job = app.submit_job(pipeline, library).await;
 
-    let worker = RunningWorker::start(&app.settings).await;
-    let failed = app.wait_for_job(job, RUN_TIMEOUT).await;
     // No worker while the retry commits: what happens to a message that arrives before the
     // commit is the worker's business, not what this test is about.
-    worker.stop().await;
-    assert_eq!(failed["status"], "completed_with_errors", "{failed}");
-    assert_eq!(failed["counts"]["failed"], 1);
-    assert_eq!(failed["counts"]["passed"], 2);
-    assert_eq!(failed["stages"][0]["failed"], 1);
-    assert_eq!(failed["stages"][0]["processed"], 3);
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    let failed = app.run_to_end(job).await;
+    assert_eq!(failed.status, JobStatus::CompletedWithErrors, "{failed:?}");
+    assert_eq!(failed.counts.failed, 1);
+    assert_eq!(failed.counts.passed, 2);
+    assert_eq!(failed.stages[0].failed, 1);
+    assert_eq!(failed.stages[0].processed, 3);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
 
     // The cause goes away; the retry re-opens the failed item.
     standin
         .standin
         .set_config(RuntimeConfig::default())
         .unwrap();
-    let response = retry(&app, job).await;
-    assert_eq!(response.status(), 200);
-    let retried: Value = response.json().await.unwrap();
-    assert_eq!(retried["status"], "running", "{retried}");
-    assert_eq!(retried["counts"]["failed"], 0);
-    assert_eq!(retried["counts"]["pending"], 1);
-    assert_eq!(retried["counts"]["passed"], 2);
-    assert!(retried["finished_at"].is_null());
-    assert_eq!(retried["stages"][0]["failed"], 0);
-    assert_eq!(retried["stages"][0]["processed"], 2);
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    let retried: Job = body_as(retry(&app, job).await, StatusCode::OK).await;
+    assert_eq!(retried.status, JobStatus::Running, "{retried:?}");
+    assert_eq!(retried.counts.failed, 0);
+    assert_eq!(retried.counts.pending, 1);
+    assert_eq!(retried.counts.passed, 2);
+    assert!(retried.finished_at.is_none());
+    assert_eq!(retried.stages[0].failed, 0);
+    assert_eq!(retried.stages[0].processed, 2);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
 
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["counts"]["passed"], 3);
-    assert_eq!(finished["counts"]["failed"], 0);
-    assert_eq!(finished["counts"]["pending"], 0);
-    assert_eq!(finished["counts"]["running"], 0);
-    assert!(finished["finished_at"].is_string());
-    for stage in finished["stages"].as_array().unwrap() {
-        assert_eq!(stage["processed"], 3, "{stage}");
-        assert_eq!(stage["passed"], 3, "{stage}");
-        assert_eq!(stage["failed"], 0, "{stage}");
+    let finished = app.run_to_end(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert_eq!(finished.counts.passed, 3);
+    assert_eq!(finished.counts.failed, 0);
+    assert_eq!(finished.counts.pending, 0);
+    assert_eq!(finished.counts.running, 0);
+    assert!(finished.finished_at.is_some());
+    for stage in &finished.stages {
+        assert_eq!(stage.processed, 3, "{stage:?}");
+        assert_eq!(stage.passed, 3, "{stage:?}");
+        assert_eq!(stage.failed, 0, "{stage:?}");
     }
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
     assert_eq!(
         app.query_i64(&format!(
             "SELECT count(*) FROM job_results WHERE job_id = '{job}'"
@@ -226,20 +111,19 @@ async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_retry_requeues_the_item_at_its_failing_stage_with_the_reopened_header() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(2)).await;
-    let pipeline = app.create_pipeline("two", two_open_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let first = first_messages(&app, 2).await;
+    let job = app
+        .submit_job_over(&distinct_images(2), two_open_stages())
+        .await;
+    let first = app.take_stage_messages(2).await;
     // Both pass the first stage; one then fails the second, the other passes it.
-    record(&app, first[0], false).await;
-    record(&app, first[1], false).await;
-    fail(&app, first[0].next_stage()).await;
-    record(&app, first[1].next_stage(), true).await;
-    let path = format!("/api/jobs/{job}");
-    let before: Value = app.get_json(&path).await; // now cached
-    assert_eq!(before["status"], "completed_with_errors", "{before}");
-    assert_eq!(before["stages"][1]["failed"], 1);
+    app.record_answer(first[0], false).await;
+    app.record_answer(first[1], false).await;
+    app.fail_items(&[first[0].next_stage()], ErrorClass::Permanent, REFUSED)
+        .await;
+    app.record_answer(first[1].next_stage(), true).await;
+    let before = app.job(job).await; // now cached
+    assert_eq!(before.status, JobStatus::CompletedWithErrors, "{before:?}");
+    assert_eq!(before.stages[1].failed, 1);
     let seq_before = app
         .query_i64(&format!("SELECT event_seq FROM jobs WHERE id = '{job}'"))
         .await;
@@ -248,22 +132,20 @@ async fn a_retry_requeues_the_item_at_its_failing_stage_with_the_reopened_header
         "nothing queued before the retry"
     );
 
-    let response = retry(&app, job).await;
-    assert_eq!(response.status(), 200);
-    let retried: Value = response.json().await.unwrap();
-    assert_eq!(retried["status"], "running");
-    assert_eq!(retried["counts"]["pending"], 1);
-    assert_eq!(retried["counts"]["failed"], 0);
-    assert_eq!(retried["counts"]["passed"], 1);
-    assert_eq!(retried["stages"][0]["processed"], 2, "stage 0 is untouched");
-    assert_eq!(retried["stages"][1]["processed"], 1);
-    assert_eq!(retried["stages"][1]["failed"], 0);
-    let fetched: Value = app.get_json(&path).await;
+    let retried: Job = body_as(retry(&app, job).await, StatusCode::OK).await;
+    assert_eq!(retried.status, JobStatus::Running);
+    assert_eq!(retried.counts.pending, 1);
+    assert_eq!(retried.counts.failed, 0);
+    assert_eq!(retried.counts.passed, 1);
+    assert_eq!(retried.stages[0].processed, 2, "stage 0 is untouched");
+    assert_eq!(retried.stages[1].processed, 1);
+    assert_eq!(retried.stages[1].failed, 0);
     assert_eq!(
-        fetched["status"], "running",
+        app.job(job).await.status,
+        JobStatus::Running,
         "visible at once, not when the cached view expires"
     );
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
 
     let queued = app.drain_stage_queue(10).await;
     assert_eq!(queued.len(), 1, "one message: the re-opened item");
@@ -317,35 +199,29 @@ async fn retry_refuses_a_job_without_failed_items_a_cancelled_job_and_another_te
 
     // Queued, nothing failed.
     let fresh = app.submit_job(pipeline, library).await;
-    let messages = first_messages(&app, 2).await;
-    let response = retry(&app, fresh).await;
-    assert_eq!(response.status(), 409);
-    assert_eq!(
-        response.headers()["content-type"],
-        "application/problem+json"
-    );
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "conflict");
-    assert!(
-        problem["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no failed items"),
-        "{problem}"
-    );
+    let messages = app.take_stage_messages(2).await;
+    let refused = problem(retry(&app, fresh).await, StatusCode::CONFLICT).await;
+    assert_eq!(refused.code, "conflict");
+    assert!(refused.detail.contains("no failed items"), "{refused:?}");
 
     // One item failed, then the job was cancelled: its failed item stays failed.
-    fail(&app, messages[0]).await;
+    app.fail_items(&messages[..1], ErrorClass::Permanent, REFUSED)
+        .await;
     let other_key = app.other_tenant_key("tenant-b").await;
     let foreign = app
-        .client
-        .post(app.url(&format!("/api/jobs/{fresh}/retry")))
-        .bearer_auth(&other_key)
+        .request_with_key(
+            &other_key,
+            Method::POST,
+            &format!("/api/jobs/{fresh}/retry"),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(foreign.status(), 404, "another tenant's job does not exist");
-    assert_eq!(foreign.json::<Value>().await.unwrap()["code"], "not_found");
+    let foreign = problem(foreign, StatusCode::NOT_FOUND).await;
+    assert_eq!(
+        foreign.code, "not_found",
+        "another tenant's job does not exist"
+    );
     assert_eq!(
         app.query_i64(&format!(
             "SELECT failed_items::bigint FROM jobs WHERE id = '{fresh}'"
@@ -356,24 +232,14 @@ async fn retry_refuses_a_job_without_failed_items_a_cancelled_job_and_another_te
     );
     assert_eq!(retry(&app, Uuid::now_v7()).await.status(), 404);
 
-    let cancelled = app
-        .post(&format!("/api/jobs/{fresh}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancelled.status(), 200);
-    let response = retry(&app, fresh).await;
-    assert_eq!(response.status(), 409);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "conflict");
-    assert!(
-        problem["detail"].as_str().unwrap().contains("cancelled"),
-        "{problem}"
-    );
-    let job: Value = app.get_json(&format!("/api/jobs/{fresh}")).await;
-    assert_eq!(job["status"], "cancelled");
-    assert_eq!(job["counts"]["failed"], 1);
-    assert_eq!(job["counts"]["cancelled"], 1);
+    app.cancel_job(fresh).await;
+    let refused = problem(retry(&app, fresh).await, StatusCode::CONFLICT).await;
+    assert_eq!(refused.code, "conflict");
+    assert!(refused.detail.contains("cancelled"), "{refused:?}");
+    let job = app.job(fresh).await;
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert_eq!(job.counts.failed, 1);
+    assert_eq!(job.counts.cancelled, 1);
     assert!(
         app.drain_stage_queue(10).await.is_empty(),
         "a refused retry publishes nothing"
@@ -381,124 +247,25 @@ async fn retry_refuses_a_job_without_failed_items_a_cancelled_job_and_another_te
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reopening_items_by_id_skips_what_is_not_failed_and_a_broker_failure_changes_nothing() {
-    let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(2)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let messages = first_messages(&app, 2).await;
-    fail(&app, messages[0]).await;
-    record(&app, messages[1], true).await;
-    let (failed, passed, unknown) = (messages[0].item_id, messages[1].item_id, Uuid::now_v7());
-    let seq = app
-        .query_i64(&format!("SELECT event_seq FROM jobs WHERE id = '{job}'"))
-        .await;
-
-    // The broker refuses: nothing changes.
-    let refused = store::retry::reopen(
-        &app.db,
-        ReopenScope::Items(vec![failed, passed, unknown]),
-        |_| async { Err::<(), _>("the broker is down") },
-    )
-    .await;
-    assert!(matches!(
-        refused,
-        Err(ReopenError::Publish("the broker is down"))
-    ));
-    assert_eq!(
-        app.query_i64(&format!(
-            "SELECT count(*) FROM jobs WHERE id = '{job}' AND status = 'completed_with_errors'
-               AND failed_items = 1 AND pending_items = 0 AND event_seq = {seq}"
-        ))
-        .await,
-        1
-    );
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
-
-    let mut published = Vec::new();
-    let reopened = store::retry::reopen(
-        &app.db,
-        ReopenScope::Items(vec![failed, passed, unknown, failed]),
-        |batch| {
-            published = batch;
-            async { Ok::<(), ()>(()) }
-        },
-    )
-    .await
-    .unwrap();
-    assert_eq!(reopened.reopened, vec![failed]);
-    assert_eq!(reopened.skipped, vec![passed, unknown]);
-    let message = StageMessage {
-        job_id: job,
-        item_id: failed,
-        stage_index: 0,
-        attempt: 0,
-    };
-    assert_eq!(published, vec![(message, Priority::Normal)]);
-    assert_eq!(reopened.messages, published);
-    assert_eq!(reopened.events.len(), 1);
-    let event = &reopened.events[0];
-    assert_eq!(event.job_id, job);
-    assert_eq!(event.seq, seq + 1);
-    assert_eq!(event.status, JobStatus::Running);
-    assert_eq!(
-        (
-            event.counts.pending,
-            event.counts.failed,
-            event.counts.passed
-        ),
-        (1, 0, 1)
-    );
-    assert_eq!(
-        event.kind,
-        JobEventKind::Progress {
-            items: vec![ItemProgress {
-                item_id: failed,
-                stage_index: 0,
-                item_status: ItemStatus::Pending,
-            }]
-        }
-    );
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
-
-    // Nothing left to re-open is an empty answer, not an error, and publishes nothing.
-    let nothing = store::retry::reopen(&app.db, ReopenScope::Items(vec![passed]), |_| async {
-        Err::<(), _>("publish must not be called with nothing to publish")
-    })
-    .await
-    .unwrap();
-    assert!(nothing.reopened.is_empty() && nothing.messages.is_empty());
-    assert_eq!(nothing.skipped, vec![passed]);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_a_job_with_items_between_stages_counts_them_cancelled() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(3)).await;
-    let pipeline = app.create_pipeline("two", two_open_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let first = first_messages(&app, 3).await;
+    let job = app
+        .submit_job_over(&distinct_images(3), two_open_stages())
+        .await;
+    let first = app.take_stage_messages(3).await;
     // Two items pass the first stage and wait for the second (`running`); one is `pending`.
-    record(&app, first[0], false).await;
-    record(&app, first[1], false).await;
-    let running: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-    assert_eq!(running["counts"]["running"], 2, "{running}");
-    assert_eq!(running["counts"]["pending"], 1);
+    app.record_answer(first[0], false).await;
+    app.record_answer(first[1], false).await;
+    let running = app.job(job).await;
+    assert_eq!(running.counts.running, 2, "{running:?}");
+    assert_eq!(running.counts.pending, 1);
 
-    let response = app
-        .post(&format!("/api/jobs/{job}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let cancelled: Value = response.json().await.unwrap();
-    assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(cancelled["counts"]["cancelled"], 3, "{cancelled}");
-    assert_eq!(cancelled["counts"]["running"], 0);
-    assert_eq!(cancelled["counts"]["pending"], 0);
-    assert_eq!(cancelled["percent_complete"], 100.0);
+    let cancelled = app.cancel_job(job).await;
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.counts.cancelled, 3, "{cancelled:?}");
+    assert_eq!(cancelled.counts.running, 0);
+    assert_eq!(cancelled.counts.pending, 0);
+    assert_eq!(cancelled.percent_complete, 100.0);
     assert_eq!(
         app.query_i64(&format!(
             "SELECT count(*) FROM job_items WHERE job_id = '{job}' AND status = 'cancelled'
@@ -507,7 +274,7 @@ async fn cancelling_a_job_with_items_between_stages_counts_them_cancelled() {
         .await,
         3
     );
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
 
     // The second-stage message of a cancelled item arriving late changes nothing.
     let late = work::apply(
@@ -519,7 +286,7 @@ async fn cancelling_a_job_with_items_between_stages_counts_them_cancelled() {
     .await
     .unwrap();
     assert!(late.events.is_empty());
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
 }
 
 #[tokio::test]
@@ -559,18 +326,16 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
     .map_err(|e| e.to_string())
     .unwrap();
     let job = accepted.job.job.id;
-    fail(&app, messages[0]).await;
+    app.fail_items(&messages[..1], ErrorClass::Permanent, REFUSED)
+        .await;
     let seq = app
         .query_i64(&format!("SELECT event_seq FROM jobs WHERE id = '{job}'"))
         .await;
 
     let response = retry(&app, job).await;
-    assert_eq!(response.status(), 503);
     assert!(response.headers().contains_key("retry-after"));
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["code"],
-        "service_unavailable"
-    );
+    let refused = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(refused.code, "service_unavailable");
     assert_eq!(
         app.query_i64(&format!(
             "SELECT count(*) FROM job_items WHERE job_id = '{job}' AND status = 'failed'
@@ -588,5 +353,5 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
         .await,
         1
     );
-    assert_eq!(inconsistent_counters(&app, job).await, 0);
+    assert_eq!(app.inconsistent_counters(job).await, 0);
 }

@@ -1,29 +1,14 @@
-use std::{collections::HashSet, time::Duration};
+use std::collections::HashSet;
 
+use api::routes::jobs::Job;
+use domain::job::{JobStatus, Priority};
+use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
-    RunningWorker, TestApp, distinct_images, id_of, one_stage, start_standin, two_stages,
+    TestApp, body_as, distinct_images, id_of, one_stage, problem, start_standin, two_stages,
 };
 use uuid::Uuid;
-
-async fn submit(app: &TestApp, body: Value) -> reqwest::Response {
-    app.post("/api/jobs/submit")
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-}
-
-async fn count(app: &TestApp, sql: &str) -> i64 {
-    let row = app
-        .db
-        .query_one_raw(Statement::from_string(DatabaseBackend::Postgres, sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index::<i64>(0).unwrap()
-}
 
 #[tokio::test]
 async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per_item_on_the_queue()
@@ -34,28 +19,20 @@ async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per
         .await;
     let pipeline = app.create_pipeline("survey", two_stages()).await;
 
-    let response = submit(
-        &app,
-        json!({"pipeline_id": pipeline, "library_id": library, "priority": "high"}),
-    )
-    .await;
-    assert_eq!(response.status(), 202);
+    let response = app
+        .submit(&json!({"pipeline_id": pipeline, "library_id": library, "priority": "high"}))
+        .await;
     let location = response.headers()["location"].to_str().unwrap().to_string();
-    let job: Value = response.json().await.unwrap();
-    let job_id = id_of(&job);
+    let job: Job = body_as(response, StatusCode::ACCEPTED).await;
+    let job_id = job.id;
     assert_eq!(location, format!("/api/jobs/{job_id}"));
-    assert_eq!(job["status"], "queued");
-    assert_eq!(job["priority"], "high");
-    assert_eq!(job["counts"]["total"], 3);
-    assert_eq!(job["counts"]["pending"], 3);
-    assert_eq!(job["percent_complete"], 0.0);
-    assert_eq!(job["pipeline_name"], "survey");
-    let stage_names: Vec<&str> = job["stages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
+    assert_eq!(job.status, JobStatus::Queued);
+    assert_eq!(job.priority, Priority::High);
+    assert_eq!(job.counts.total, 3);
+    assert_eq!(job.counts.pending, 3);
+    assert_eq!(job.percent_complete, 0.0);
+    assert_eq!(job.pipeline_name, "survey");
+    let stage_names: Vec<&str> = job.stages.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(stage_names, ["detect", "describe"]);
 
     let messages = app.drain_stage_queue(10).await;
@@ -74,9 +51,9 @@ async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per
         assert_eq!(properties.delivery_mode(), &Some(2), "persistent");
     }
 
-    let fetched: Value = app.get_json(&location).await;
-    assert_eq!(fetched["counts"]["total"], 3);
-    assert_eq!(fetched["stages"][1]["processed"], 0);
+    let fetched = app.job(job_id).await;
+    assert_eq!(fetched.counts.total, 3);
+    assert_eq!(fetched.stages[1].processed, 0);
 }
 
 async fn sqlx_items(app: &TestApp, job_id: Uuid) -> HashSet<Uuid> {
@@ -105,46 +82,36 @@ async fn image_ids_choose_a_subset_and_ids_outside_the_library_are_rejected() {
     let foreign = app.upload(other_library, &["coins.png"]).await;
     let pipeline = app.create_pipeline("p", one_stage()).await;
 
-    let subset = submit(&app, json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], ids[2]], "priority": "low"})).await;
-    assert_eq!(subset.status(), 202);
-    assert_eq!(subset.json::<Value>().await.unwrap()["counts"]["total"], 2);
+    let subset = app.submit(&json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], ids[2]], "priority": "low"})).await;
+    let subset: Job = body_as(subset, StatusCode::ACCEPTED).await;
+    assert_eq!(subset.counts.total, 2);
     let messages = app.drain_stage_queue(10).await;
     assert_eq!(messages.len(), 2);
     assert!(messages.iter().all(|(_, p)| p.priority() == &Some(0)));
 
-    let wrong = submit(
-        &app,
-        json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], foreign[0]]}),
-    )
-    .await;
-    assert_eq!(wrong.status(), 422);
-    let problem: Value = wrong.json().await.unwrap();
-    assert_eq!(problem["errors"][0]["path"], "/image_ids");
-    assert!(
-        problem["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains(&foreign[0].to_string())
-    );
+    let wrong = app
+        .submit(&json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], foreign[0]]}))
+        .await;
+    let wrong = problem(wrong, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(wrong.errors[0].path, "/image_ids");
+    assert!(wrong.errors[0].message.contains(&foreign[0].to_string()));
 
-    let duplicate = submit(
-        &app,
-        json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], ids[0]]}),
-    )
-    .await;
+    let duplicate = app
+        .submit(
+            &json!({"pipeline_id": pipeline, "library_id": library, "image_ids": [ids[0], ids[0]]}),
+        )
+        .await;
     assert_eq!(duplicate.status(), 422);
-    let empty = submit(
-        &app,
-        json!({"pipeline_id": pipeline, "library_id": library, "image_ids": []}),
-    )
-    .await;
+    let empty = app
+        .submit(&json!({"pipeline_id": pipeline, "library_id": library, "image_ids": []}))
+        .await;
     assert_eq!(empty.status(), 422);
     assert_eq!(
         app.drain_stage_queue(10).await.len(),
         0,
         "rejected submissions publish nothing"
     );
-    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 1);
+    assert_eq!(app.query_i64("SELECT count(*) FROM jobs").await, 1);
 }
 
 #[tokio::test]
@@ -174,12 +141,11 @@ async fn unknown_pipeline_or_library_and_empty_libraries_are_422() {
         (json!({"library_id": library}), ""),
     ];
     for (body, path) in cases {
-        let response = submit(&app, body.clone()).await;
-        assert_eq!(response.status(), 422, "{body}");
-        let problem: Value = response.json().await.unwrap();
-        assert_eq!(problem["errors"][0]["path"], path, "{body}: {problem}");
+        let response = app.submit(&body).await;
+        let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_eq!(problem.errors[0].path, path, "{body}: {problem:?}");
     }
-    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(app.query_i64("SELECT count(*) FROM jobs").await, 0);
 }
 
 #[tokio::test]
@@ -212,7 +178,7 @@ async fn a_retried_submission_with_the_same_idempotency_key_returns_the_same_job
     ]
     .into();
     assert_eq!(ids.len(), 1);
-    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 1);
+    assert_eq!(app.query_i64("SELECT count(*) FROM jobs").await, 1);
     assert_eq!(
         app.drain_stage_queue(10).await.len(),
         2,
@@ -239,21 +205,16 @@ async fn when_the_broker_is_unreachable_the_submission_is_503_and_no_job_is_left
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png"]).await;
     let pipeline = app.create_pipeline("p", one_stage()).await;
-    let response = submit(
-        &app,
-        json!({"pipeline_id": pipeline, "library_id": library}),
-    )
-    .await;
-    assert_eq!(response.status(), 503);
+    let response = app
+        .submit(&json!({"pipeline_id": pipeline, "library_id": library}))
+        .await;
     assert!(response.headers().contains_key("retry-after"));
-    assert_eq!(
-        response.json::<Value>().await.unwrap()["code"],
-        "service_unavailable"
-    );
-    assert_eq!(count(&app, "SELECT count(*) FROM jobs").await, 0);
-    assert_eq!(count(&app, "SELECT count(*) FROM job_items").await, 0);
+    let refused = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(refused.code, "service_unavailable");
+    assert_eq!(app.query_i64("SELECT count(*) FROM jobs").await, 0);
+    assert_eq!(app.query_i64("SELECT count(*) FROM job_items").await, 0);
 
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 503);
     let ready: Value = ready.json().await.unwrap();
     assert_eq!(ready["checks"]["broker"], "unavailable");
@@ -264,15 +225,14 @@ async fn when_the_broker_is_unreachable_the_submission_is_503_and_no_job_is_left
 async fn readiness_reports_ok_when_postgres_and_rabbitmq_answer() {
     let app = TestApp::spawn().await;
     assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
+        app.anonymous(Method::GET, "/healthz")
             .send()
             .await
             .unwrap()
             .status(),
         200
     );
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 200);
 }
 
@@ -284,47 +244,30 @@ async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
     let pipeline = app.create_pipeline("p", one_stage()).await;
     let job = app.submit_job(pipeline, library).await;
     // Read it first, so a cached view of the queued job exists.
-    let path = format!("/api/jobs/{job}");
-    let queued: Value = app.get_json(&path).await;
-    assert_eq!(queued["status"], "queued");
+    let queued = app.job(job).await;
+    assert_eq!(queued.status, JobStatus::Queued);
 
-    let cancelled = app
-        .post(&format!("/api/jobs/{job}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancelled.status(), 200);
-    let cancelled: Value = cancelled.json().await.unwrap();
-    assert_eq!(cancelled["status"], "cancelled");
-    assert_eq!(cancelled["counts"]["cancelled"], 2);
-    assert_eq!(cancelled["counts"]["pending"], 0);
-    assert_eq!(cancelled["percent_complete"], 100.0);
-    assert!(cancelled["finished_at"].is_string());
+    let cancelled = app.cancel_job(job).await;
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert_eq!(cancelled.counts.cancelled, 2);
+    assert_eq!(cancelled.counts.pending, 0);
+    assert_eq!(cancelled.percent_complete, 100.0);
+    assert!(cancelled.finished_at.is_some());
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM job_items WHERE status = 'cancelled'"
-        )
-        .await,
+        app.query_i64("SELECT count(*) FROM job_items WHERE status = 'cancelled'")
+            .await,
         2
     );
 
-    let fetched: Value = app.get_json(&path).await;
+    let fetched = app.job(job).await;
     assert_eq!(
-        fetched["status"], "cancelled",
+        fetched.status,
+        JobStatus::Cancelled,
         "visible at once, not when the cached view expires"
     );
 
-    let again = app
-        .post(&format!("/api/jobs/{job}/cancel"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 200);
-    assert_eq!(
-        again.json::<Value>().await.unwrap()["counts"]["cancelled"],
-        2
-    );
+    let again = app.cancel_job(job).await;
+    assert_eq!(again.counts.cancelled, 2);
 
     assert_eq!(
         app.post(&format!("/api/jobs/{}/cancel", Uuid::now_v7()))
@@ -371,10 +314,10 @@ async fn a_job_keeps_the_pipeline_as_it_was_at_submission() {
         .await
         .unwrap();
     assert_eq!(update.status(), 200);
-    let job: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-    assert_eq!(job["pipeline_name"], "before");
-    assert_eq!(job["pipeline_version"], 1);
-    assert_eq!(job["stages"].as_array().unwrap().len(), 2);
+    let job = app.job(job).await;
+    assert_eq!(job.pipeline_name, "before");
+    assert_eq!(job.pipeline_version, 1);
+    assert_eq!(job.stages.len(), 2);
 }
 
 #[tokio::test]
@@ -396,32 +339,14 @@ async fn history_is_newest_first_filtered_and_paginated_with_a_total() {
     ] {
         jobs.push(app.submit_job(pipeline, library).await);
     }
-    assert_eq!(
-        app.post(&format!("/api/jobs/{}/cancel", jobs[1]))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    app.cancel_job(jobs[1]).await;
 
     let history = |query: String| {
         let app = &app;
         async move {
-            let response = app
-                .get(&format!("/api/jobs/history{query}"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(response.status(), 200, "{query}");
-            let body: Value = response.json().await.unwrap();
-            let ids: Vec<Uuid> = body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(id_of)
-                .collect();
-            (body["total"].as_u64().unwrap(), ids)
+            let page = app.history(&query).await;
+            let ids: Vec<Uuid> = page.items.iter().map(|job| job.id).collect();
+            (page.total, ids)
         }
     };
     let (total, ids) = history(String::new()).await;
@@ -449,6 +374,7 @@ async fn history_is_newest_first_filtered_and_paginated_with_a_total() {
         (1, vec![jobs[1]])
     );
 
+    // The times as the api writes them.
     let created: Vec<String> = {
         let body: Value = app.get_json("/api/jobs/history").await;
         body["items"]
@@ -493,26 +419,14 @@ async fn history_sorts_by_creation_finish_or_status_with_stable_pages() {
     let [a, b, c] = jobs[..] else { unreachable!() };
     // Finished in the order c, a; b stays queued (no worker runs).
     for job in [c, a] {
-        let response = app
-            .post(&format!("/api/jobs/{job}/cancel"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
+        app.cancel_job(job).await;
     }
 
     let sorted = |sort: &'static str| {
         let app = &app;
         async move {
-            let body: Value = app
-                .get_json(&format!("/api/jobs/history?sort={sort}"))
-                .await;
-            body["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(id_of)
-                .collect::<Vec<Uuid>>()
+            let page = app.history(&format!("?sort={sort}")).await;
+            page.items.iter().map(|job| job.id).collect::<Vec<Uuid>>()
         }
     };
     assert_eq!(sorted("created_at").await, vec![a, b, c]);
@@ -532,39 +446,28 @@ async fn history_sorts_by_creation_finish_or_status_with_stable_pages() {
         vec![c, a, b],
         "cancelled before queued, newest first within a status"
     );
-    let body: Value = app
-        .get_json("/api/jobs/history?sort=created_at&limit=1&offset=1")
-        .await;
-    assert_eq!(id_of(&body["items"][0]), b, "the order holds across pages");
+    let page = app.history("?sort=created_at&limit=1&offset=1").await;
+    assert_eq!(page.items[0].id, b, "the order holds across pages");
 
     let bad = app
         .get("/api/jobs/history?sort=pipeline_name")
         .send()
         .await
         .unwrap();
-    assert_eq!(bad.status(), 400);
-    assert!(
-        bad.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("application/problem+json")
-    );
+    problem(bad, StatusCode::BAD_REQUEST).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_items_carry_the_tokens_and_stage_counts_of_the_jobs_details() {
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(6)).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let detail = app.wait_for_job(job, Duration::from_secs(90)).await;
-    worker.stop().await;
-    assert_eq!(detail["status"], "completed", "{detail}");
-    assert!(detail["usage"]["input_tokens"].as_i64().unwrap() > 0);
+    let job = app.submit_job_over(&distinct_images(6), two_stages()).await;
+    let finished = app.run_to_end(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert!(finished.usage.input_tokens > 0);
 
+    // The same JSON in both.
+    let detail: Value = app.get_json(&format!("/api/jobs/{job}")).await;
     let history: Value = app.get_json("/api/jobs/history").await;
     let item = &history["items"][0];
     assert_eq!(id_of(item), job);

@@ -1,5 +1,7 @@
-use serde_json::{Value, json};
-use system_tests::TestApp;
+use api::routes::{Paged, jobs::Job, libraries::Library};
+use reqwest::StatusCode;
+use serde_json::json;
+use system_tests::{TestApp, body_as, one_stage, problem};
 
 #[tokio::test]
 async fn a_library_can_be_created_listed_renamed_and_deleted() {
@@ -10,17 +12,13 @@ async fn a_library_can_be_created_listed_renamed_and_deleted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(created.status(), 201);
     let location = created.headers()["location"].to_str().unwrap().to_string();
-    let library: Value = created.json().await.unwrap();
-    assert_eq!(
-        location,
-        format!("/api/libraries/{}", library["id"].as_str().unwrap())
-    );
-    assert_eq!(library["image_count"], 0);
+    let library: Library = body_as(created, StatusCode::CREATED).await;
+    assert_eq!(location, format!("/api/libraries/{}", library.id));
+    assert_eq!(library.image_count, 0);
 
-    let fetched: Value = app.get_json(&location).await;
-    assert_eq!(fetched["name"], "Field photos");
+    let fetched: Library = app.get_as(&location, StatusCode::OK).await;
+    assert_eq!(fetched.name, "Field photos");
 
     let renamed = app
         .patch(&location)
@@ -28,10 +26,9 @@ async fn a_library_can_be_created_listed_renamed_and_deleted() {
         .send()
         .await
         .unwrap();
-    assert_eq!(renamed.status(), 200);
-    let renamed: Value = renamed.json().await.unwrap();
-    assert_eq!(renamed["name"], "Field photos 2026");
-    assert_eq!(renamed["description"], "spring");
+    let renamed: Library = body_as(renamed, StatusCode::OK).await;
+    assert_eq!(renamed.name, "Field photos 2026");
+    assert_eq!(renamed.description.as_deref(), Some("spring"));
 
     let deleted = app.delete(&location).send().await.unwrap();
     assert_eq!(deleted.status(), 204);
@@ -44,16 +41,13 @@ async fn libraries_are_paginated_newest_first_with_a_total() {
     for i in 0..5 {
         app.create_library(&format!("lib-{i}")).await;
     }
-    let page: Value = app.get_json("/api/libraries?limit=2&offset=1").await;
-    assert_eq!(page["total"], 5);
-    assert_eq!(page["limit"], 2);
-    assert_eq!(page["offset"], 1);
-    let names: Vec<&str> = page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["name"].as_str().unwrap())
-        .collect();
+    let page: Paged<Library> = app
+        .get_as("/api/libraries?limit=2&offset=1", StatusCode::OK)
+        .await;
+    assert_eq!(page.total, 5);
+    assert_eq!(page.limit, 2);
+    assert_eq!(page.offset, 1);
+    let names: Vec<&str> = page.items.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["lib-3", "lib-2"]);
 }
 
@@ -62,14 +56,13 @@ async fn a_duplicate_library_name_is_a_conflict() {
     let app = TestApp::spawn().await;
     app.create_library("same").await;
     let again = app
-        .post("/api/libraries")
-        .json(&json!({"name": "same"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
-    let body: Value = again.json().await.unwrap();
-    assert_eq!(body["code"], "conflict");
+        .post_problem(
+            "/api/libraries",
+            &json!({"name": "same"}),
+            StatusCode::CONFLICT,
+        )
+        .await;
+    assert_eq!(again.code, "conflict");
 }
 
 #[tokio::test]
@@ -77,22 +70,20 @@ async fn a_library_used_by_a_queued_job_cannot_be_deleted_until_the_job_is_cance
     let app = TestApp::spawn().await;
     let library = app.create_library("busy").await;
     app.upload(library, &["coffee.png"]).await;
-    let pipeline = app.create_pipeline("p", system_tests::one_stage()).await;
-    let job: Value = app
-        .post("/api/jobs/submit")
-        .json(&json!({"pipeline_id": pipeline, "library_id": library}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let job: Job = app
+        .post_as(
+            "/api/jobs/submit",
+            &json!({"pipeline_id": pipeline, "library_id": library}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
     let refused = app
         .delete(&format!("/api/libraries/{library}"))
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status(), 409);
+    problem(refused, StatusCode::CONFLICT).await;
     assert_eq!(
         app.get(&format!("/api/libraries/{library}"))
             .send()
@@ -102,12 +93,7 @@ async fn a_library_used_by_a_queued_job_cannot_be_deleted_until_the_job_is_cance
         200
     );
 
-    let cancel = app
-        .post(&format!("/api/jobs/{}/cancel", job["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cancel.status(), 200);
+    app.cancel_job(job.id).await;
     assert_eq!(
         app.delete(&format!("/api/libraries/{library}"))
             .send()

@@ -1,18 +1,27 @@
+use api::routes::{Paged, pipelines::Pipeline};
+use domain::{filter::Filter, pipeline::ImageDetail};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
-use system_tests::{TestApp, two_stages};
+use system_tests::{TestApp, body_as, problem, two_stages};
 
 #[tokio::test]
 async fn a_pipeline_round_trips_with_defaults_filled_in_and_updates_bump_its_version() {
     let app = TestApp::spawn().await;
     let id = app.create_pipeline("survey", two_stages()).await;
-    let pipeline: Value = app.get_json(&format!("/api/pipelines/{id}")).await;
-    assert_eq!(pipeline["version"], 1);
-    let stages = pipeline["stages"].as_array().unwrap();
+    let pipeline: Pipeline = app
+        .get_as(&format!("/api/pipelines/{id}"), StatusCode::OK)
+        .await;
+    assert_eq!(pipeline.version, 1);
+    let stages = &pipeline.stages;
     assert_eq!(stages.len(), 2);
-    assert_eq!(stages[0]["model"], "command-a-vision-07-2025");
-    assert_eq!(stages[0]["filter"]["pointer"], "/animal");
-    assert_eq!(stages[1]["image_detail"], "high");
-    assert_eq!(stages[1]["max_tokens"], 300);
+    assert_eq!(stages[0].model, "command-a-vision-07-2025");
+    assert!(
+        matches!(&stages[0].filter, Some(Filter::Field { pointer, .. }) if pointer == "/animal"),
+        "{:?}",
+        stages[0].filter
+    );
+    assert_eq!(stages[1].image_detail, ImageDetail::High);
+    assert_eq!(stages[1].max_tokens, Some(300));
 
     let updated = app
         .put(&format!("/api/pipelines/{id}"))
@@ -22,13 +31,12 @@ async fn a_pipeline_round_trips_with_defaults_filled_in_and_updates_bump_its_ver
         .send()
         .await
         .unwrap();
-    assert_eq!(updated.status(), 200);
-    let updated: Value = updated.json().await.unwrap();
-    assert_eq!(updated["version"], 2);
-    assert_eq!(updated["stages"].as_array().unwrap().len(), 1);
+    let updated: Pipeline = body_as(updated, StatusCode::OK).await;
+    assert_eq!(updated.version, 2);
+    assert_eq!(updated.stages.len(), 1);
 
-    let listed: Value = app.get_json("/api/pipelines").await;
-    assert_eq!(listed["total"], 1);
+    let listed: Paged<Pipeline> = app.get_as("/api/pipelines", StatusCode::OK).await;
+    assert_eq!(listed.total, 1);
     assert_eq!(
         app.delete(&format!("/api/pipelines/{id}"))
             .send()
@@ -59,16 +67,11 @@ async fn invalid_stages_are_rejected_with_the_path_of_each_bad_field() {
              "filter": {"type": "regex", "pattern": "(unclosed"}}
         ]
     });
-    let response = app.post("/api/pipelines").json(&body).send().await.unwrap();
-    assert_eq!(response.status(), 422);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "validation_failed");
-    let paths: Vec<&str> = problem["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["path"].as_str().unwrap())
-        .collect();
+    let problem = app
+        .post_problem("/api/pipelines", &body, StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
+    assert_eq!(problem.code, "validation_failed");
+    let paths: Vec<&str> = problem.errors.iter().map(|e| e.path.as_str()).collect();
     for expected in [
         "/stages/0/prompt",
         "/stages/1/temperature",
@@ -104,23 +107,19 @@ async fn a_pipeline_needs_one_to_ten_stages() {
         .send()
         .await
         .unwrap();
-    assert_eq!(too_many.status(), 422);
-    assert_eq!(
-        too_many.json::<Value>().await.unwrap()["errors"][0]["path"],
-        "/stages"
-    );
+    let too_many = problem(too_many, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(too_many.errors[0].path, "/stages");
 }
 
 #[tokio::test]
 async fn a_field_of_the_wrong_type_is_a_422_naming_the_field() {
     let app = TestApp::spawn().await;
-    let response = app
-        .post("/api/pipelines")
-        .json(&json!({"name": "typed", "stages": [{"name": "a", "prompt": "p", "max_tokens": "lots"}]}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 422);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["errors"][0]["path"], "/stages/0/max_tokens");
+    let problem = app
+        .post_problem(
+            "/api/pipelines",
+            &json!({"name": "typed", "stages": [{"name": "a", "prompt": "p", "max_tokens": "lots"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    assert_eq!(problem.errors[0].path, "/stages/0/max_tokens");
 }

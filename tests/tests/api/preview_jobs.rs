@@ -1,20 +1,20 @@
 //! `POST /api/jobs/preview`: one stage tried on a few images through the normal workers,
 //! hidden from the job history by default.
 
-use std::time::Duration;
+use api::routes::{
+    Paged,
+    items::{JobItem, JobItemDetail},
+    jobs::{Job, JobSummary},
+    results::Verdict,
+};
+use domain::job::{JobStatus, Priority};
+use reqwest::StatusCode;
+use serde_json::json;
+use system_tests::{TestApp, distinct_images, one_stage, start_standin, two_stages};
+use uuid::Uuid;
 
-use serde_json::{Value, json};
-use system_tests::{RunningWorker, TestApp, distinct_images, one_stage, start_standin, two_stages};
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-fn history_ids(page: &Value) -> Vec<String> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|job| job["id"].as_str().unwrap().to_string())
-        .collect()
+fn history_ids(page: &Paged<JobSummary>) -> Vec<Uuid> {
+    page.items.iter().map(|job| job.id).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -28,57 +28,53 @@ async fn a_preview_runs_its_stage_through_a_worker_and_stays_out_of_the_default_
     // The first stage of the two-stage pipeline, as an editor would try it.
     let stage = two_stages()[0].clone();
 
-    let preview = app
-        .post_expecting(
+    let preview: Job = app
+        .post_as(
             "/api/jobs/preview",
-            json!({ "library_id": library, "image_ids": [images[0], images[2]], "stage": stage }),
-            202,
+            &json!({ "library_id": library, "image_ids": [images[0], images[2]], "stage": stage }),
+            StatusCode::ACCEPTED,
         )
         .await;
-    assert_eq!(preview["preview"], true);
-    assert_eq!(preview["priority"], "high");
-    assert_eq!(preview["pipeline_version"], 0);
-    assert_eq!(preview["pipeline_id"], uuid::Uuid::nil().to_string());
-    assert_eq!(preview["counts"]["total"], 2);
-    assert_eq!(preview["stages"].as_array().unwrap().len(), 1);
-    assert_eq!(preview["stages"][0]["name"], stage["name"]);
-    let job = preview["id"].as_str().unwrap().to_string();
+    assert!(preview.preview);
+    assert_eq!(preview.priority, Priority::High);
+    assert_eq!(preview.pipeline_version, 0);
+    assert_eq!(preview.pipeline_id, Uuid::nil());
+    assert_eq!(preview.counts.total, 2);
+    assert_eq!(preview.stages.len(), 1);
+    assert_eq!(stage["name"], preview.stages[0].name.as_str());
+    let job = preview.id;
 
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job.parse().unwrap(), RUN_TIMEOUT).await;
-    worker.stop().await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["preview"], true);
-    let stage_counts = &finished["stages"][0];
-    assert_eq!(stage_counts["processed"], 2);
+    let finished = app.run_to_end(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert!(finished.preview);
+    assert_eq!(finished.stages[0].processed, 2);
 
     // Each image's answer, with the stage's prompt and the filter's verdict.
-    let items = app.get_json(&format!("/api/jobs/{job}/items")).await;
-    assert_eq!(items["total"], 2);
-    for item in items["items"].as_array().unwrap() {
-        let detail = app
-            .get_json(&format!(
-                "/api/jobs/{job}/items/{}",
-                item["item_id"].as_str().unwrap()
-            ))
+    let items: Paged<JobItem> = app
+        .get_as(&format!("/api/jobs/{job}/items"), StatusCode::OK)
+        .await;
+    assert_eq!(items.total, 2);
+    for item in &items.items {
+        let detail: JobItemDetail = app
+            .get_as(
+                &format!("/api/jobs/{job}/items/{}", item.item_id),
+                StatusCode::OK,
+            )
             .await;
-        let answered = &detail["stages"][0];
-        assert_eq!(answered["prompt"], stage["prompt"]);
-        assert!(answered["answer"]["output_json"]["animal"].is_boolean());
-        assert!(
-            ["passed", "filtered_out"].contains(&answered["answer"]["verdict"].as_str().unwrap())
-        );
+        let answered = &detail.stages[0];
+        assert_eq!(stage["prompt"], answered.prompt.as_str());
+        let answer = answered.answer.as_ref().unwrap();
+        assert!(answer.output_json.as_ref().unwrap()["animal"].is_boolean());
+        assert!([Verdict::Passed, Verdict::FilteredOut].contains(&answer.verdict));
     }
 
-    let default = app.get_json("/api/jobs/history").await;
-    assert_eq!(history_ids(&default), vec![normal.to_string()]);
-    assert_eq!(default["total"], 1);
-    assert_eq!(default["items"][0]["preview"], false);
-    let all = app
-        .get_json("/api/jobs/history?include_previews=true")
-        .await;
-    assert_eq!(history_ids(&all), vec![job.clone(), normal.to_string()]);
-    assert_eq!(all["items"][0]["preview"], true);
+    let default = app.history("").await;
+    assert_eq!(history_ids(&default), vec![normal]);
+    assert_eq!(default.total, 1);
+    assert!(!default.items[0].preview);
+    let all = app.history("?include_previews=true").await;
+    assert_eq!(history_ids(&all), vec![job, normal]);
+    assert!(all.items[0].preview);
 }
 
 #[tokio::test]
@@ -111,19 +107,19 @@ async fn a_preview_is_validated_like_a_pipeline_stage_with_pointers_under_stage(
             "/image_ids/1",
         ),
         (
-            json!({ "library_id": library, "image_ids": [uuid::Uuid::now_v7()], "stage": stage }),
+            json!({ "library_id": library, "image_ids": [Uuid::now_v7()], "stage": stage }),
             "/image_ids",
         ),
         (
-            json!({ "library_id": uuid::Uuid::now_v7(), "image_ids": [images[0]], "stage": stage }),
+            json!({ "library_id": Uuid::now_v7(), "image_ids": [images[0]], "stage": stage }),
             "/library_id",
         ),
     ] {
         let problem = app
-            .post_expecting("/api/jobs/preview", body.clone(), 422)
+            .post_problem("/api/jobs/preview", &body, StatusCode::UNPROCESSABLE_ENTITY)
             .await;
-        assert_eq!(problem["code"], "validation_failed", "{body}");
-        assert_eq!(problem["errors"][0]["path"], path, "{problem}");
+        assert_eq!(problem.code, "validation_failed", "{body}");
+        assert_eq!(problem.errors[0].path, path, "{problem:?}");
     }
     assert_eq!(
         app.query_i64("SELECT count(*) FROM jobs").await,

@@ -3,10 +3,15 @@
 
 use std::collections::HashSet;
 
+use api::routes::{
+    Paged,
+    results::{JobResult, Verdict},
+};
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
-use system_tests::{TestApp, two_stages};
+use system_tests::{TestApp, problem, two_stages};
 use uuid::Uuid;
 
 /// A job over three images with the two-stage pipeline (`detect`, then `describe`).
@@ -127,18 +132,17 @@ async fn job_with_results(app: &TestApp) -> Job {
     job
 }
 
+/// A page of the job's results; `query` is the URL's query string.
+async fn results(app: &TestApp, job: Uuid, query: &str) -> Paged<JobResult> {
+    app.get_as(&format!("/api/jobs/{job}/results?{query}"), StatusCode::OK)
+        .await
+}
+
 /// `(stage_index, image_id)` of each listed result.
-fn keys(page: &Value) -> Vec<(i64, Uuid)> {
-    page["items"]
-        .as_array()
-        .unwrap()
+fn keys(page: &Paged<JobResult>) -> Vec<(i32, Uuid)> {
+    page.items
         .iter()
-        .map(|r| {
-            (
-                r["stage_index"].as_i64().unwrap(),
-                r["image_id"].as_str().unwrap().parse().unwrap(),
-            )
-        })
+        .map(|r| (r.stage_index, r.image_id))
         .collect()
 }
 
@@ -157,15 +161,10 @@ async fn results_are_listed_by_stage_then_time_a_page_at_a_time_with_the_total()
 
     let mut listed = Vec::new();
     for offset in [0, 2, 4] {
-        let page = app
-            .get_json(&format!(
-                "/api/jobs/{}/results?limit=2&offset={offset}",
-                job.id
-            ))
-            .await;
-        assert_eq!(page["total"], 5);
-        assert_eq!(page["limit"], 2);
-        assert_eq!(page["offset"], offset);
+        let page = results(&app, job.id, &format!("limit=2&offset={offset}")).await;
+        assert_eq!(page.total, 5);
+        assert_eq!(page.limit, 2);
+        assert_eq!(page.offset, offset);
         listed.extend(keys(&page));
     }
     assert_eq!(listed, expected);
@@ -216,39 +215,31 @@ async fn results_can_be_filtered_by_stage_verdict_and_image() {
     let job = job_with_results(&app).await;
     let image = |i: usize| job.items[i].1;
     let list = |query: String| {
-        let path = format!("/api/jobs/{}/results?{query}", job.id);
         let app = &app;
-        async move { app.get_json(&path).await }
+        async move { results(app, job.id, &query).await }
     };
 
     let second_stage = list("stage=1".into()).await;
-    assert_eq!(second_stage["total"], 2);
+    assert_eq!(second_stage.total, 2);
     assert_eq!(keys(&second_stage), [(1, image(2)), (1, image(0))]);
     assert!(
-        second_stage["items"]
-            .as_array()
-            .unwrap()
+        second_stage
+            .items
             .iter()
-            .all(|r| r["stage_name"] == "describe")
+            .all(|r| r.stage_name == "describe")
     );
 
     let filtered_out = list("verdict=filtered_out".into()).await;
-    assert_eq!(filtered_out["total"], 1);
+    assert_eq!(filtered_out.total, 1);
     assert_eq!(keys(&filtered_out), [(0, image(1))]);
     assert_eq!(
-        filtered_out["items"][0]["filter_reason"],
-        "/animal false is not eq true"
+        filtered_out.items[0].filter_reason.as_deref(),
+        Some("/animal false is not eq true")
     );
 
     let passed = list("verdict=passed".into()).await;
-    assert_eq!(passed["total"], 4);
-    assert!(
-        passed["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["verdict"] == "passed")
-    );
+    assert_eq!(passed.total, 4);
+    assert!(passed.items.iter().all(|r| r.verdict == Verdict::Passed));
 
     let of_image = list(format!("image_id={}", image(0))).await;
     assert_eq!(keys(&of_image), [(0, image(0)), (1, image(0))]);
@@ -257,7 +248,7 @@ async fn results_can_be_filtered_by_stage_verdict_and_image() {
     assert_eq!(keys(&combined), [(0, image(2))]);
 
     let no_such_stage = list("stage=7".into()).await;
-    assert_eq!(no_such_stage["total"], 0);
+    assert_eq!(no_such_stage.total, 0);
 
     for bad in [
         "stage=-1",
@@ -271,12 +262,7 @@ async fn results_can_be_filtered_by_stage_verdict_and_image() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json",
-            "{bad}"
-        );
+        problem(response, StatusCode::BAD_REQUEST).await;
     }
 }
 
@@ -291,20 +277,13 @@ async fn another_tenant_gets_404_for_a_jobs_results_and_their_export() {
         format!("/api/jobs/{}/results/export?format=csv", job.id),
     ] {
         let response = app
-            .client
-            .get(app.url(&path))
-            .bearer_auth(&other)
+            .request_with_key(&other, Method::GET, &path)
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 404, "{path}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(body["code"], "not_found");
-        assert_eq!(body["detail"], "job not found");
+        let body = problem(response, StatusCode::NOT_FOUND).await;
+        assert_eq!(body.code, "not_found");
+        assert_eq!(body.detail, "job not found");
     }
 
     let unknown = Uuid::now_v7();
@@ -566,8 +545,5 @@ async fn an_export_of_2500_results_returns_every_one_exactly_once_in_order() {
         .unwrap();
     assert_eq!(parse_csv(&csv).len(), 1 + 2500);
 
-    let listed = app
-        .get_json(&format!("/api/jobs/{job_id}/results?limit=1"))
-        .await;
-    assert_eq!(listed["total"], 2500);
+    assert_eq!(results(&app, job_id, "limit=1").await.total, 2500);
 }

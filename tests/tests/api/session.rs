@@ -2,19 +2,23 @@
 //! `/api` route; sign-out, expiry and key revocation end it at once; cookie-authenticated
 //! writes from another site are refused.
 
-use reqwest::{RequestBuilder, Response, header};
-use serde_json::{Value, json};
-use system_tests::TestApp;
+use api::routes::{Paged, libraries::Library, session::Session};
+use reqwest::{Method, RequestBuilder, Response, StatusCode, header};
+use serde_json::json;
+use system_tests::{TestApp, body_as, problem, sample_image};
 
-/// Signs in with `key`; returns the response's session token and `Set-Cookie` header.
-async fn sign_in(app: &TestApp, key: &str) -> (String, String) {
-    let response = app
-        .client
-        .post(app.url("/api/session"))
+/// `POST /api/session` with `key`, without credentials (as a browser signs in).
+async fn post_session(app: &TestApp, key: &str) -> Response {
+    app.anonymous(Method::POST, "/api/session")
         .json(&json!({"api_key": key}))
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Signs in with `key`; returns the response's session token and `Set-Cookie` header.
+async fn sign_in(app: &TestApp, key: &str) -> (String, String) {
+    let response = post_session(app, key).await;
     assert_eq!(response.status(), 200);
     let set_cookie = set_cookie(&response);
     let token = set_cookie
@@ -37,11 +41,15 @@ fn set_cookie(response: &Response) -> String {
         .to_string()
 }
 
-/// A request carrying only the session cookie, sent as the dashboard's own pages send it.
-fn with_cookie(request: RequestBuilder, token: &str) -> RequestBuilder {
-    request
+/// A request carrying only the session cookie (no `Sec-Fetch-Site` or `Origin`).
+fn cookie_only(app: &TestApp, method: Method, path: &str, token: &str) -> RequestBuilder {
+    app.anonymous(method, path)
         .header(header::COOKIE, format!("ipk_session={token}"))
-        .header("sec-fetch-site", "same-origin")
+}
+
+/// A request carrying only the session cookie, sent as the dashboard's own pages send it.
+fn with_cookie(app: &TestApp, method: Method, path: &str, token: &str) -> RequestBuilder {
+    cookie_only(app, method, path, token).header("sec-fetch-site", "same-origin")
 }
 
 async fn library_count(app: &TestApp) -> i64 {
@@ -51,51 +59,41 @@ async fn library_count(app: &TestApp) -> i64 {
 #[tokio::test]
 async fn signing_in_sets_an_http_only_strict_cookie_that_authenticates_api_calls() {
     let app = TestApp::spawn().await;
-    let response = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({"api_key": app.key}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    let response = post_session(&app, &app.key).await;
     let cookie = set_cookie(&response);
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/api", "Max-Age=43200"] {
         assert!(cookie.contains(attribute), "{attribute} in {cookie}");
     }
     assert!(!cookie.contains("Secure"), "plain http: {cookie}");
     assert!(!cookie.contains(&app.key), "the key is not the cookie");
-    let session: Value = response.json().await.unwrap();
-    assert_eq!(session["tenant_name"], "tenant-a");
+    let session: Session = body_as(response, StatusCode::OK).await;
+    assert_eq!(session.tenant_name, "tenant-a");
     let token = cookie
         .split(';')
         .next()
         .unwrap()
         .trim_start_matches("ipk_session=");
 
-    let current = with_cookie(app.client.get(app.url("/api/session")), token)
+    let current = with_cookie(&app, Method::GET, "/api/session", token)
         .send()
         .await
         .unwrap();
-    assert_eq!(current.status(), 200);
-    let current: Value = current.json().await.unwrap();
-    assert_eq!(current["tenant_id"], session["tenant_id"]);
-    assert_eq!(current["expires_at"], session["expires_at"]);
+    let current: Session = body_as(current, StatusCode::OK).await;
+    assert_eq!(current.tenant_id, session.tenant_id);
+    assert_eq!(current.expires_at, session.expires_at);
 
-    let created = with_cookie(app.client.post(app.url("/api/libraries")), token)
+    let created = with_cookie(&app, Method::POST, "/api/libraries", token)
         .json(&json!({"name": "from the browser"}))
         .send()
         .await
         .unwrap();
     assert_eq!(created.status(), 201, "a same-origin write works");
-    let listed: Value = with_cookie(app.client.get(app.url("/api/libraries")), token)
+    let listed = with_cookie(&app, Method::GET, "/api/libraries", token)
         .send()
         .await
-        .unwrap()
-        .json()
-        .await
         .unwrap();
-    assert_eq!(listed["items"][0]["name"], "from the browser");
+    let listed: Paged<Library> = body_as(listed, StatusCode::OK).await;
+    assert_eq!(listed.items[0].name, "from the browser");
 
     let stored = app
         .query_i64(&format!(
@@ -115,26 +113,18 @@ async fn signing_in_sets_an_http_only_strict_cookie_that_authenticates_api_calls
 #[tokio::test]
 async fn a_wrong_key_or_no_session_is_401() {
     let app = TestApp::spawn().await;
-    let wrong = app
-        .client
-        .post(app.url("/api/session"))
-        .json(&json!({"api_key": "ipk_not-a-real-key"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong.status(), 401);
+    let wrong = post_session(&app, "ipk_not-a-real-key").await;
     assert!(wrong.headers().get(header::SET_COOKIE).is_none());
-    let problem: Value = wrong.json().await.unwrap();
-    assert_eq!(problem["code"], "unauthorized");
+    let wrong = problem(wrong, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(wrong.code, "unauthorized");
 
     let anonymous = app
-        .client
-        .get(app.url("/api/session"))
+        .anonymous(Method::GET, "/api/session")
         .send()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let made_up = with_cookie(app.client.get(app.url("/api/libraries")), "made-up")
+    let made_up = with_cookie(&app, Method::GET, "/api/libraries", "made-up")
         .send()
         .await
         .unwrap();
@@ -149,7 +139,7 @@ async fn signing_out_ends_the_session_at_once_and_clears_the_cookie() {
     let (token, _) = sign_in(&app, &app.key).await;
     let (other, _) = sign_in(&app, &app.key).await;
 
-    let out = with_cookie(app.client.delete(app.url("/api/session")), &token)
+    let out = with_cookie(&app, Method::DELETE, "/api/session", &token)
         .send()
         .await
         .unwrap();
@@ -160,13 +150,13 @@ async fn signing_out_ends_the_session_at_once_and_clears_the_cookie() {
     assert!(cleared.contains("Path=/api"), "{cleared}");
 
     for path in ["/api/session", "/api/libraries"] {
-        let after = with_cookie(app.client.get(app.url(path)), &token)
+        let after = with_cookie(&app, Method::GET, path, &token)
             .send()
             .await
             .unwrap();
         assert_eq!(after.status(), 401, "{path} after sign-out");
     }
-    let still = with_cookie(app.client.get(app.url("/api/libraries")), &other)
+    let still = with_cookie(&app, Method::GET, "/api/libraries", &other)
         .send()
         .await
         .unwrap();
@@ -176,14 +166,13 @@ async fn signing_out_ends_the_session_at_once_and_clears_the_cookie() {
         "another session of the same key lives on"
     );
 
-    let again = with_cookie(app.client.delete(app.url("/api/session")), &token)
+    let again = with_cookie(&app, Method::DELETE, "/api/session", &token)
         .send()
         .await
         .unwrap();
     assert_eq!(again.status(), 204, "signing out twice is harmless");
     let without = app
-        .client
-        .delete(app.url("/api/session"))
+        .anonymous(Method::DELETE, "/api/session")
         .send()
         .await
         .unwrap();
@@ -196,7 +185,7 @@ async fn an_expired_session_or_one_whose_key_was_revoked_stops_working() {
     let (expiring, _) = sign_in(&app, &app.key).await;
     let (keyed, _) = sign_in(&app, &app.key).await;
     let works = |token: String| {
-        let request = with_cookie(app.client.get(app.url("/api/libraries")), &token);
+        let request = with_cookie(&app, Method::GET, "/api/libraries", &token);
         async move { request.send().await.unwrap().status().as_u16() }
     };
     assert_eq!(works(expiring.clone()).await, 200);
@@ -225,10 +214,7 @@ async fn an_expired_session_or_one_whose_key_was_revoked_stops_working() {
 async fn a_cross_site_form_post_with_the_cookie_is_refused_and_changes_nothing() {
     let app = TestApp::spawn().await;
     let (token, _) = sign_in(&app, &app.key).await;
-    let forged = app
-        .client
-        .post(app.url("/api/libraries"))
-        .header(header::COOKIE, format!("ipk_session={token}"))
+    let forged = cookie_only(&app, Method::POST, "/api/libraries", &token)
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .header("sec-fetch-site", "cross-site")
         .header(header::ORIGIN, "https://evil.example")
@@ -236,46 +222,39 @@ async fn a_cross_site_form_post_with_the_cookie_is_refused_and_changes_nothing()
         .send()
         .await
         .unwrap();
-    assert_eq!(forged.status(), 403);
-    let problem: Value = forged.json().await.unwrap();
-    assert_eq!(problem["code"], "cross_site_request");
+    let forged = problem(forged, StatusCode::FORBIDDEN).await;
+    assert_eq!(forged.code, "cross_site_request");
     assert_eq!(library_count(&app).await, 0, "nothing changed");
 
     // A form can also send multipart (an upload) and needs no body at all for an action.
     let library = app.create_library("mine").await;
-    let upload = app
-        .client
-        .post(app.url(&format!("/api/libraries/{library}/images")))
-        .header(header::COOKIE, format!("ipk_session={token}"))
-        .header(header::ORIGIN, "https://evil.example")
-        .multipart(
-            reqwest::multipart::Form::new().part(
-                "file",
-                reqwest::multipart::Part::bytes(system_tests::sample_image("chelsea.png"))
-                    .file_name("chelsea.png"),
-            ),
-        )
-        .send()
-        .await
-        .unwrap();
+    let upload = cookie_only(
+        &app,
+        Method::POST,
+        &format!("/api/libraries/{library}/images"),
+        &token,
+    )
+    .header(header::ORIGIN, "https://evil.example")
+    .multipart(reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(sample_image("chelsea.png")).file_name("chelsea.png"),
+    ))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(
         upload.status(),
         403,
         "a foreign Origin without Sec-Fetch-Site"
     );
-    let deleted = app
-        .client
-        .delete(app.url(&format!("/api/libraries/{library}")))
-        .header(header::COOKIE, format!("ipk_session={token}"))
+    let library_path = format!("/api/libraries/{library}");
+    let deleted = cookie_only(&app, Method::DELETE, &library_path, &token)
         .header("sec-fetch-site", "same-site")
         .send()
         .await
         .unwrap();
     assert_eq!(deleted.status(), 403, "a sibling subdomain is another site");
-    let unproven = app
-        .client
-        .delete(app.url(&format!("/api/libraries/{library}")))
-        .header(header::COOKIE, format!("ipk_session={token}"))
+    let unproven = cookie_only(&app, Method::DELETE, &library_path, &token)
         .send()
         .await
         .unwrap();
@@ -289,24 +268,17 @@ async fn a_cross_site_form_post_with_the_cookie_is_refused_and_changes_nothing()
 
     // The same requests from the dashboard's own pages go through.
     let own_origin = app.address.clone();
-    let renamed = app
-        .client
-        .patch(app.url(&format!("/api/libraries/{library}")))
-        .header(header::COOKIE, format!("ipk_session={token}"))
+    let renamed = cookie_only(&app, Method::PATCH, &library_path, &token)
         .header(header::ORIGIN, own_origin)
         .json(&json!({"name": "renamed"}))
         .send()
         .await
         .unwrap();
     assert_eq!(renamed.status(), 200, "a matching Origin");
-    let deleted = with_cookie(
-        app.client
-            .delete(app.url(&format!("/api/libraries/{library}"))),
-        &token,
-    )
-    .send()
-    .await
-    .unwrap();
+    let deleted = with_cookie(&app, Method::DELETE, &library_path, &token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 204, "Sec-Fetch-Site: same-origin");
     assert_eq!(library_count(&app).await, 0);
 
@@ -325,8 +297,7 @@ async fn a_cross_site_form_post_with_the_cookie_is_refused_and_changes_nothing()
 async fn another_site_cannot_sign_a_browser_in() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
-        .post(app.url("/api/session"))
+        .anonymous(Method::POST, "/api/session")
         .header("sec-fetch-site", "cross-site")
         .json(&json!({"api_key": app.key}))
         .send()

@@ -1,11 +1,11 @@
 //! `GET /api/health`: the api's readiness and the workers' circuit breakers, as the
 //! dashboard's health strip reads them.
 
-use std::time::Duration;
-
-use cohere_standin::RuntimeConfig;
+use reqwest::Method;
 use serde_json::Value;
-use system_tests::{RunningWorker, TestApp, eventually, one_stage, start_standin};
+use system_tests::{
+    RUN_TIMEOUT, RunningWorker, TestApp, accept_only_key, eventually, one_stage, start_standin,
+};
 
 async fn health(app: &TestApp) -> Value {
     let response = app.get("/api/health").send().await.unwrap();
@@ -25,7 +25,11 @@ async fn record_breaker(app: &TestApp, worker: &str, state: &str, reason: &str, 
 #[tokio::test]
 async fn health_is_ready_with_no_breakers_and_needs_a_key() {
     let app = TestApp::spawn().await;
-    let anonymous = app.client.get(app.url("/api/health")).send().await.unwrap();
+    let anonymous = app
+        .anonymous(Method::GET, "/api/health")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(anonymous.status(), 401);
     let body = health(&app).await;
     assert_eq!(body["status"], "ready", "{body}");
@@ -77,20 +81,14 @@ async fn a_key_cohere_refuses_shows_as_paused_with_the_key_rejected() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     app.settings.worker.concurrency = 2;
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            api_key: Some("rotated-key".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    accept_only_key(&standin, "rotated-key");
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png"]).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;
     app.submit_job(pipeline, library).await;
     let worker = RunningWorker::start(&app.settings).await;
 
-    let body = eventually(Duration::from_secs(60), "the workers paused", || async {
+    let body = eventually(RUN_TIMEOUT, "the workers paused", || async {
         let body = health(&app).await;
         (body["workers"]["paused"] == true).then_some(body)
     })

@@ -3,31 +3,17 @@
 use std::time::Duration;
 
 use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use reqwest::Method;
+use sea_orm::ConnectionTrait;
 use serde_json::Value;
 use system_tests::{
-    EventReader, RunningWorker, ServerEvent, TestApp, distinct_images, one_stage, start_standin,
+    EventReader, RUN_TIMEOUT, RunningWorker, ServerEvent, TestApp, distinct_images, one_stage,
+    start_standin,
 };
 use uuid::Uuid;
 
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
-
-async fn tenant_id(app: &TestApp, name: &str) -> Uuid {
-    app.db
-        .query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT id FROM tenants WHERE name = $1",
-            [name.into()],
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "id")
-        .unwrap()
-}
-
 async fn open(app: &TestApp, key: &str, last_event_id: Option<&str>) -> EventReader {
-    let mut request = app.client.get(app.url("/api/events")).bearer_auth(key);
+    let mut request = app.request_with_key(key, Method::GET, "/api/events");
     if let Some(id) = last_event_id {
         request = request.header("Last-Event-ID", id);
     }
@@ -61,11 +47,7 @@ async fn wait_until_listening(app: &TestApp, tenant: Uuid, reader: &mut EventRea
         status: domain::job::JobStatus::Running,
         counts: JobCounts::default(),
     };
-    let publisher = broker::Publisher::new(
-        app.settings.amqp.url.clone(),
-        broker::Topology::from_settings(&app.settings),
-        Duration::from_secs(5),
-    );
+    let publisher = app.publisher();
     let probe_id = probe.job_id.to_string();
     tokio::time::timeout(RUN_TIMEOUT, async {
         let publishing = async {
@@ -97,7 +79,7 @@ async fn the_tenant_stream_follows_its_jobs_from_creation_to_end_and_never_shows
     let _standin = start_standin(&mut app.settings);
     let key_a = app.key.clone();
     let key_b = app.other_tenant_key("tenant-b").await;
-    let tenant_a = tenant_id(&app, "tenant-a").await;
+    let tenant_a = app.tenant_id("tenant-a").await;
 
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &distinct_images(3)).await;

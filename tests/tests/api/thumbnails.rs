@@ -1,8 +1,10 @@
 //! `GET /api/libraries/{id}/images/{id}/thumbnail`: small JPEGs for grids, made once and
 //! cached.
 
-use serde_json::{Value, json};
-use system_tests::{TestApp, sample_image};
+use api::routes::images::Image;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use system_tests::{TestApp, problem, sample_image};
 
 fn decode(bytes: &[u8]) -> image::DynamicImage {
     image::load_from_memory_with_format(bytes, image::ImageFormat::Jpeg).expect("a JPEG")
@@ -100,14 +102,14 @@ async fn url_images_bad_sizes_and_other_tenants_get_clear_errors() {
     let app = TestApp::spawn().await;
     let library = app.create_library("photos").await;
     let ids = app.upload(library, &["chelsea.png"]).await;
-    let url_image: Value = app
-        .post_expecting(
+    let url_image: Image = app
+        .post_as(
             &format!("/api/libraries/{library}/image-urls"),
-            json!({ "url": "https://images.example.org/cat.jpg" }),
-            201,
+            &json!({ "url": "https://images.example.org/cat.jpg" }),
+            StatusCode::CREATED,
         )
         .await;
-    let url_id = url_image["id"].as_str().unwrap();
+    let url_id = url_image.id;
 
     let response = app
         .get(&format!(
@@ -116,9 +118,8 @@ async fn url_images_bad_sizes_and_other_tenants_get_clear_errors() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 404);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "thumbnail_unavailable");
+    let unavailable = problem(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(unavailable.code, "thumbnail_unavailable");
 
     for size in ["100", "1024", "big"] {
         let response = app
@@ -134,16 +135,14 @@ async fn url_images_bad_sizes_and_other_tenants_get_clear_errors() {
 
     let other = app.other_tenant_key("tenant-b").await;
     let response = app
-        .client
-        .get(app.url(&format!(
-            "/api/libraries/{library}/images/{}/thumbnail",
-            ids[0]
-        )))
-        .bearer_auth(&other)
+        .request_with_key(
+            &other,
+            Method::GET,
+            &format!("/api/libraries/{library}/images/{}/thumbnail", ids[0]),
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 404);
-    let problem: Value = response.json().await.unwrap();
-    assert_eq!(problem["code"], "not_found");
+    let not_found = problem(response, StatusCode::NOT_FOUND).await;
+    assert_eq!(not_found.code, "not_found");
 }

@@ -8,12 +8,14 @@ use std::{
 };
 
 use cohere_standin::sha256_hex;
-use system_tests::{RunningWorker, TestApp, passes_first_stage, start_standin, two_stages};
+use system_tests::{RunningWorker, TestApp, passes_first_stage, set_latency, start_standin};
 
-use crate::support::{
-    ServiceProcess, Tuning, assert_job_consistent, dead_letters_of, ensure_services_up,
-    job_finished, note, set_latency, submit_two_stage_job,
+use system_tests::{
+    process::{ServiceProcess, Tuning, note},
+    runs::{assert_job_consistent, dead_letters_of, job_finished, submit_two_stage_job},
 };
+
+use crate::services::ensure_services_up;
 
 const IMAGES: usize = 500;
 /// Worker A, the one killed: calls in flight at once, and deliveries held (the same, so at most
@@ -26,7 +28,9 @@ const KILLED: Tuning = Tuning {
 const SURVIVOR_CONCURRENCY: usize = 1;
 /// Time between kills (the process is restarted at once after each).
 const KILL_INTERVALS_MS: [u64; 5] = [2_000, 2_000, 2_000, 2_500, 3_000];
-const RUN_TIMEOUT: Duration = Duration::from_secs(150);
+/// Longer than a job is given elsewhere (`RUN_TIMEOUT`): every kill loses the calls in flight
+/// and a process start.
+const KILLED_JOB_TIMEOUT: Duration = Duration::from_secs(150);
 /// Fewer kills than this and the test has not shown much. The stand-in's latency alone makes
 /// the job outlast the first three intervals (6 s): about 620 calls (500, and a quarter of the
 /// images again for the second stage), 4 at a time, at least 40 ms each, take over 6.1 s.
@@ -41,8 +45,7 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     set_latency(&standin, LATENCY_MS.0, LATENCY_MS.1);
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let submitted = submit_two_stage_job(&app, pipeline, IMAGES).await;
+    let submitted = submit_two_stage_job(&app, IMAGES).await;
     let job = submitted.job;
 
     let mut survivor_settings = app.settings.clone();
@@ -67,8 +70,8 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
         }
         killed.assert_alive("between kills");
         assert!(
-            started.elapsed() < RUN_TIMEOUT,
-            "the job did not finish within {RUN_TIMEOUT:?} ({kills} kills): {}",
+            started.elapsed() < KILLED_JOB_TIMEOUT,
+            "the job did not finish within {KILLED_JOB_TIMEOUT:?} ({kills} kills): {}",
             app.get_json(&format!("/api/jobs/{job}")).await
         );
         killed.kill();
@@ -124,7 +127,7 @@ async fn a_worker_killed_every_few_seconds_loses_nothing_and_repeats_only_the_ca
         repeated.len(),
         calls.total,
         submitted.expected_results(),
-        finished["status"]
+        finished.status
     ));
     assert!(
         extra_calls <= bound,

@@ -5,10 +5,11 @@
 //! They stop shared services, so they must never run beside other tests: `make nextest`
 //! excludes this binary and `make chaos` runs it alone, one test at a time, after
 //! `cargo build -p worker` (the tests start `target/debug/worker`). Whatever happens, a test
-//! leaves PostgreSQL and RabbitMQ running (`support::ServicesGuard`). A worker process's log is
+//! leaves PostgreSQL and RabbitMQ running (`services::ServicesGuard`). A worker process's log is
 //! printed when its test fails; `CHAOS_KEEP_LOGS=1` keeps the logs of passing tests too.
 
 mod kill_worker;
 mod postgres_restart;
 mod rabbitmq_restart;
-mod support;
+mod services;
+mod underway;

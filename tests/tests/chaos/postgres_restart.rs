@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{JobUnderway, note};
+use system_tests::{RUN_TIMEOUT, process::note};
+
+use crate::underway::JobUnderway;
 
 const IMAGES: usize = 200;
 /// Longer than the pools' acquire timeout (5 s by default): the worker's queries fail, rather
 /// than only wait, while the database is down.
 const OUTAGE: Duration = Duration::from_secs(8);
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_postgresql_restarts_mid_job_the_job_completes_with_every_result_once() {

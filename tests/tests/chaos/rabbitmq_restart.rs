@@ -6,11 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{JobUnderway, note};
+use system_tests::{RUN_TIMEOUT, process::note};
+
+use crate::underway::JobUnderway;
 
 const IMAGES: usize = 200;
 const OUTAGE: Duration = Duration::from_secs(3);
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_rabbitmq_restarts_mid_job_the_api_and_the_worker_reconnect_and_nothing_is_lost() {
@@ -23,7 +24,7 @@ async fn after_rabbitmq_restarts_mid_job_the_api_and_the_worker_reconnect_and_no
     let jobs_before = app.query_i64("SELECT count(*) FROM jobs").await;
     let refused = app
         .post("/api/jobs/submit")
-        .json(&json!({ "pipeline_id": run.pipeline, "library_id": run.job.library }))
+        .json(&json!({ "pipeline_id": run.job.pipeline, "library_id": run.job.library }))
         .send()
         .await
         .unwrap();

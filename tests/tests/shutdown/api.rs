@@ -11,13 +11,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use system_tests::{EventReader, TestApp, distinct_images, eventually, two_stages};
-
-use crate::{
-    free_port,
-    support::{ServiceProcess, base_config, note},
-    terminate_and_expect_clean_exit,
+use system_tests::{
+    EventReader, RUN_TIMEOUT, TestApp, distinct_images, eventually,
+    process::{ServiceProcess, base_config, note},
+    two_stages,
 };
+
+use crate::{free_port, terminate_and_expect_clean_exit};
 
 /// `http.shutdown_delay_seconds`: readiness fails this long before the listener closes.
 const DELAY: Duration = Duration::from_secs(1);
@@ -63,7 +63,7 @@ shutdown_grace_seconds = {}
     let mut api = ServiceProcess::start_binary("api", "api", &["serve"], &config);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    eventually(Duration::from_secs(30), "the api process ready", || async {
+    eventually(RUN_TIMEOUT, "the api process ready", || async {
         let response = client.get(format!("{base}/readyz")).send().await.ok()?;
         (response.status() == 200).then_some(())
     })

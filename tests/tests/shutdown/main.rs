@@ -12,19 +12,13 @@ mod api;
 mod redriver;
 mod worker;
 
-// The chaos tests' helpers (child processes, jobs and their consistency checks); these tests
-// use some of them.
-#[allow(dead_code)]
-#[path = "../chaos/support.rs"]
-mod support;
-
 use std::{
     net::TcpListener,
     process::ExitStatus,
     time::{Duration, Instant},
 };
 
-use crate::support::{ServiceProcess, note};
+use system_tests::process::{ServiceProcess, note};
 
 /// A port free now (the process started next binds it).
 pub fn free_port() -> u16 {

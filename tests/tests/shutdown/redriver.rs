@@ -6,22 +6,18 @@
 
 use std::time::Duration;
 
-use domain::{job::ErrorClass, message::StageMessage};
+use domain::job::ErrorClass;
 use serde_json::{Value, json};
-use store::{
-    dead_letters::NewDeadLetter,
-    work::{self, Change},
+use store::dead_letters::NewDeadLetter;
+use system_tests::{
+    ADMIN_TOKEN, RUN_TIMEOUT, TestApp, distinct_images, eventually, one_stage,
+    process::{ServiceProcess, base_config, note},
+    runs::rows,
 };
-use system_tests::{TestApp, distinct_images, eventually, one_stage};
 use uuid::Uuid;
 
-use crate::{
-    free_port,
-    support::{ServiceProcess, base_config, note, rows},
-    terminate_and_expect_clean_exit,
-};
+use crate::{free_port, terminate_and_expect_clean_exit};
 
-const TOKEN: &str = "test-admin-token-0123456789";
 const LETTERS: usize = 60;
 /// `redriver.redrive_per_second`: each paced step takes this many letters, one step a
 /// second, so the re-drive runs for several seconds.
@@ -40,22 +36,9 @@ async fn failed_job_with_dead_letters(app: &TestApp) -> Uuid {
     }
     let pipeline = app.create_pipeline("describe", one_stage()).await;
     let job = app.submit_job(pipeline, library).await;
-    let messages: Vec<StageMessage> = app
-        .drain_stage_queue(LETTERS)
-        .await
-        .into_iter()
-        .map(|(body, _)| StageMessage::decode(&serde_json::to_vec(&body).unwrap()).unwrap())
-        .collect();
-    assert_eq!(messages.len(), LETTERS);
-    let changes: Vec<Change> = messages
-        .iter()
-        .map(|message| Change::Fail {
-            message: *message,
-            class: ErrorClass::Transient,
-            reason: "Cohere answered HTTP 503".into(),
-        })
-        .collect();
-    work::apply(&app.db, &changes).await.unwrap();
+    let messages = app.take_stage_messages(LETTERS).await;
+    app.fail_items(&messages, ErrorClass::Transient, "Cohere answered HTTP 503")
+        .await;
     for message in &messages {
         let letter = NewDeadLetter {
             id: Uuid::now_v7(),
@@ -91,7 +74,7 @@ async fn a_redriver_stopped_with_sigterm_mid_redrive_finishes_its_step_and_leave
 [redriver]
 host = \"127.0.0.1\"
 port = {port}
-admin_token = \"{TOKEN}\"
+admin_token = \"{ADMIN_TOKEN}\"
 auto_redrive = false
 redrive_per_second = {PER_SECOND}
 ",
@@ -100,7 +83,7 @@ redrive_per_second = {PER_SECOND}
     let mut redriver = ServiceProcess::start_binary("redriver", "redriver", &["serve"], &config);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
-    eventually(Duration::from_secs(30), "the re-driver ready", || async {
+    eventually(RUN_TIMEOUT, "the re-driver ready", || async {
         let response = client.get(format!("{base}/readyz")).send().await.ok()?;
         (response.status() == 200).then_some(())
     })
@@ -112,7 +95,7 @@ redrive_per_second = {PER_SECOND}
         tokio::spawn(async move {
             let response = client
                 .post(format!("{base}/admin/dead-letters/redrive"))
-                .bearer_auth(TOKEN)
+                .bearer_auth(ADMIN_TOKEN)
                 .header("X-Requested-By", "ops@example.org")
                 .json(&json!({"filter": {"job_id": job}, "dry_run": false}))
                 .send()
@@ -127,11 +110,9 @@ redrive_per_second = {PER_SECOND}
     };
     let redriven_sql =
         format!("SELECT count(*) FROM dead_letters WHERE job_id = '{job}' AND status = 'redriven'");
-    eventually(
-        Duration::from_secs(30),
-        "a first step re-driven",
-        || async { (count(&app, &redriven_sql).await >= PER_SECOND as i64).then_some(()) },
-    )
+    eventually(RUN_TIMEOUT, "a first step re-driven", || async {
+        (count(&app, &redriven_sql).await >= PER_SECOND as i64).then_some(())
+    })
     .await;
 
     terminate_and_expect_clean_exit(&mut redriver, "redriver", Duration::from_secs(10)).await;

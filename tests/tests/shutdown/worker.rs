@@ -8,15 +8,17 @@
 use std::time::Duration;
 
 use cohere_standin::sha256_hex;
-use system_tests::{TestApp, passes_first_stage, start_standin, two_stages};
-
-use crate::{
-    support::{
-        ServiceProcess, Tuning, WORKER_GRACE, assert_job_consistent, dead_letters_of, job_finished,
-        note, result_count, set_latency, submit_two_stage_job, wait_until_finished,
+use system_tests::{
+    RUN_TIMEOUT, TestApp, passes_first_stage,
+    process::{ServiceProcess, Tuning, WORKER_GRACE, note},
+    runs::{
+        assert_job_consistent, dead_letters_of, job_finished, result_count, submit_two_stage_job,
+        wait_until_finished,
     },
-    terminate_and_expect_clean_exit,
+    set_latency, start_standin,
 };
+
+use crate::terminate_and_expect_clean_exit;
 
 const IMAGES: usize = 60;
 /// The stand-in's latency (uniform, milliseconds): calls are in flight at the signal, and
@@ -28,13 +30,12 @@ async fn a_worker_stopped_with_sigterm_mid_job_finishes_its_calls_and_loses_noth
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     set_latency(&standin, LATENCY_MS.0, LATENCY_MS.1);
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let submitted = submit_two_stage_job(&app, pipeline, IMAGES).await;
+    let submitted = submit_two_stage_job(&app, IMAGES).await;
     let job = submitted.job;
     let expected = submitted.expected_results();
 
     let mut first = ServiceProcess::start("first", &app.settings, Tuning::with_concurrency(4));
-    system_tests::eventually(Duration::from_secs(60), "some results", || async {
+    system_tests::eventually(RUN_TIMEOUT, "some results", || async {
         (result_count(&app, job).await >= 8).then_some(())
     })
     .await;
@@ -59,7 +60,7 @@ async fn a_worker_stopped_with_sigterm_mid_job_finishes_its_calls_and_loses_noth
     assert!(stopped_at < expected, "work was left for the second worker");
 
     let mut second = ServiceProcess::start("second", &app.settings, Tuning::with_concurrency(4));
-    wait_until_finished(&app, job, &mut second, Duration::from_secs(120)).await;
+    wait_until_finished(&app, job, &mut second, RUN_TIMEOUT).await;
     assert_job_consistent(&app, &submitted).await;
     assert!(
         dead_letters_of(&app, job).await.is_empty(),

@@ -52,7 +52,7 @@ impl Validate for BulkJobs {
 }
 
 /// What happened to one job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BulkOutcome {
     /// Cancelled (or already cancelled) / its failed items run again.
@@ -65,7 +65,7 @@ pub enum BulkOutcome {
     Unavailable,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct BulkResult {
     pub job_id: Uuid,
     pub outcome: BulkOutcome,
@@ -74,7 +74,7 @@ pub struct BulkResult {
 }
 
 /// One outcome per job, in the order the request named them.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct BulkResults {
     pub results: Vec<BulkResult>,
 }

@@ -28,7 +28,7 @@ pub const MAX_FILES_PER_UPLOAD: usize = 100;
 const MAX_FILENAME_LEN: usize = 255;
 const MAX_URL_LEN: usize = 2048;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Image {
     pub id: Uuid,
     pub library_id: Uuid,
@@ -68,7 +68,7 @@ impl From<images::Model> for Image {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct ImageList {
     pub items: Vec<Image>,
 }

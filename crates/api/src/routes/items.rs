@@ -21,7 +21,7 @@ use crate::{
 };
 
 /// One image of a job and where it is.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct JobItem {
     pub item_id: Uuid,
     pub image_id: Uuid,
@@ -120,7 +120,7 @@ pub async fn list_items(
 }
 
 /// Where an item stands at one stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StageState {
     /// The stage answered and its filter let the image through.
@@ -140,7 +140,7 @@ pub enum StageState {
 }
 
 /// The model's answer at one stage.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct StageAnswer {
     #[schema(example = "command-a-vision-07-2025")]
     pub model: String,
@@ -161,7 +161,7 @@ pub struct StageAnswer {
 }
 
 /// One stage of the job's pipeline (as it was at submission) for one item.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct ItemStage {
     pub index: i32,
     pub name: String,
@@ -181,7 +181,7 @@ pub struct ItemStage {
 }
 
 /// One image of a job, with every stage: what was asked and what came back.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct JobItemDetail {
     pub item: JobItem,
     pub stages: Vec<ItemStage>,
@@ -258,7 +258,7 @@ pub async fn get_item(
 }
 
 /// Failed items of one error class.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct JobErrorGroup {
     /// Absent for failures recorded without a class.
     pub class: Option<ErrorClass>,

@@ -56,7 +56,7 @@ impl Validate for SubmitJob {
 }
 
 /// Progress of one stage of a job.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct StageProgress {
     pub index: i32,
     pub name: String,
@@ -70,7 +70,7 @@ pub struct StageProgress {
 }
 
 /// Tokens used by a job and their estimated cost.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Usage {
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -79,7 +79,7 @@ pub struct Usage {
     pub cost_usd: f64,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Job {
     pub id: Uuid,
     pub pipeline_id: Uuid,
@@ -105,7 +105,7 @@ pub struct Job {
 }
 
 /// A job as listed in the history and the live job list.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct JobSummary {
     pub id: Uuid,
     pub pipeline_id: Uuid,

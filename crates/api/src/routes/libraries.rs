@@ -18,7 +18,7 @@ use crate::{
 
 pub const MAX_DESCRIPTION_LEN: usize = 2000;
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Library {
     pub id: Uuid,
     pub name: String,

@@ -19,7 +19,7 @@ use crate::{
     state::AppState,
 };
 
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Pipeline {
     pub id: Uuid,
     pub name: String,

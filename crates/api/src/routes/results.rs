@@ -49,7 +49,7 @@ impl Verdict {
 }
 
 /// Tokens one stage call used.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct TokenUsage {
     pub input_tokens: i64,
     pub output_tokens: i64,
@@ -58,7 +58,7 @@ pub struct TokenUsage {
 }
 
 /// The result of one stage for one image of a job.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct JobResult {
     pub item_id: Uuid,
     pub image_id: Uuid,

@@ -57,7 +57,7 @@ impl Validate for SignIn {
 }
 
 /// A signed-in browser session.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Session {
     pub tenant_id: Uuid,
     pub tenant_name: String,

@@ -7,34 +7,9 @@ use domain::{
     job::{ErrorClass, ItemStatus, JobStatus},
     message::StageMessage,
 };
-use serde_json::Value;
-use store::work::{self, Change, StageResult};
-use system_tests::{TestApp, distinct_images, one_stage, two_stages};
+use store::work::{self, Change};
+use system_tests::{TestApp, distinct_images, one_stage, stage_answer, two_stages};
 use uuid::Uuid;
-
-fn answer(passed: bool) -> StageResult {
-    StageResult {
-        model: "command-a-vision-07-2025".into(),
-        output_text: "{\"animal\": true}".into(),
-        output_json: Some(serde_json::json!({"animal": true})),
-        passed,
-        filter_reason: (!passed).then(|| "no animal".to_string()),
-        finish_reason: Some("COMPLETE".into()),
-        input_tokens: 10,
-        output_tokens: 2,
-        billed_input_tokens: 8,
-        billed_output_tokens: 2,
-        latency_ms: 5,
-    }
-}
-
-async fn messages(app: &TestApp, count: usize) -> Vec<StageMessage> {
-    app.drain_stage_queue(count)
-        .await
-        .into_iter()
-        .map(|(body, _)| StageMessage::decode(&serde_json::to_vec(&body).unwrap()).unwrap())
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
@@ -44,8 +19,7 @@ async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
     let pipeline = app.create_pipeline("one", one_stage()).await;
     let first = app.submit_job(pipeline, library).await;
     let second = app.submit_job(pipeline, library).await;
-    let messages = messages(&app, 6).await;
-    assert_eq!(messages.len(), 6);
+    let messages = app.take_stage_messages(6).await;
 
     let loaded = work::load(&app.db, &messages).await.unwrap();
     let mut changes: Vec<Change> = messages
@@ -60,7 +34,7 @@ async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
             Change::Record {
                 message: *message,
                 image_id: found.image_id,
-                result: answer(i % 3 != 0),
+                result: stage_answer(i % 3 != 0),
                 last_stage: true,
             }
         })
@@ -82,10 +56,10 @@ async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
     }
 
     for job in [first, second] {
-        let view: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-        assert_eq!(view["status"], "completed", "{view}");
-        assert_eq!(view["stages"][0]["processed"], 3);
-        assert_eq!(view["usage"]["input_tokens"], 30, "{view}");
+        let view = app.job(job).await;
+        assert_eq!(view.status, JobStatus::Completed, "{view:?}");
+        assert_eq!(view.stages[0].processed, 3);
+        assert_eq!(view.usage.input_tokens, 30, "{view:?}");
     }
     let passed = app
         .query_i64("SELECT (sum(passed_items) + sum(filtered_out_items))::bigint FROM jobs")
@@ -107,17 +81,14 @@ async fn a_batch_over_two_jobs_is_counted_once_even_when_written_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_move_to_the_next_stage_fail_or_are_cancelled_in_one_batch() {
     let app = TestApp::spawn().await;
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(3)).await;
-    let pipeline = app.create_pipeline("two", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let messages = messages(&app, 3).await;
+    let job = app.submit_job_over(&distinct_images(3), two_stages()).await;
+    let messages = app.take_stage_messages(3).await;
     let loaded = work::load(&app.db, &messages).await.unwrap();
     let changes = vec![
         Change::Record {
             message: messages[0],
             image_id: loaded[0].as_ref().unwrap().image_id,
-            result: answer(true),
+            result: stage_answer(true),
             last_stage: false,
         },
         Change::Fail {

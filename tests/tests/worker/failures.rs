@@ -4,18 +4,19 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use api::routes::Paged;
 use cohere_standin::{RuntimeConfig, sha256_hex};
-use domain::job::ErrorClass;
+use domain::job::{ErrorClass, JobStatus};
 use lapin::{BasicProperties, options::BasicPublishOptions};
-use serde_json::Value;
+use redriver::{RedriveReport, http::DeadLetterSummary};
+use serde_json::json;
 use settings::Settings;
 use system_tests::{
-    RunningWorker, STANDIN_KEY, TestApp, distinct_images, eventually, fail_every_call_transiently,
-    one_stage, start_standin,
+    RUN_TIMEOUT, RedriverAdmin, RunningWorker, STANDIN_KEY, TestApp, accept_only_key,
+    distinct_images, eventually, fail_every_call_transiently, one_stage, reject_images,
+    start_standin,
 };
 use uuid::Uuid;
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// A breaker that opens after a few failures and probes every second or two, so a test sees
 /// it open and close within seconds.
@@ -52,10 +53,7 @@ async fn breaker_state(worker: &RunningWorker) -> (u16, String) {
 
 async fn submit_images(app: &TestApp, count: usize) -> (Uuid, Vec<(String, Vec<u8>)>) {
     let images = distinct_images(count);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    (app.submit_job(pipeline, library).await, images)
+    (app.submit_job_over(&images, one_stage()).await, images)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -113,10 +111,10 @@ async fn an_outage_opens_the_breaker_holds_the_messages_and_the_job_completes_wi
     config.outage = false;
     standin.standin.set_config(config).unwrap();
 
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["counts"]["passed"], 40);
-    assert_eq!(finished["counts"]["failed"], 0);
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert_eq!(finished.counts.passed, 40);
+    assert_eq!(finished.counts.failed, 0);
     assert_eq!(breaker_state(&worker).await, (200, "closed".to_string()));
     assert!(
         app.drain_dead_letters(10).await.is_empty(),
@@ -139,13 +137,7 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
     app.settings.breaker.failure_rate = 1.0;
     app.settings.worker.concurrency = 2;
     // The key the worker holds stops working (rotated at Cohere).
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            api_key: Some("rotated-key".into()),
-            ..Default::default()
-        })
-        .unwrap();
+    accept_only_key(&standin, "rotated-key");
     let (job, _) = submit_images(&app, 12).await;
     let worker = RunningWorker::start(&app.settings).await;
     eventually(RUN_TIMEOUT, "the breaker to open", || async {
@@ -165,23 +157,17 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
         refused <= 2,
         "the first refusal opens it (2 calls were in flight): {refused}"
     );
-    let job_now: Value = app.get_json(&format!("/api/jobs/{job}")).await;
     assert_eq!(
-        job_now["counts"]["failed"], 0,
+        app.job(job).await.counts.failed,
+        0,
         "a refused key fails nothing"
     );
 
     // The operator fixes the key at Cohere's end; nobody touches the job.
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            api_key: Some(STANDIN_KEY.into()),
-            ..Default::default()
-        })
-        .unwrap();
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["counts"]["passed"], 12);
+    accept_only_key(&standin, STANDIN_KEY);
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert_eq!(finished.counts.passed, 12);
     assert!(app.drain_dead_letters(10).await.is_empty());
     worker.stop().await;
 }
@@ -191,25 +177,20 @@ async fn an_image_cohere_rejects_fails_alone_and_is_dead_lettered_with_its_reaso
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(6);
-    let rejected = sha256_hex(&images[2].1);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [rejected].into(),
-            ..Default::default()
-        })
-        .unwrap();
+    reject_images(&standin, &[&images[2].1]);
     let library = app.create_library("photos").await;
     let ids = app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;
     let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
 
-    assert_eq!(finished["status"], "completed_with_errors", "{finished}");
-    assert_eq!(finished["counts"]["failed"], 1);
-    assert_eq!(finished["counts"]["passed"], 5);
+    assert_eq!(
+        finished.status,
+        JobStatus::CompletedWithErrors,
+        "{finished:?}"
+    );
+    assert_eq!(finished.counts.failed, 1);
+    assert_eq!(finished.counts.passed, 5);
     let letters = app.drain_dead_letters(10).await;
     assert_eq!(letters.len(), 1, "one dead letter");
     let (body, letter) = &letters[0];
@@ -251,12 +232,10 @@ async fn a_transient_failure_waits_in_the_delay_queues_then_is_dead_lettered_aft
     app.settings.retry.initial_backoff_millis = 10;
     fail_every_call_transiently(&mut app.settings, &standin, 2, 3);
     let (job, images) = submit_images(&app, 1).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
 
-    assert_eq!(finished["status"], "failed", "{finished}");
-    assert_eq!(finished["counts"]["failed"], 1);
+    assert_eq!(finished.status, JobStatus::Failed, "{finished:?}");
+    assert_eq!(finished.counts.failed, 1);
     assert_eq!(
         standin
             .standin
@@ -299,16 +278,14 @@ async fn rate_limited_calls_wait_without_spending_attempts() {
         })
         .unwrap();
     let (job, _) = submit_images(&app, 8).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
+    let finished = app.run_to_end(job).await;
     assert!(
         calls_with(&standin, 429) > 0,
         "the stand-in did answer 429s"
     );
-    assert_eq!(finished["status"], "completed", "{finished}");
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     assert_eq!(
-        finished["counts"]["passed"], 8,
+        finished.counts.passed, 8,
         "with one attempt allowed, a counted 429 would have failed the item"
     );
     let backed_off = app
@@ -388,14 +365,8 @@ async fn cancelling_a_running_job_stops_its_calls_within_a_second_and_aborts_tho
     })
     .await;
 
-    let cancelled = app
-        .post_expecting(
-            &format!("/api/jobs/{job}/cancel"),
-            serde_json::json!({}),
-            200,
-        )
-        .await;
-    assert_eq!(cancelled["status"], "cancelled");
+    let cancelled = app.cancel_job(job).await;
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
     // The calls in flight are abandoned, not awaited: the worker has none left well before
     // the 1.5 s a call takes.
     eventually(Duration::from_secs(1), "no call in flight", || async {
@@ -421,16 +392,12 @@ async fn cancelling_a_running_job_stops_its_calls_within_a_second_and_aborts_tho
         received_after_a_second,
         "no call received more than a second after the cancellation"
     );
-    let job_now: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-    assert_eq!(job_now["status"], "cancelled");
-    let counts = &job_now["counts"];
-    assert_eq!(counts["pending"], 0, "{job_now}");
-    assert_eq!(counts["running"], 0, "{job_now}");
-    assert_eq!(
-        counts["passed"].as_i64().unwrap() + counts["cancelled"].as_i64().unwrap(),
-        1000,
-        "{job_now}"
-    );
+    let job_now = app.job(job).await;
+    assert_eq!(job_now.status, JobStatus::Cancelled);
+    let counts = &job_now.counts;
+    assert_eq!(counts.pending, 0, "{job_now:?}");
+    assert_eq!(counts.running, 0, "{job_now:?}");
+    assert_eq!(counts.passed + counts.cancelled, 1000, "{job_now:?}");
     worker.stop().await;
 }
 
@@ -439,71 +406,47 @@ async fn a_rejected_image_re_driven_once_cohere_accepts_it_completes_the_job() {
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let images = distinct_images(4);
-    standin
-        .standin
-        .set_config(RuntimeConfig {
-            reject_images: [sha256_hex(&images[3].1)].into(),
-            ..Default::default()
-        })
-        .unwrap();
-    let token = "failures-admin-token";
-    let mut redriver_settings = app.settings.clone();
-    redriver_settings.redriver.port = 0;
-    redriver_settings.redriver.admin_token = Some(token.into());
-    redriver_settings.redriver.auto_redrive = false;
-    let redriver = redriver::Application::build(&redriver_settings)
-        .await
-        .unwrap()
-        .start();
-    let admin = format!("http://127.0.0.1:{}/admin/dead-letters", redriver.port());
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    reject_images(&standin, &[&images[3].1]);
+    let redriver = RedriverAdmin::start(&app.settings).await;
+    let job = app.submit_job_over(&images, one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(finished["status"], "completed_with_errors", "{finished}");
+    let finished = app.wait_for_job(job).await;
+    assert_eq!(
+        finished.status,
+        JobStatus::CompletedWithErrors,
+        "{finished:?}"
+    );
 
     // The re-driver holds the dead letter; the image is "fixed" (Cohere now accepts it).
-    let client = reqwest::Client::new();
     eventually(RUN_TIMEOUT, "the dead letter drained", || async {
-        let page: Value = client
-            .get(format!("{admin}?job_id={job}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (page["total"] == 1).then_some(())
+        let page: Paged<DeadLetterSummary> = redriver
+            .get_as(&format!("/admin/dead-letters?job_id={job}"))
+            .await;
+        (page.total == 1).then_some(())
     })
     .await;
     standin
         .standin
         .set_config(RuntimeConfig::default())
         .unwrap();
-    let report: Value = client
-        .post(format!("{admin}/redrive"))
-        .bearer_auth(token)
-        .json(&serde_json::json!({ "filter": { "job_id": job } }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(report["redriven"], 1, "{report}");
+    let report: RedriveReport = redriver
+        .post_as(
+            "/admin/dead-letters/redrive",
+            &json!({ "filter": { "job_id": job } }),
+            None,
+        )
+        .await;
+    assert_eq!(report.redriven, 1, "{report:?}");
 
     // The worker picks the re-opened item up and the job finishes again, complete this time.
     let finished = eventually(RUN_TIMEOUT, "the job to complete", || async {
-        let job: Value = app.get_json(&format!("/api/jobs/{job}")).await;
-        (job["status"] == "completed").then_some(job)
+        let job = app.job(job).await;
+        (job.status == JobStatus::Completed).then_some(job)
     })
     .await;
-    assert_eq!(finished["counts"]["passed"], 4, "{finished}");
-    assert_eq!(finished["counts"]["failed"], 0, "{finished}");
-    assert_eq!(finished["stages"][0]["processed"], 4, "{finished}");
+    assert_eq!(finished.counts.passed, 4, "{finished:?}");
+    assert_eq!(finished.counts.failed, 0, "{finished:?}");
+    assert_eq!(finished.stages[0].processed, 4, "{finished:?}");
     assert_eq!(
         standin
             .standin

@@ -2,16 +2,16 @@
 //! recorded by an in-memory span exporter (no collector). Each test installs the process's
 //! global subscriber, so each runs in a process of its own (as nextest runs every test).
 
-use std::{collections::HashMap, time::Duration};
+use std::collections::HashMap;
 
 use cohere_standin::RuntimeConfig;
+use domain::job::JobStatus;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use system_tests::{
-    RunningWorker, TestApp, distinct_images, fail_every_call_transiently, one_stage, start_standin,
+    RUN_TIMEOUT, RedriverAdmin, RunningWorker, TestApp, distinct_images, eventually,
+    fail_every_call_transiently, one_stage, start_standin,
 };
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Installs a subscriber that records every span in memory.
 fn record_spans() -> (InMemorySpanExporter, SdkTracerProvider, telemetry::Guard) {
@@ -66,14 +66,9 @@ async fn one_trace_runs_from_the_submit_request_through_the_broker_to_the_cohere
     let (exporter, provider, _guard) = record_spans();
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(1)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
-    assert_eq!(finished["status"], "completed", "{finished}");
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
+    let finished = app.run_to_end(job).await;
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
     let by_id: HashMap<SpanId, &SpanData> = spans
@@ -190,14 +185,9 @@ async fn a_retried_delivery_links_to_the_trace_of_its_first_delivery() {
     // Every call fails with a 503: the first delivery goes to a delay queue, the second
     // spends the last attempt and dead-letters the message.
     fail_every_call_transiently(&mut app.settings, &standin, 1, 2);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(1)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
-    worker.stop().await;
-    assert_eq!(finished["status"], "failed", "{finished}");
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
+    let finished = app.run_to_end(job).await;
+    assert_eq!(finished.status, JobStatus::Failed, "{finished:?}");
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
 
@@ -260,22 +250,12 @@ async fn a_redriven_dead_letter_links_its_new_work_to_the_original_trace() {
     let standin = start_standin(&mut app.settings);
     // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
     fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
-    let mut settings = app.settings.clone();
-    settings.redriver.host = "127.0.0.1".into();
-    settings.redriver.port = 0;
-    settings.redriver.auto_redrive = false;
-    let redriver = redriver::Application::build(&settings)
-        .await
-        .expect("build the redriver")
-        .start();
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(1)).await;
-    let pipeline = app.create_pipeline("one", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let redriver = RedriverAdmin::start(&app.settings).await;
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;
-    let failed = app.wait_for_job(job, RUN_TIMEOUT).await;
-    assert_eq!(failed["status"], "failed", "{failed}");
-    system_tests::eventually(RUN_TIMEOUT, "the dead letter to be drained", || async {
+    let failed = app.wait_for_job(job).await;
+    assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
+    eventually(RUN_TIMEOUT, "the dead letter to be drained", || async {
         (app.query_i64("SELECT count(*) FROM dead_letters").await == 1).then_some(())
     })
     .await;
@@ -289,13 +269,17 @@ async fn a_redriven_dead_letter_links_its_new_work_to_the_original_trace() {
         dry_run: false,
         limit: None,
     };
-    let report = redriver::redrive(&redriver.context(), &request, "operator", &mut |_| {})
-        .await
-        .unwrap();
+    let report = redriver::redrive(
+        &redriver.running.context(),
+        &request,
+        "operator",
+        &mut |_| {},
+    )
+    .await
+    .unwrap();
     assert_eq!(report.redriven, 1);
-    system_tests::eventually(RUN_TIMEOUT, "the re-driven job to complete", || async {
-        let job = app.get_json(&format!("/api/jobs/{job}")).await;
-        (job["status"] == "completed").then_some(())
+    eventually(RUN_TIMEOUT, "the re-driven job to complete", || async {
+        (app.job(job).await.status == JobStatus::Completed).then_some(())
     })
     .await;
     worker.stop().await;

@@ -3,16 +3,20 @@
 
 use std::{collections::BTreeMap, time::Duration};
 
+use api::routes::jobs::Job;
 use cohere_standin::sha256_hex;
-use domain::{job::Priority, message::StageMessage};
+use domain::{
+    job::{JobStatus, Priority},
+    message::StageMessage,
+};
+use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
-    EventReader, RunningWorker, TestApp, distinct_images, eventually, passes_first_stage,
+    EventReader, RUN_TIMEOUT, RunningWorker, TestApp, distinct_images, eventually,
+    passes_first_stage,
     start_standin, two_stages,
 };
-
-const RUN_TIMEOUT: Duration = Duration::from_secs(90);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_and_tokens() {
@@ -22,41 +26,36 @@ async fn a_two_stage_pipeline_over_twenty_images_ends_with_the_predicted_counts_
     let expected_passed = images
         .iter()
         .filter(|(_, bytes)| passes_first_stage(bytes))
-        .count() as i64;
+        .count() as i32;
     assert!(
         0 < expected_passed && expected_passed < 20,
         "the sample set exercises the filter both ways"
     );
 
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&images, two_stages()).await;
     let worker = RunningWorker::start(&app.settings).await;
 
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
+    let finished = app.wait_for_job(job).await;
     worker.stop().await;
-    assert_eq!(finished["status"], "completed", "{finished}");
-    assert_eq!(finished["counts"]["total"], 20);
-    assert_eq!(finished["counts"]["passed"], expected_passed);
-    assert_eq!(finished["counts"]["filtered_out"], 20 - expected_passed);
-    assert_eq!(finished["counts"]["failed"], 0);
-    assert_eq!(finished["counts"]["running"], 0);
-    assert_eq!(finished["percent_complete"], 100.0);
-    let stages = finished["stages"].as_array().unwrap();
-    assert_eq!(stages[0]["processed"], 20);
-    assert_eq!(stages[0]["passed"], expected_passed);
-    assert_eq!(stages[0]["filtered_out"], 20 - expected_passed);
-    assert_eq!(stages[1]["processed"], expected_passed);
-    assert_eq!(stages[1]["passed"], expected_passed);
+    assert_eq!(finished.status, JobStatus::Completed, "{finished:?}");
+    assert_eq!(finished.counts.total, 20);
+    assert_eq!(finished.counts.passed, expected_passed);
+    assert_eq!(finished.counts.filtered_out, 20 - expected_passed);
+    assert_eq!(finished.counts.failed, 0);
+    assert_eq!(finished.counts.running, 0);
+    assert_eq!(finished.percent_complete, 100.0);
+    let stages = &finished.stages;
+    assert_eq!(stages[0].processed, 20);
+    assert_eq!(stages[0].passed, expected_passed);
+    assert_eq!(stages[0].filtered_out, 20 - expected_passed);
+    assert_eq!(stages[1].processed, expected_passed);
+    assert_eq!(stages[1].passed, expected_passed);
+    let expected_passed = i64::from(expected_passed);
 
     // Token totals are the sums of what each call reported.
-    let stage_input: i64 = stages
-        .iter()
-        .map(|s| s["input_tokens"].as_i64().unwrap())
-        .sum();
+    let stage_input: i64 = stages.iter().map(|s| s.input_tokens).sum();
     assert!(stage_input > 0);
-    assert_eq!(finished["usage"]["input_tokens"], stage_input);
+    assert_eq!(finished.usage.input_tokens, stage_input);
     let result_input = app
         .query_i64(&format!(
             "SELECT sum(input_tokens)::bigint FROM job_results WHERE job_id = '{job}'"
@@ -166,10 +165,10 @@ async fn two_workers_share_one_job_without_analysing_any_image_twice() {
     let second = RunningWorker::start(&settings).await;
     let job = app.submit_job(pipeline, library).await;
 
-    let finished = app.wait_for_job(job, RUN_TIMEOUT).await;
+    let finished = app.wait_for_job(job).await;
     first.stop().await;
     second.stop().await;
-    assert_eq!(finished["status"], "completed");
+    assert_eq!(finished.status, JobStatus::Completed);
     let calls = standin.standin.calls();
     let per_image: BTreeMap<_, _> = images
         .iter()
@@ -198,24 +197,22 @@ async fn a_high_priority_job_overtakes_a_normal_backlog() {
     let pipeline = app.create_pipeline("one", system_tests::one_stage()).await;
 
     let backlog = app.submit_job(pipeline, backlog_library).await;
-    let urgent: Value = app
-        .post("/api/jobs/submit")
-        .json(&json!({"pipeline_id": pipeline, "library_id": library, "priority": "high"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let urgent = system_tests::id_of(&urgent);
+    let urgent: Job = app
+        .post_as(
+            "/api/jobs/submit",
+            &json!({"pipeline_id": pipeline, "library_id": library, "priority": "high"}),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let urgent = urgent.id;
 
     // One message at a time, so the order of processing is the order of delivery.
     let mut settings = app.settings.clone();
     settings.worker.concurrency = 1;
     let worker = RunningWorker::start(&settings).await;
-    let finished = app.wait_for_job(urgent, RUN_TIMEOUT).await;
+    let finished = app.wait_for_job(urgent).await;
     worker.stop().await;
-    assert_eq!(finished["status"], "completed");
+    assert_eq!(finished.status, JobStatus::Completed);
     // The backlog's URL images point nowhere reachable, so its items fail; what matters is how
     // many of them were taken before the urgent job was done: none but the one in hand.
     let backlog_done = app
@@ -234,10 +231,7 @@ async fn server_sent_events_follow_the_job_in_order_to_its_end() {
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
     let images = distinct_images(6);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&images, two_stages()).await;
 
     let response = app
         .get(&format!("/api/jobs/{job}/events"))
@@ -353,9 +347,9 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
     })
     .await
     .unwrap();
-    let job = app.wait_for_job(accepted.job.job.id, RUN_TIMEOUT).await;
+    let job = app.wait_for_job(accepted.job.job.id).await;
     worker.stop().await;
-    assert_eq!(job["status"], "completed", "{job}");
+    assert_eq!(job.status, JobStatus::Completed, "{job:?}");
     assert_eq!(standin.standin.calls().total, 2);
 }
 
@@ -384,17 +378,7 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         ))
         .await
         .unwrap();
-    let tenant_id = app
-        .db
-        .query_one_raw(Statement::from_string(
-            DatabaseBackend::Postgres,
-            format!("SELECT tenant_id FROM jobs WHERE id = '{job}'"),
-        ))
-        .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "tenant_id")
-        .unwrap();
+    let tenant_id = app.tenant_id("tenant-a").await;
     let event = JobEvent {
         v: JOB_EVENT_VERSION,
         job_id: job,
@@ -404,11 +388,7 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         status: domain::job::JobStatus::Running,
         counts: JobCounts::default(),
     };
-    let publisher = broker::Publisher::new(
-        app.settings.amqp.url.clone(),
-        broker::Topology::from_settings(&app.settings),
-        Duration::from_secs(5),
-    );
+    let publisher = app.publisher();
     // Published until the api's listener (bound in the background at start-up) hears it.
     let next = tokio::time::timeout(RUN_TIMEOUT, async {
         let publishing = async {

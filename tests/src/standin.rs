@@ -1,0 +1,76 @@
+//! The Cohere stand-in, started in this process for one test.
+
+use cohere_standin::{Latency, RuntimeConfig};
+use secrecy::SecretString;
+use settings::Settings;
+
+/// The bearer key the in-process Cohere stand-in accepts in tests.
+pub const STANDIN_KEY: &str = "standin-test-key";
+
+/// Starts a Cohere stand-in on a free port and points `settings` at it.
+pub fn start_standin(settings: &mut Settings) -> cohere_standin::Running {
+    let standin = cohere_standin::spawn(cohere_standin::StandInConfig::new(STANDIN_KEY))
+        .expect("start the stand-in");
+    settings.cohere.base_url = standin.base_url();
+    settings.cohere.api_key = Some(SecretString::from(STANDIN_KEY));
+    settings.cohere.timeout_seconds = 10;
+    standin
+}
+
+/// Makes every call to `standin` answer 503 while the breaker never opens, so the retry
+/// settings alone decide: `in_process_tries` calls per delivery, `max_attempts` deliveries,
+/// then the item fails and is dead-lettered.
+pub fn fail_every_call_transiently(
+    settings: &mut Settings,
+    standin: &cohere_standin::Running,
+    in_process_tries: u32,
+    max_attempts: u32,
+) {
+    settings.breaker.min_calls = settings.breaker.window_calls;
+    settings.breaker.failure_rate = 1.0;
+    settings.retry.in_process_tries = in_process_tries;
+    settings.retry.max_attempts = max_attempts;
+    standin
+        .standin
+        .set_config(cohere_standin::RuntimeConfig {
+            error_rates: std::collections::BTreeMap::from([(503, 1.0)]),
+            ..Default::default()
+        })
+        .expect("configure the stand-in");
+}
+
+/// The stand-in answers after `min..=max` milliseconds.
+pub fn set_latency(standin: &cohere_standin::Running, min: u64, max: u64) {
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            latency_ms: Latency { min, max },
+            ..Default::default()
+        })
+        .expect("a valid stand-in configuration");
+}
+
+/// Makes the stand-in refuse these images with a 400, as Cohere refuses an image it cannot read.
+pub fn reject_images(standin: &cohere_standin::Running, images: &[&[u8]]) {
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            reject_images: images
+                .iter()
+                .map(|image| cohere_standin::sha256_hex(image))
+                .collect(),
+            ..Default::default()
+        })
+        .expect("configure the stand-in");
+}
+
+/// Makes the stand-in accept only `key` (as after a key was rotated at Cohere's end).
+pub fn accept_only_key(standin: &cohere_standin::Running, key: &str) {
+    standin
+        .standin
+        .set_config(RuntimeConfig {
+            api_key: Some(key.into()),
+            ..Default::default()
+        })
+        .expect("configure the stand-in");
+}
