@@ -108,7 +108,11 @@ named_enum! {
 impl Verdict {
     /// The verdict a result row records as its `passed` flag.
     pub fn from_passed(passed: bool) -> Self {
-        if passed { Self::Passed } else { Self::FilteredOut }
+        if passed {
+            Self::Passed
+        } else {
+            Self::FilteredOut
+        }
     }
 
     /// Whether the image went on.

@@ -22,8 +22,8 @@ pub use filter::{
     CompareOp, CompiledFilter, Filter, FilterError, FilterVerdict, StageOutput, parse_json_output,
 };
 pub use job::{
-    DeadLetterStatus, ErrorClass, ItemStatus, JobStatus, MAX_AMQP_PRIORITY, ParseEnumError, Priority,
-    Verdict,
+    DeadLetterStatus, ErrorClass, ItemStatus, JobStatus, MAX_AMQP_PRIORITY, ParseEnumError,
+    Priority, Verdict,
 };
 pub use media::{MAX_IMAGE_BYTES, MediaError, MediaType, sniff};
 pub use message::{DecodeError, STAGE_MESSAGE_KIND, STAGE_MESSAGE_VERSION, StageMessage};

@@ -96,7 +96,9 @@ macro_rules! text_column {
         }
 
         impl ::sea_orm::sea_query::ValueType for $ty {
-            fn try_from(value: ::sea_orm::Value) -> Result<Self, ::sea_orm::sea_query::ValueTypeErr> {
+            fn try_from(
+                value: ::sea_orm::Value,
+            ) -> Result<Self, ::sea_orm::sea_query::ValueTypeErr> {
                 match value {
                     ::sea_orm::Value::String(Some(name)) => {
                         name.parse().map_err(|_| ::sea_orm::sea_query::ValueTypeErr)
@@ -142,8 +144,6 @@ where
 {
     let name = <String as sea_orm::TryGetable>::try_get_by(row, index)?;
     name.parse().map_err(|error: ParseEnumError| {
-        sea_orm::TryGetError::DbErr(sea_orm::DbErr::Type(format!(
-            "{error} in column {index:?}"
-        )))
+        sea_orm::TryGetError::DbErr(sea_orm::DbErr::Type(format!("{error} in column {index:?}")))
     })
 }

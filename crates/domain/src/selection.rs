@@ -72,32 +72,37 @@ impl IdList {
     }
 }
 
-/// The images of a library a job runs over.
+/// The images of a library a job runs over: the whole library, or 1 to
+/// [`MAX_IMAGES_PER_JOB`] of its images, each named once.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSelection {
-    /// Every image of the library (the store refuses a library with more than
-    /// [`MAX_IMAGES_PER_JOB`]).
-    All,
-    /// These images of the library, at most [`MAX_IMAGES_PER_JOB`] (or a smaller maximum the
-    /// request type sets).
-    Only(IdList),
-}
+pub struct ImageSelection(Option<IdList>);
 
 impl ImageSelection {
+    /// Every image of the library (the store refuses a library with more than
+    /// [`MAX_IMAGES_PER_JOB`]).
+    pub const ALL: Self = Self(None);
+
     /// A job request's `image_ids`: absent means the whole library.
     pub fn parse(image_ids: Option<Vec<Uuid>>) -> Result<Self, IdListError> {
         match image_ids {
-            None => Ok(Self::All),
-            Some(ids) => IdList::parse(ids, MAX_IMAGES_PER_JOB).map(Self::Only),
+            None => Ok(Self::ALL),
+            Some(ids) => IdList::parse(ids, MAX_IMAGES_PER_JOB).and_then(Self::only),
         }
+    }
+
+    /// These images (a list parsed against a request's own maximum), if a job may cover them.
+    pub fn only(ids: IdList) -> Result<Self, IdListError> {
+        if ids.as_slice().len() > MAX_IMAGES_PER_JOB {
+            return Err(IdListError(vec![IdListProblem::TooMany {
+                max: MAX_IMAGES_PER_JOB,
+            }]));
+        }
+        Ok(Self(Some(ids)))
     }
 
     /// The ids named, or `None` for the whole library.
     pub fn ids(&self) -> Option<&[Uuid]> {
-        match self {
-            Self::All => None,
-            Self::Only(ids) => Some(ids.as_slice()),
-        }
+        self.0.as_ref().map(IdList::as_slice)
     }
 }
 
@@ -149,8 +154,8 @@ mod tests {
 
     #[test]
     fn absent_image_ids_select_the_whole_library() {
-        assert_eq!(ImageSelection::parse(None), Ok(ImageSelection::All));
-        assert_eq!(ImageSelection::All.ids(), None);
+        assert_eq!(ImageSelection::parse(None), Ok(ImageSelection::ALL));
+        assert_eq!(ImageSelection::ALL.ids(), None);
         let some = ImageSelection::parse(Some(ids(2))).map(|s| s.ids().map(<[Uuid]>::len));
         assert_eq!(some, Ok(Some(2)));
     }

@@ -210,10 +210,16 @@ mod tests {
 
     #[test]
     fn a_parsed_name_is_trimmed_and_its_errors_point_at_the_name_itself() {
-        assert_eq!(Name::parse("  Field photos ").unwrap().as_str(), "Field photos");
+        assert_eq!(
+            Name::parse("  Field photos ").unwrap().as_str(),
+            "Field photos"
+        );
         let errs = Name::parse(" \u{7}").unwrap_err();
         assert_eq!(errs.errors()[0].path, "");
-        assert_eq!(errs.errors()[0].message, "must not contain control characters");
+        assert_eq!(
+            errs.errors()[0].message,
+            "must not contain control characters"
+        );
     }
 
     #[test]

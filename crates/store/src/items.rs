@@ -98,11 +98,7 @@ pub async fn list<C: ConnectionTrait>(
             ELSE i.status = $3 AND i.current_stage = $2
         END"#;
     let values = || -> Vec<sea_orm::Value> {
-        vec![
-            job_id.into(),
-            filter.stage.into(),
-            filter.outcome.into(),
-        ]
+        vec![job_id.into(), filter.stage.into(), filter.outcome.into()]
     };
     let total: i64 = db
         .query_one_raw(stmt(
@@ -153,9 +149,12 @@ pub async fn get<C: ConnectionTrait>(
         .await?
         .ok_or(StoreError::NotFound)?;
     let item = ItemRow::from_query_result(&row, "")?;
-    let snapshot: PipelineSnapshot = serde_json::from_value(job.pipeline_snapshot).map_err(|e| {
-        StoreError::corrupt(format!("job {job_id} has an unreadable pipeline snapshot: {e}"))
-    })?;
+    let snapshot: PipelineSnapshot =
+        serde_json::from_value(job.pipeline_snapshot).map_err(|e| {
+            StoreError::corrupt(format!(
+                "job {job_id} has an unreadable pipeline snapshot: {e}"
+            ))
+        })?;
     let results = job_results::Entity::find()
         .filter(sea_orm::ColumnTrait::eq(
             &job_results::Column::ItemId,

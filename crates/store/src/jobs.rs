@@ -287,23 +287,20 @@ where
 /// Checks the images found against the request: every named image is in the library, and a
 /// whole library is neither empty nor too large.
 fn check_selection<E>(requested: &ImageSelection, found: &[Uuid]) -> Result<(), SubmitError<E>> {
-    match requested {
-        ImageSelection::Only(ids) if found.len() != ids.as_slice().len() => {
+    match requested.ids() {
+        Some(ids) if found.len() != ids.len() => {
             let found: HashSet<&Uuid> = found.iter().collect();
             let missing = ids
-                .as_slice()
                 .iter()
                 .filter(|id| !found.contains(id))
                 .copied()
                 .collect();
             Err(SubmitError::ImagesNotInLibrary(missing))
         }
-        ImageSelection::Only(_) => Ok(()),
-        ImageSelection::All if found.is_empty() => Err(SubmitError::NoImages),
-        ImageSelection::All if found.len() > MAX_IMAGES_PER_JOB => {
-            Err(SubmitError::TooManyImages)
-        }
-        ImageSelection::All => Ok(()),
+        Some(_) => Ok(()),
+        None if found.is_empty() => Err(SubmitError::NoImages),
+        None if found.len() > MAX_IMAGES_PER_JOB => Err(SubmitError::TooManyImages),
+        None => Ok(()),
     }
 }
 

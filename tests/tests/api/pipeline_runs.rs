@@ -288,7 +288,7 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
     let submission = store::jobs::Submission {
         pipeline_id: pipeline,
         library_id: library,
-        image_ids: None,
+        images: &domain::selection::ImageSelection::ALL,
         priority: domain::job::Priority::Normal,
         idempotency_key: None,
         request_hash: "test",

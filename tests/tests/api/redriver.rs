@@ -629,7 +629,7 @@ async fn a_dry_run_re_drive_counts_what_it_would_do_changes_nothing_and_is_audit
     assert_eq!(item_status(&app, items[0]).await, "failed");
     for l in &letters {
         let stored = store::dead_letters::get(&app.db, l.id).await.unwrap();
-        assert_eq!(stored.status, "open");
+        assert_eq!(stored.status, domain::job::DeadLetterStatus::Open);
         assert_eq!(stored.redrive_count, 0);
     }
     assert!(
@@ -827,7 +827,7 @@ async fn the_auto_redrive_pass_takes_old_transient_letters_only_while_no_breaker
             .await
             .unwrap()
             .status,
-        "open"
+        domain::job::DeadLetterStatus::Open
     );
     assert!(audits(&app).await.is_empty());
     assert!(app.drain_stage_queue(10).await.is_empty());
@@ -843,7 +843,7 @@ async fn the_auto_redrive_pass_takes_old_transient_letters_only_while_no_breaker
     assert_eq!(report.matched, 1, "{report:?}");
     assert_eq!(report.redriven, 1);
     let redriven = store::dead_letters::get(&app.db, due.id).await.unwrap();
-    assert_eq!(redriven.status, "redriven");
+    assert_eq!(redriven.status, domain::job::DeadLetterStatus::Redriven);
     assert_eq!(redriven.redrive_count, 1);
     assert_eq!(item_status(&app, items[0]).await, "pending");
     for (untouched, item) in [
@@ -856,7 +856,7 @@ async fn the_auto_redrive_pass_takes_old_transient_letters_only_while_no_breaker
                 .await
                 .unwrap()
                 .status,
-            "open"
+            domain::job::DeadLetterStatus::Open
         );
         assert_eq!(item_status(&app, item).await, "failed");
     }
@@ -928,7 +928,7 @@ async fn purging_marks_letters_purged_keeps_their_payload_and_is_audited() {
             .await
             .unwrap()
             .status,
-        "open",
+        domain::job::DeadLetterStatus::Open,
         "the filter kept the transient letter out"
     );
     let kept = admin

@@ -1,7 +1,6 @@
 //! `job_results`: The result of one stage for one item; `(item_id, stage_index)` is unique, so a
 //! redelivered stage message finds it and skips the call. `passed` is the filter's verdict.
 
-use domain::job::Verdict;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -59,13 +58,6 @@ impl Related<super::jobs::Entity> for Entity {
 impl Related<super::job_items::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::JobItem.def()
-    }
-}
-
-impl Model {
-    /// What the stage's filter decided.
-    pub fn verdict(&self) -> Verdict {
-        Verdict::from_passed(self.passed)
     }
 }
 
