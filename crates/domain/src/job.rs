@@ -1,6 +1,6 @@
 //! Job and item statuses, priorities and error classes.
 //!
-//! Each enum has one string name per variant, written once (see [`named_enum!`]) and used
+//! Each enum has one string name per variant, written once (by `named_enum!`) and used
 //! everywhere: JSON (serde), database columns, `as_str`/`FromStr` and logs (`Display`).
 
 use serde::{Deserialize, Serialize};

@@ -23,6 +23,7 @@ pub const MAX_BULK_JOBS: usize = 100;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"job_ids": ["01936d6e-8f3a-7c1e-9b2a-3f4e5d6c7b8a"]}))]
 pub struct BulkJobs {
+    /// Documented by [`job_ids_schema`], whose limit is the one the code checks.
     #[schema(schema_with = job_ids_schema)]
     pub job_ids: Vec<Uuid>,
 }

@@ -40,7 +40,7 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 pub struct SubmitJob {
     pub pipeline_id: Uuid,
     pub library_id: Uuid,
-    /// Images of the library to analyse (see [`image_ids_schema`]).
+    /// Documented by [`image_ids_schema`], whose limit is the one the code checks.
     #[schema(schema_with = image_ids_schema)]
     pub image_ids: Option<Vec<Uuid>>,
     #[serde(default)]

@@ -32,6 +32,7 @@ pub const MAX_PREVIEW_IMAGES: usize = 3;
 }))]
 pub struct PreviewJob {
     pub library_id: Uuid,
+    /// Documented by [`image_ids_schema`], whose limit is the one the code checks.
     #[schema(schema_with = image_ids_schema)]
     pub image_ids: Vec<Uuid>,
     /// The stage as it is being edited; checked exactly like a pipeline's stage.
