@@ -81,6 +81,7 @@ impl From<StoreError> for ApiError {
                 ApiError::Unavailable("image storage is unavailable; retry later")
             }
             StoreError::Database(source) => ApiError::internal(source),
+            corrupt @ StoreError::Corrupt(_) => ApiError::internal(corrupt),
         }
     }
 }

@@ -1,34 +1,47 @@
 //! Request extractors that turn raw input into typed values once, with problem+json errors:
-//! JSON bodies (415/413/400/422 with field paths) and pagination. Path and query errors are
-//! [`http_support::request`]'s handlers.
+//! JSON bodies (415/413/400/422 with field paths, parsed into the types handlers work with) and
+//! pagination. Path and query errors are [`http_support::request`]'s handlers.
 
 use std::{future::Future, pin::Pin};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
-use domain::validation::ValidationErrors;
+use domain::{
+    selection::{IdListError, IdListProblem},
+    validation::ValidationErrors,
+};
 use futures::StreamExt;
 use http_support::{RequestError, request::checked_page};
 use serde::{Deserialize, de::DeserializeOwned};
-use utoipa::IntoParams;
+use utoipa::{
+    IntoParams,
+    openapi::{
+        ArrayBuilder, KnownFormat, ObjectBuilder, SchemaFormat, Type,
+        schema::{Array, SchemaType},
+    },
+};
 
 use crate::error::ApiError;
 
-/// A request body type that can check itself beyond what its types express.
-pub trait Validate {
-    fn validate(&self) -> Result<(), ValidationErrors>;
+/// A request body as sent (its wire shape, which the OpenAPI schema describes) that parses
+/// into the value its handler works with.
+pub trait RequestBody: DeserializeOwned + 'static {
+    type Parsed;
+
+    /// Every problem at once, as [`ApiError::Validation`] with each field's JSON pointer.
+    fn parse(self) -> Result<Self::Parsed, ApiError>;
 }
 
 /// Largest JSON body accepted, registered as app data.
 #[derive(Clone, Copy)]
 pub struct JsonLimit(pub usize);
 
-/// A JSON request body, parsed and validated.
+/// A JSON request body, parsed into `T::Parsed`.
 ///
 /// Wrong content type: 415. Larger than [`JsonLimit`]: 413. Not JSON: 400. JSON of the wrong
-/// shape, or failing [`Validate`]: 422 with the JSON pointer of each bad field.
-pub struct JsonBody<T>(pub T);
+/// shape, or refused by [`RequestBody::parse`]: 422 with the JSON pointer of each bad field.
+pub struct JsonBody<T: RequestBody>(pub T::Parsed);
 
-impl<T: DeserializeOwned + Validate + 'static> FromRequest for JsonBody<T> {
+impl<T: RequestBody> FromRequest for JsonBody<T> {
     type Error = ApiError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
@@ -67,8 +80,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for JsonBody<T> {
             }
             let value = parse_json::<T>(&body)?;
             reject_nul_characters(&body)?;
-            value.validate().map_err(ApiError::Validation)?;
-            Ok(JsonBody(value))
+            Ok(JsonBody(value.parse()?))
         })
     }
 }
@@ -171,6 +183,57 @@ fn strip_position(message: &str) -> String {
         Some(i) => message[..i].to_string(),
         None => message.to_string(),
     }
+}
+
+/// How a list of ids in a request body is worded when it is wrong.
+pub struct IdListWording {
+    /// What each id names: `"image"`, `"job"`.
+    pub noun: &'static str,
+    /// The message for an empty list.
+    pub empty: &'static str,
+    /// The message for a list longer than `max`.
+    pub too_many: fn(max: usize) -> String,
+}
+
+/// The problems of the list of ids at `path`: a size problem at the list, each repeated id at
+/// its own index.
+pub fn id_list_errors(
+    path: &str,
+    error: IdListError,
+    wording: &IdListWording,
+    errors: &mut ValidationErrors,
+) {
+    for problem in error.0 {
+        match problem {
+            IdListProblem::Empty => errors.push(path, wording.empty),
+            IdListProblem::TooMany { max } => errors.push(path, (wording.too_many)(max)),
+            IdListProblem::Repeated { index, id } => errors.push(
+                format!("{path}/{index}"),
+                format!("{} {id} is listed twice", wording.noun),
+            ),
+        }
+    }
+}
+
+/// The schema of a list of 1 to `max` ids (`null` too when `nullable`): the limit is the
+/// constant the code checks, not a copy of it.
+pub fn id_list_schema(description: &str, max: usize, nullable: bool) -> Array {
+    let schema_type = if nullable {
+        SchemaType::from_iter([Type::Array, Type::Null])
+    } else {
+        SchemaType::Type(Type::Array)
+    };
+    ArrayBuilder::new()
+        .schema_type(schema_type)
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid))),
+        )
+        .description(Some(description))
+        .min_items(Some(1))
+        .max_items(Some(max))
+        .build()
 }
 
 /// `?limit=&offset=` of every list endpoint.

@@ -1,77 +1,31 @@
 //! Job and item statuses, priorities and error classes.
 //!
-//! Each enum has one string name used everywhere: JSON (serde), database columns
-//! ([`as_str`](JobStatus::as_str) / [`FromStr`]) and logs ([`Display`](fmt::Display)).
-
-use std::fmt;
-use std::str::FromStr;
+//! Each enum has one string name per variant, written once (by `named_enum!`) and used
+//! everywhere: JSON (serde), database columns, `as_str`/`FromStr` and logs (`Display`).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-/// A string that names no variant of the expected enum.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} \"{value}\"")]
-pub struct ParseEnumError {
-    /// What was being parsed, e.g. `"job status"`.
-    pub kind: &'static str,
-    /// The rejected input.
-    pub value: String,
-}
-
-/// Implements `as_str`, `ALL`, `Display` and `FromStr` from one table of names, so the
-/// names cannot drift apart. Serde names are kept equal to these by the tests.
-macro_rules! named_enum {
-    ($ty:ident, $kind:literal, { $($variant:ident => $name:literal),+ $(,)? }) => {
-        impl $ty {
-            /// Every variant, in declaration order.
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
-
-            /// The stable name used in JSON, the database and logs.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($ty::$variant => $name),+
-                }
-            }
-        }
-
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $ty {
-            type Err = ParseEnumError;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s {
-                    $($name => Ok($ty::$variant),)+
-                    _ => Err(ParseEnumError { kind: $kind, value: s.to_owned() }),
-                }
-            }
-        }
-    };
-}
+pub use crate::names::ParseEnumError;
+use crate::names::named_enum;
 
 /// Largest AMQP priority any message uses; declare priority queues with
 /// `x-max-priority` set to this.
 pub const MAX_AMQP_PRIORITY: u8 = 2;
 
-/// How urgently a job's messages are consumed relative to other jobs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Priority {
-    /// Background work; runs when nothing else waits.
-    Low,
-    /// The default.
-    #[default]
-    Normal,
-    /// Jumps ahead of normal and low jobs.
-    High,
+named_enum! {
+    /// How urgently a job's messages are consumed relative to other jobs.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum Priority as "priority" {
+        /// Background work; runs when nothing else waits.
+        Low = "low",
+        /// The default.
+        #[default]
+        Normal = "normal",
+        /// Jumps ahead of normal and low jobs.
+        High = "high",
+    }
 }
-
-named_enum!(Priority, "priority", { Low => "low", Normal => "normal", High => "high" });
 
 impl Priority {
     /// The AMQP message priority (at most [`MAX_AMQP_PRIORITY`]). A classic queue keeps one
@@ -85,32 +39,24 @@ impl Priority {
     }
 }
 
-/// Where a job is: `queued → running → completed | completed_with_errors | failed | cancelled`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum JobStatus {
-    /// Accepted; no item has started yet.
-    Queued,
-    /// At least one item has started and not all have finished.
-    Running,
-    /// Every item finished without failing (passed or filtered out).
-    Completed,
-    /// Every item finished; some failed, some did not.
-    CompletedWithErrors,
-    /// The job failed as a whole, e.g. every item failed.
-    Failed,
-    /// A user cancelled the job; unfinished items were cancelled.
-    Cancelled,
+named_enum! {
+    /// Where a job is: `queued → running → completed | completed_with_errors | failed | cancelled`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum JobStatus as "job status" {
+        /// Accepted; no item has started yet.
+        Queued = "queued",
+        /// At least one item has started and not all have finished.
+        Running = "running",
+        /// Every item finished without failing (passed or filtered out).
+        Completed = "completed",
+        /// Every item finished; some failed, some did not.
+        CompletedWithErrors = "completed_with_errors",
+        /// The job failed as a whole, e.g. every item failed.
+        Failed = "failed",
+        /// A user cancelled the job; unfinished items were cancelled.
+        Cancelled = "cancelled",
+    }
 }
-
-named_enum!(JobStatus, "job status", {
-    Queued => "queued",
-    Running => "running",
-    Completed => "completed",
-    CompletedWithErrors => "completed_with_errors",
-    Failed => "failed",
-    Cancelled => "cancelled",
-});
 
 impl JobStatus {
     /// Whether the job is finished: no item will change by itself any more
@@ -120,34 +66,26 @@ impl JobStatus {
     }
 }
 
-/// Where one image of a job is:
-/// `pending → running → passed | filtered_out | failed | cancelled`; a failed item may go back to
-/// `pending` on retry or re-drive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemStatus {
-    /// Waiting for its first (or next retried) stage.
-    Pending,
-    /// A stage is being processed.
-    Running,
-    /// Went through every stage and passed every filter.
-    Passed,
-    /// A stage's filter rejected it; the remaining stages were skipped.
-    FilteredOut,
-    /// A stage failed for good (see the item's last error).
-    Failed,
-    /// The job was cancelled before the item finished.
-    Cancelled,
+named_enum! {
+    /// Where one image of a job is:
+    /// `pending → running → passed | filtered_out | failed | cancelled`; a failed item may go back to
+    /// `pending` on retry or re-drive.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum ItemStatus as "item status" {
+        /// Waiting for its first (or next retried) stage.
+        Pending = "pending",
+        /// A stage is being processed.
+        Running = "running",
+        /// Went through every stage and passed every filter.
+        Passed = "passed",
+        /// A stage's filter rejected it; the remaining stages were skipped.
+        FilteredOut = "filtered_out",
+        /// A stage failed for good (see the item's last error).
+        Failed = "failed",
+        /// The job was cancelled before the item finished.
+        Cancelled = "cancelled",
+    }
 }
-
-named_enum!(ItemStatus, "item status", {
-    Pending => "pending",
-    Running => "running",
-    Passed => "passed",
-    FilteredOut => "filtered_out",
-    Failed => "failed",
-    Cancelled => "cancelled",
-});
 
 impl ItemStatus {
     /// Whether the item is finished (a failed item is, until someone retries it).
@@ -156,47 +94,62 @@ impl ItemStatus {
     }
 }
 
-/// Why a stage could not be processed, which decides what happens next.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorClass {
-    /// Cohere said 429: wait and try again; never counts as an attempt.
-    RateLimited,
-    /// 5xx, timeouts, dropped connections: retry with backoff, dead-letter after N attempts.
-    Transient,
-    /// Bad key or billing (401/402/403): stop consuming and keep the messages; never fail an item.
-    Systemic,
-    /// The request itself is wrong (400, unknown model, bad image): fail the item, dead-letter it.
-    Permanent,
-    /// The message could not even be decoded: dead-letter it without crashing.
-    Poison,
+named_enum! {
+    /// What a stage's filter decided for the image.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum Verdict as "verdict" {
+        /// The image went on to the next stage (or finished the pipeline).
+        Passed = "passed",
+        /// The stage's filter stopped the image here.
+        FilteredOut = "filtered_out",
+    }
 }
 
-named_enum!(ErrorClass, "error class", {
-    RateLimited => "rate_limited",
-    Transient => "transient",
-    Systemic => "systemic",
-    Permanent => "permanent",
-    Poison => "poison",
-});
+impl Verdict {
+    /// The verdict a result row records as its `passed` flag.
+    pub fn from_passed(passed: bool) -> Self {
+        if passed {
+            Self::Passed
+        } else {
+            Self::FilteredOut
+        }
+    }
 
-/// Where a dead letter is in its life: `open → redriven | purged`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadLetterStatus {
-    /// Drained and not dealt with yet.
-    Open,
-    /// Its item was re-opened and its stage message published again.
-    Redriven,
-    /// Marked as needing nothing more (the row, payload and headers are kept).
-    Purged,
+    /// Whether the image went on.
+    pub fn passed(self) -> bool {
+        self == Self::Passed
+    }
 }
 
-named_enum!(DeadLetterStatus, "dead-letter status", {
-    Open => "open",
-    Redriven => "redriven",
-    Purged => "purged",
-});
+named_enum! {
+    /// Why a stage could not be processed, which decides what happens next.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum ErrorClass as "error class" {
+        /// Cohere said 429: wait and try again; never counts as an attempt.
+        RateLimited = "rate_limited",
+        /// 5xx, timeouts, dropped connections: retry with backoff, dead-letter after N attempts.
+        Transient = "transient",
+        /// Bad key or billing (401/402/403): stop consuming and keep the messages; never fail an item.
+        Systemic = "systemic",
+        /// The request itself is wrong (400, unknown model, bad image): fail the item, dead-letter it.
+        Permanent = "permanent",
+        /// The message could not even be decoded: dead-letter it without crashing.
+        Poison = "poison",
+    }
+}
+
+named_enum! {
+    /// Where a dead letter is in its life: `open → redriven | purged`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum DeadLetterStatus as "dead-letter status" {
+        /// Drained and not dealt with yet.
+        Open = "open",
+        /// Its item was re-opened and its stage message published again.
+        Redriven = "redriven",
+        /// Marked as needing nothing more (the row, payload and headers are kept).
+        Purged = "purged",
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -204,23 +157,29 @@ mod tests {
 
     use super::*;
 
-    /// Checks that serde, `as_str` and `FromStr` agree on every name.
+    use std::{fmt::Debug, str::FromStr};
+
+    use serde::de::DeserializeOwned;
+
+    /// `named_enum!` gives serde the names `as_str` and `FromStr` use.
     fn names_agree<T>(all: &[T], as_str: fn(T) -> &'static str)
     where
-        T: Copy + fmt::Debug + PartialEq + Serialize + FromStr<Err = ParseEnumError>,
+        T: Copy + Debug + PartialEq + Serialize + DeserializeOwned + FromStr<Err = ParseEnumError>,
     {
         for &value in all {
             let name = as_str(value);
             assert_eq!(serde_json::to_value(value).unwrap(), name);
+            assert_eq!(serde_json::from_value::<T>(name.into()).unwrap(), value);
             assert_eq!(name.parse::<T>().unwrap(), value);
         }
     }
 
     #[test]
-    fn every_enum_uses_the_same_names_in_serde_as_str_and_from_str() {
+    fn every_enum_uses_its_names_in_serde_as_str_and_from_str() {
         names_agree(Priority::ALL, Priority::as_str);
         names_agree(JobStatus::ALL, JobStatus::as_str);
         names_agree(ItemStatus::ALL, ItemStatus::as_str);
+        names_agree(Verdict::ALL, Verdict::as_str);
         names_agree(ErrorClass::ALL, ErrorClass::as_str);
         names_agree(DeadLetterStatus::ALL, DeadLetterStatus::as_str);
     }

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::filter::Filter;
+use crate::names::named_enum;
 use crate::validation::{ValidationErrors, validate_name};
 
 /// Model used when a stage names none.
@@ -30,28 +31,18 @@ fn default_model() -> String {
     DEFAULT_MODEL.to_owned()
 }
 
-/// How much detail of the image the model looks at (Cohere's `image_url.detail`): `low` is
-/// cheaper and faster, `high` reads small text and details, `auto` lets Cohere pick.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ImageDetail {
-    /// Cohere decides from the image size.
-    #[default]
-    Auto,
-    /// Fewer image tokens.
-    Low,
-    /// More image tokens, finer detail.
-    High,
-}
-
-impl ImageDetail {
-    /// The wire name, as Cohere expects it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Auto => "auto",
-            Self::Low => "low",
-            Self::High => "high",
-        }
+named_enum! {
+    /// How much detail of the image the model looks at (Cohere's `image_url.detail`): `low` is
+    /// cheaper and faster, `high` reads small text and details, `auto` lets Cohere pick.
+    #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum ImageDetail as "image detail" {
+        /// Cohere decides from the image size.
+        #[default]
+        Auto = "auto",
+        /// Fewer image tokens.
+        Low = "low",
+        /// More image tokens, finer detail.
+        High = "high",
     }
 }
 

@@ -107,11 +107,42 @@ impl IntoIterator for ValidationErrors {
 /// Longest name of a library, pipeline or other user-named entity, in characters.
 pub const MAX_NAME_LEN: usize = 200;
 
+/// The name of a library or pipeline: trimmed, 1 to [`MAX_NAME_LEN`] characters, free of
+/// control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Name(String);
+
+impl Name {
+    /// Parses a user-given name (see [`validate_name`]). The errors' paths are relative to the
+    /// name (`""`): nest them under the field's pointer.
+    pub fn parse(value: &str) -> Result<Self, ValidationErrors> {
+        let mut errs = ValidationErrors::new();
+        validate_name("", value, MAX_NAME_LEN, &mut errs);
+        errs.into_result().map(|()| Self(value.trim().to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<Name> for String {
+    fn from(name: Name) -> Self {
+        name.0
+    }
+}
+
 /// Checks a user-given name: non-blank, at most `max_len` characters once surrounding whitespace
 /// is trimmed, and free of control characters (they break logs, tables and terminals).
 ///
-/// Use [`MAX_NAME_LEN`] for libraries and pipelines; stages use their own, shorter limit.
-/// Callers should store the trimmed name.
+/// Libraries and pipelines parse their names into a [`Name`]; stages use their own, shorter
+/// limit. Callers should store the trimmed name.
 pub fn validate_name(path: &str, value: &str, max_len: usize, errs: &mut ValidationErrors) {
     let trimmed = value.trim();
     let len = trimmed.chars().count();
@@ -130,6 +161,8 @@ pub fn validate_name(path: &str, value: &str, max_len: usize, errs: &mut Validat
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]
@@ -172,6 +205,20 @@ mod tests {
         assert_eq!(
             messages,
             ["must not be blank", "must be at most 2 characters (got 3)"]
+        );
+    }
+
+    #[test]
+    fn a_parsed_name_is_trimmed_and_its_errors_point_at_the_name_itself() {
+        assert_eq!(
+            Name::parse("  Field photos ").unwrap().as_str(),
+            "Field photos"
+        );
+        let errs = Name::parse(" \u{7}").unwrap_err();
+        assert_eq!(errs.errors()[0].path, "");
+        assert_eq!(
+            errs.errors()[0].message,
+            "must not contain control characters"
         );
     }
 

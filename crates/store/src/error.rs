@@ -13,11 +13,20 @@ pub enum StoreError {
     Unavailable(#[source] DbErr),
     #[error("database error")]
     Database(#[source] DbErr),
+    /// A stored row does not decode into its Rust type (a status that names no variant, an
+    /// unreadable snapshot, a NULL where none belongs): the data is wrong, not the request.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
     #[error("object store unavailable")]
     Objects(#[from] object_store::Error),
 }
 
 impl StoreError {
+    /// A row that does not decode, described for the logs.
+    pub fn corrupt(what: impl std::fmt::Display) -> Self {
+        StoreError::Corrupt(what.to_string())
+    }
+
     /// A unique-constraint violation becomes a conflict with the given explanation.
     pub fn conflict_on_unique(err: DbErr, message: &str) -> Self {
         match err.sql_err() {
@@ -35,6 +44,10 @@ impl From<DbErr> for StoreError {
             // RecordNotUpdated: an update by primary key matched no row, i.e. another
             // request deleted it after it was read.
             StoreError::NotFound
+        } else if let DbErr::Type(what) | DbErr::Json(what) = err {
+            // What sea-orm (and the enums' column mapping) report for a value that does not
+            // decode.
+            StoreError::Corrupt(what)
         } else {
             StoreError::Database(err)
         }

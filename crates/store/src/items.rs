@@ -2,7 +2,10 @@
 //! outcome (a segment of the job's funnel), one item with its results at every stage, and the
 //! failed items grouped by error class. Reached only through a job of the tenant's.
 
-use domain::{job::ItemStatus, pipeline::PipelineSnapshot};
+use domain::{
+    job::{ErrorClass, ItemStatus},
+    pipeline::PipelineSnapshot,
+};
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
@@ -30,10 +33,10 @@ pub struct ItemRow {
     pub image_id: Uuid,
     /// `None` when the image has since been deleted.
     pub image_name: Option<String>,
-    pub status: String,
+    pub status: ItemStatus,
     pub current_stage: i32,
     pub attempts: i32,
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub last_error: Option<String>,
     pub updated_at: sea_orm::prelude::DateTimeWithTimeZone,
 }
@@ -51,7 +54,7 @@ pub struct ItemDetail {
 #[derive(Debug, Clone, FromQueryResult)]
 pub struct ErrorGroup {
     /// `None` for failures recorded without a class.
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub count: i64,
     /// The message of the most recently failed item of the class, and that item.
     pub sample_message: Option<String>,
@@ -95,11 +98,7 @@ pub async fn list<C: ConnectionTrait>(
             ELSE i.status = $3 AND i.current_stage = $2
         END"#;
     let values = || -> Vec<sea_orm::Value> {
-        vec![
-            job_id.into(),
-            filter.stage.into(),
-            filter.outcome.map(|o| o.as_str().to_string()).into(),
-        ]
+        vec![job_id.into(), filter.stage.into(), filter.outcome.into()]
     };
     let total: i64 = db
         .query_one_raw(stmt(
@@ -150,8 +149,12 @@ pub async fn get<C: ConnectionTrait>(
         .await?
         .ok_or(StoreError::NotFound)?;
     let item = ItemRow::from_query_result(&row, "")?;
-    let snapshot: PipelineSnapshot = serde_json::from_value(job.pipeline_snapshot)
-        .map_err(|e| StoreError::Database(sea_orm::DbErr::Json(e.to_string())))?;
+    let snapshot: PipelineSnapshot =
+        serde_json::from_value(job.pipeline_snapshot).map_err(|e| {
+            StoreError::corrupt(format!(
+                "job {job_id} has an unreadable pipeline snapshot: {e}"
+            ))
+        })?;
     let results = job_results::Entity::find()
         .filter(sea_orm::ColumnTrait::eq(
             &job_results::Column::ItemId,

@@ -12,7 +12,7 @@ use domain::{
     job::{JobStatus, Priority},
     message::StageMessage,
     pipeline::{PipelineSnapshot, StageSpec},
-    validation::ValidationErrors,
+    selection::{ImageSelection, MAX_IMAGES_PER_JOB},
 };
 use sea_orm::{
     ActiveValue::Set,
@@ -29,9 +29,6 @@ use crate::{
     libraries, pipelines,
 };
 
-/// Largest number of images one job may cover.
-pub const MAX_IMAGES_PER_JOB: usize = 100_000;
-
 /// A job with its per-stage progress.
 #[derive(Debug, Clone)]
 pub struct JobView {
@@ -43,8 +40,7 @@ pub struct JobView {
 pub struct Submission<'a> {
     pub pipeline_id: Uuid,
     pub library_id: Uuid,
-    /// `None`: every image of the library.
-    pub image_ids: Option<&'a [Uuid]>,
+    pub images: &'a ImageSelection,
     pub priority: Priority,
     pub idempotency_key: Option<&'a str>,
     /// Fingerprint of the request body, so a reused idempotency key with a different body is caught.
@@ -60,10 +56,23 @@ pub struct Accepted {
     pub created: bool,
 }
 
+/// Why a submission was not accepted. The first five are about the request: what it names
+/// does not exist, or does not fit a job.
 #[derive(Debug, thiserror::Error)]
 pub enum SubmitError<E> {
-    #[error("invalid submission: {0}")]
-    Invalid(ValidationErrors),
+    #[error("no pipeline {0} of this tenant")]
+    UnknownPipeline(Uuid),
+    #[error("no library {0} of this tenant")]
+    UnknownLibrary(Uuid),
+    /// The named images that are not in the library, in the order named.
+    #[error("{} named images are not in the library", .0.len())]
+    ImagesNotInLibrary(Vec<Uuid>),
+    /// The whole library was asked for and it holds no image.
+    #[error("the library has no images")]
+    NoImages,
+    /// The whole library was asked for and it holds more than [`MAX_IMAGES_PER_JOB`] images.
+    #[error("the library has more than {MAX_IMAGES_PER_JOB} images")]
+    TooManyImages,
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
     #[error("could not publish the job's messages")]
@@ -76,12 +85,6 @@ impl<E> From<sea_orm::DbErr> for SubmitError<E> {
     fn from(err: sea_orm::DbErr) -> Self {
         SubmitError::Store(err.into())
     }
-}
-
-fn invalid<E>(path: &str, message: impl Into<String>) -> SubmitError<E> {
-    let mut errors = ValidationErrors::new();
-    errors.push(path, message);
-    SubmitError::Invalid(errors)
 }
 
 /// Accepts a job: in one transaction it snapshots the pipeline, writes the job, one item per
@@ -106,9 +109,6 @@ where
     {
         return Ok(existing);
     }
-    if let Some(ids) = submission.image_ids {
-        check_image_ids(ids)?;
-    }
 
     let started = std::time::Instant::now();
     let txn = db.begin().await?;
@@ -122,7 +122,7 @@ where
         None => {
             let pipeline = match pipelines::get(&txn, tenant, submission.pipeline_id).await {
                 Err(StoreError::NotFound) => {
-                    return Err(invalid("/pipeline_id", "no pipeline with this id"));
+                    return Err(SubmitError::UnknownPipeline(submission.pipeline_id));
                 }
                 other => other?,
             };
@@ -135,7 +135,9 @@ where
         }
     };
     match libraries::lock(&txn, tenant, submission.library_id, LockType::Share).await {
-        Err(StoreError::NotFound) => return Err(invalid("/library_id", "no library with this id")),
+        Err(StoreError::NotFound) => {
+            return Err(SubmitError::UnknownLibrary(submission.library_id));
+        }
         other => other?,
     };
 
@@ -149,7 +151,7 @@ where
             [
                 tenant.0.into(),
                 submission.library_id.into(),
-                submission.image_ids.map(<[Uuid]>::to_vec).into(),
+                submission.images.ids().map(<[Uuid]>::to_vec).into(),
             ],
         ))
         .await?;
@@ -157,7 +159,7 @@ where
         .iter()
         .map(|row| row.try_get::<Uuid>("", "id"))
         .collect::<Result<Vec<_>, _>>()?;
-    check_selection(submission.image_ids, &image_ids)?;
+    check_selection(submission.images, &image_ids)?;
 
     let job_id = Uuid::now_v7();
     let now = Utc::now();
@@ -167,10 +169,11 @@ where
         tenant_id: Set(tenant.0),
         pipeline_id: Set(submission.pipeline_id),
         library_id: Set(submission.library_id),
-        pipeline_snapshot: Set(serde_json::to_value(&snapshot)
-            .map_err(|e| StoreError::Database(sea_orm::DbErr::Json(e.to_string())))?),
-        status: Set(JobStatus::Queued.as_str().into()),
-        priority: Set(submission.priority.as_str().into()),
+        pipeline_snapshot: Set(serde_json::to_value(&snapshot).map_err(|e| {
+            StoreError::Database(sea_orm::DbErr::Custom(format!("encoding a snapshot: {e}")))
+        })?),
+        status: Set(JobStatus::Queued),
+        priority: Set(submission.priority),
         idempotency_key: Set(submission.idempotency_key.map(str::to_string)),
         request_hash: Set(Some(submission.request_hash.to_string())),
         total_items: Set(total),
@@ -281,62 +284,24 @@ where
     })
 }
 
-/// Checks the images found against the request: every named image exists in the library,
-/// and the job is neither empty nor too large.
-fn check_selection<E>(requested: Option<&[Uuid]>, found: &[Uuid]) -> Result<(), SubmitError<E>> {
-    if let Some(ids) = requested
-        && found.len() != ids.len()
-    {
-        let found: HashSet<&Uuid> = found.iter().collect();
-        let missing: Vec<String> = ids
-            .iter()
-            .filter(|id| !found.contains(id))
-            .take(10)
-            .map(Uuid::to_string)
-            .collect();
-        return Err(invalid(
-            "/image_ids",
-            format!("not images of this library: {}", missing.join(", ")),
-        ));
+/// Checks the images found against the request: every named image is in the library, and a
+/// whole library is neither empty nor too large.
+fn check_selection<E>(requested: &ImageSelection, found: &[Uuid]) -> Result<(), SubmitError<E>> {
+    match requested.ids() {
+        Some(ids) if found.len() != ids.len() => {
+            let found: HashSet<&Uuid> = found.iter().collect();
+            let missing = ids
+                .iter()
+                .filter(|id| !found.contains(id))
+                .copied()
+                .collect();
+            Err(SubmitError::ImagesNotInLibrary(missing))
+        }
+        Some(_) => Ok(()),
+        None if found.is_empty() => Err(SubmitError::NoImages),
+        None if found.len() > MAX_IMAGES_PER_JOB => Err(SubmitError::TooManyImages),
+        None => Ok(()),
     }
-    if found.is_empty() {
-        return Err(invalid(
-            "/library_id",
-            "the library has no images to analyse",
-        ));
-    }
-    if found.len() > MAX_IMAGES_PER_JOB {
-        return Err(invalid(
-            "/library_id",
-            format!(
-                "a job covers at most {MAX_IMAGES_PER_JOB} images; pass image_ids to choose some"
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn check_image_ids<E>(ids: &[Uuid]) -> Result<(), SubmitError<E>> {
-    if ids.is_empty() {
-        return Err(invalid(
-            "/image_ids",
-            "must name at least one image, or be left out to use the whole library",
-        ));
-    }
-    if ids.len() > MAX_IMAGES_PER_JOB {
-        return Err(invalid(
-            "/image_ids",
-            format!("at most {MAX_IMAGES_PER_JOB} images per job"),
-        ));
-    }
-    let mut seen = HashSet::with_capacity(ids.len());
-    if let Some(dup) = ids.iter().find(|id| !seen.insert(**id)) {
-        return Err(invalid(
-            "/image_ids",
-            format!("image {dup} is listed twice"),
-        ));
-    }
-    Ok(())
 }
 
 /// The job an idempotency key already produced, if any.
@@ -396,7 +361,7 @@ pub async fn get<C: ConnectionTrait>(
     let job = jobs::Model::from_query_result(&row, "")?;
     let stages: serde_json::Value = row.try_get("", "stage_stats")?;
     let stages = serde_json::from_value(stages)
-        .map_err(|e| StoreError::Database(sea_orm::DbErr::Json(e.to_string())))?;
+        .map_err(|e| StoreError::corrupt(format!("job {id} has unreadable stage counters: {e}")))?;
     Ok(JobView { job, stages })
 }
 
@@ -451,7 +416,7 @@ pub async fn history<C: ConnectionTrait>(
 ) -> Result<Page<JobView>, StoreError> {
     let mut query = jobs::Entity::find().filter(jobs::Column::TenantId.eq(tenant.0));
     if let Some(status) = filter.status {
-        query = query.filter(jobs::Column::Status.eq(status.as_str()));
+        query = query.filter(jobs::Column::Status.eq(status));
     }
     if let Some(id) = filter.pipeline_id {
         query = query.filter(jobs::Column::PipelineId.eq(id));
@@ -533,18 +498,11 @@ pub async fn cancel(
         .one(&txn)
         .await?
         .ok_or(StoreError::NotFound)?;
-    let status: JobStatus = job.status.parse().map_err(|_| {
-        StoreError::Database(sea_orm::DbErr::Type(format!(
-            "job {id} has status {}",
-            job.status
-        )))
-    })?;
-    match status {
+    match job.status {
         JobStatus::Cancelled => {}
-        JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed => {
+        status @ (JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Failed) => {
             return Err(StoreError::Conflict(format!(
-                "the job already finished ({})",
-                status.as_str()
+                "the job already finished ({status})"
             )));
         }
         JobStatus::Queued | JobStatus::Running => {
@@ -583,16 +541,16 @@ pub async fn cancel(
 }
 
 /// The event that tells listeners about `job` as stored: its status, counters and `seq`.
-pub fn event(job: &jobs::Model, kind: JobEventKind) -> Result<JobEvent, StoreError> {
-    Ok(JobEvent {
+pub fn event(job: &jobs::Model, kind: JobEventKind) -> JobEvent {
+    JobEvent {
         v: JOB_EVENT_VERSION,
         job_id: job.id,
         tenant_id: job.tenant_id,
         seq: job.event_seq,
         kind,
-        status: crate::work::parse("job", job.id, &job.status)?,
+        status: job.status,
         counts: counts(job),
-    })
+    }
 }
 
 /// What [`changed_since`] found: each job's id and `seq`, with the database's clock when

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use chrono::Utc;
+use domain::validation::Name;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait, sea_query::LockType,
@@ -56,14 +57,14 @@ pub async fn lock<C: ConnectionTrait>(
 pub async fn create<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
-    name: &str,
+    name: &Name,
     description: Option<&str>,
 ) -> Result<LibraryView, StoreError> {
     let now = Utc::now();
     let library = libraries::Entity::insert(libraries::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.0),
-        name: Set(name.to_string()),
+        name: Set(name.as_str().to_owned()),
         description: Set(description.map(str::to_string)),
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
@@ -144,13 +145,13 @@ pub async fn update<C: ConnectionTrait>(
     db: &C,
     tenant: TenantId,
     id: Uuid,
-    name: Option<&str>,
+    name: Option<&Name>,
     description: Option<Option<&str>>,
 ) -> Result<LibraryView, StoreError> {
     let existing = find(db, tenant, id).await?;
     let mut model: libraries::ActiveModel = existing.into();
     if let Some(name) = name {
-        model.name = Set(name.to_string());
+        model.name = Set(name.as_str().to_owned());
     }
     if let Some(description) = description {
         model.description = Set(description.map(str::to_string));

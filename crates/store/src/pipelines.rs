@@ -1,7 +1,10 @@
 //! Pipelines and their ordered stages.
 
 use chrono::Utc;
-use domain::pipeline::{PipelineSpec, StageSpec};
+use domain::{
+    pipeline::{PipelineSpec, StageSpec},
+    validation::Name,
+};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
@@ -22,7 +25,7 @@ pub struct PipelineView {
 
 /// Name, description and stages of a pipeline, already validated.
 pub struct PipelineInput<'a> {
-    pub name: &'a str,
+    pub name: &'a Name,
     pub description: Option<&'a str>,
     pub spec: &'a PipelineSpec,
 }
@@ -37,7 +40,7 @@ pub async fn create(
     let pipeline = pipelines::Entity::insert(pipelines::ActiveModel {
         id: Set(Uuid::now_v7()),
         tenant_id: Set(tenant.0),
-        name: Set(input.name.to_string()),
+        name: Set(input.name.as_str().to_owned()),
         description: Set(input.description.map(str::to_string)),
         version: Set(1),
         created_at: Set(now.into()),
@@ -65,7 +68,7 @@ pub async fn update(
     let existing = find_row(&txn, tenant, id).await?;
     let version = existing.version + 1;
     let mut model: pipelines::ActiveModel = existing.into();
-    model.name = Set(input.name.to_string());
+    model.name = Set(input.name.as_str().to_owned());
     model.description = Set(input.description.map(str::to_string));
     model.version = Set(version);
     model.updated_at = Set(Utc::now().into());
@@ -106,25 +109,19 @@ async fn insert_stages<C: ConnectionTrait>(
                 .map(|f| serde_json::to_value(f).unwrap_or_default())),
             temperature: Set(stage.temperature),
             max_tokens: Set(stage.max_tokens.map(|t| t as i32)),
-            image_detail: Set(stage.image_detail.as_str().into()),
+            image_detail: Set(stage.image_detail),
         });
     stages::Entity::insert_many(rows).exec(db).await?;
     Ok(())
 }
 
 fn stage_from_row(row: stages::Model) -> Result<StageSpec, StoreError> {
-    let corrupt = |what: &str, e: serde_json::Error| {
-        StoreError::Database(sea_orm::DbErr::Json(format!(
-            "stage {} has an unreadable {what}: {e}",
-            row.id
-        )))
-    };
-    let filter = match row.filter.clone() {
-        Some(v) => Some(serde_json::from_value(v).map_err(|e| corrupt("filter", e))?),
+    let filter = match row.filter {
+        Some(v) => Some(serde_json::from_value(v).map_err(|e| {
+            StoreError::corrupt(format!("stage {} has an unreadable filter: {e}", row.id))
+        })?),
         None => None,
     };
-    let image_detail = serde_json::from_value(serde_json::Value::String(row.image_detail.clone()))
-        .map_err(|e| corrupt("image_detail", e))?;
     Ok(StageSpec {
         name: row.name,
         model: row.model,
@@ -133,7 +130,7 @@ fn stage_from_row(row: stages::Model) -> Result<StageSpec, StoreError> {
         json_schema: row.json_schema,
         temperature: row.temperature,
         max_tokens: row.max_tokens.map(|t| t.max(0) as u32),
-        image_detail,
+        image_detail: row.image_detail,
         filter,
     })
 }

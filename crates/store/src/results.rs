@@ -1,6 +1,7 @@
 //! Job results: one row per (item, stage), listed a page at a time or read whole, in
 //! chunks, for export. Both are reached only through a job of the tenant's.
 
+use domain::job::Verdict;
 use futures::stream::{self, BoxStream};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait,
@@ -18,8 +19,7 @@ pub const EXPORT_CHUNK_ROWS: u64 = 1000;
 #[derive(Debug, Default, Clone)]
 pub struct ResultFilter {
     pub stage_index: Option<i32>,
-    /// `true`: results whose filter passed the image; `false`: those that filtered it out.
-    pub passed: Option<bool>,
+    pub verdict: Option<Verdict>,
     pub image_id: Option<Uuid>,
 }
 
@@ -74,8 +74,8 @@ pub async fn list<C: ConnectionTrait>(
     if let Some(stage) = filter.stage_index {
         query = query.filter(job_results::Column::StageIndex.eq(stage));
     }
-    if let Some(passed) = filter.passed {
-        query = query.filter(job_results::Column::Passed.eq(passed));
+    if let Some(verdict) = filter.verdict {
+        query = query.filter(job_results::Column::Passed.eq(verdict.passed()));
     }
     if let Some(image_id) = filter.image_id {
         query = query.filter(job_results::Column::ImageId.eq(image_id));

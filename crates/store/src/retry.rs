@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use crate::{
     StoreError, TenantId,
-    work::{job_event, parse, stmt},
+    work::{job_event, stmt},
 };
 
 /// Which failed items to re-open.
@@ -293,14 +293,11 @@ async fn lock_jobs<C: ConnectionTrait>(
     let rows = txn.query_all_raw(stmt(sql, values)).await?;
     rows.iter()
         .map(|row| {
-            let id: Uuid = row.try_get("", "id")?;
-            let status: String = row.try_get("", "status")?;
-            let priority: String = row.try_get("", "priority")?;
             Ok((
-                id,
+                row.try_get("", "id")?,
                 LockedJob {
-                    status: parse("job", id, &status)?,
-                    priority: parse("job", id, &priority)?,
+                    status: row.try_get("", "status")?,
+                    priority: row.try_get("", "priority")?,
                 },
             ))
         })
@@ -315,12 +312,10 @@ async fn lock_items<C: ConnectionTrait>(
     let rows = txn.query_all_raw(stmt(sql, values)).await?;
     rows.iter()
         .map(|row| {
-            let id: Uuid = row.try_get("", "id")?;
-            let status: String = row.try_get("", "status")?;
             Ok(LockedItem {
-                id,
+                id: row.try_get("", "id")?,
                 job_id: row.try_get("", "job_id")?,
-                status: parse("item", id, &status)?,
+                status: row.try_get("", "status")?,
                 stage: row.try_get("", "current_stage")?,
             })
         })

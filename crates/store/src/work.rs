@@ -25,20 +25,6 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-fn corrupt(what: String) -> StoreError {
-    StoreError::Database(sea_orm::DbErr::Custom(what))
-}
-
-pub(crate) fn parse<T: std::str::FromStr>(
-    what: &str,
-    id: Uuid,
-    value: &str,
-) -> Result<T, StoreError> {
-    value
-        .parse()
-        .map_err(|_| corrupt(format!("{what} {id} has status or priority {value}")))
-}
-
 pub(crate) fn stmt(sql: &str, values: Vec<sea_orm::Value>) -> Statement {
     Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }
@@ -66,14 +52,13 @@ pub async fn job_headers(
     rows.iter()
         .map(|row| {
             let job_id: Uuid = row.try_get("", "id")?;
-            let priority: String = row.try_get("", "priority")?;
             let snapshot: serde_json::Value = row.try_get("", "pipeline_snapshot")?;
             Ok(JobHeader {
                 job_id,
                 tenant_id: row.try_get("", "tenant_id")?,
-                priority: parse("job", job_id, &priority)?,
+                priority: row.try_get("", "priority")?,
                 snapshot: serde_json::from_value(snapshot).map_err(|e| {
-                    corrupt(format!(
+                    StoreError::corrupt(format!(
                         "job {job_id} has an unreadable pipeline snapshot: {e}"
                     ))
                 })?,
@@ -148,14 +133,11 @@ pub async fn load(
         let Some(slot) = usize::try_from(ord).ok().and_then(|o| loaded.get_mut(o)) else {
             continue;
         };
-        let message = &messages[ord as usize];
-        let item_status: String = row.try_get("", "item_status")?;
-        let job_status: String = row.try_get("", "job_status")?;
         let current_stage: i32 = row.try_get("", "current_stage")?;
         let image_exists: bool = row.try_get("", "image_exists")?;
         *slot = Some(Loaded {
-            job_status: parse("job", message.job_id, &job_status)?,
-            item_status: parse("item", message.item_id, &item_status)?,
+            job_status: row.try_get("", "job_status")?,
+            item_status: row.try_get("", "item_status")?,
             current_stage: current_stage.max(0) as u32,
             image_id: row.try_get("", "image_id")?,
             image: image_exists
@@ -272,11 +254,11 @@ struct ResultRow<'a> {
 #[derive(Serialize)]
 struct ItemRow<'a> {
     id: Uuid,
-    status: &'static str,
+    status: ItemStatus,
     stage: i32,
     finished: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    error_class: Option<&'static str>,
+    error_class: Option<ErrorClass>,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -385,13 +367,11 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
     let mut items = rows
         .iter()
         .map(|row| {
-            let id: Uuid = row.try_get("", "id")?;
-            let status: String = row.try_get("", "status")?;
             Ok((
-                id,
+                row.try_get("", "id")?,
                 ItemState {
                     job_id: row.try_get("", "job_id")?,
-                    status: parse("item", id, &status)?,
+                    status: row.try_get("", "status")?,
                     stage: row.try_get("", "current_stage")?,
                     changed: false,
                     error_class: None,
@@ -512,10 +492,10 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
         .filter(|(_, item)| item.changed)
         .map(|(id, item)| ItemRow {
             id: *id,
-            status: item.status.as_str(),
+            status: item.status,
             stage: item.stage,
             finished: item.status.is_terminal(),
-            error_class: item.error_class.map(ErrorClass::as_str),
+            error_class: item.error_class,
             last_error: item.last_error.as_deref(),
             attempts: item.attempts,
         })
@@ -526,8 +506,10 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
         let stage_deltas: Vec<&StageDelta> = stages.values().collect();
         let json =
             |v: serde_json::Result<serde_json::Value>| -> Result<sea_orm::Value, StoreError> {
-                Ok(v.map_err(|e| corrupt(format!("encoding a batch: {e}")))?
-                    .into())
+                Ok(v.map_err(|e| {
+                    StoreError::Database(sea_orm::DbErr::Custom(format!("encoding a batch: {e}")))
+                })?
+                .into())
             };
         let values = vec![
             json(serde_json::to_value(&results))?,
@@ -631,14 +613,13 @@ pub(crate) fn job_event(
     job_id: Uuid,
     items: Vec<ItemProgress>,
 ) -> Result<JobEvent, StoreError> {
-    let status: String = row.try_get("", "status")?;
     Ok(JobEvent {
         v: JOB_EVENT_VERSION,
         job_id,
         tenant_id: row.try_get("", "tenant_id")?,
         seq: row.try_get("", "event_seq")?,
         kind: JobEventKind::Progress { items },
-        status: parse("job", job_id, &status)?,
+        status: row.try_get("", "status")?,
         counts: JobCounts {
             total: row.try_get("", "total_items")?,
             pending: row.try_get("", "pending_items")?,

@@ -6,9 +6,8 @@ use std::collections::BTreeSet;
 use api::routes::{
     Paged,
     items::{JobErrorGroup, JobItem, JobItemDetail, StageState},
-    results::Verdict,
 };
-use domain::job::{ErrorClass, ItemStatus, JobStatus};
+use domain::job::{ErrorClass, ItemStatus, JobStatus, Verdict};
 use reqwest::{Method, StatusCode};
 use system_tests::{
     TestApp, distinct_images, passes_first_stage, reject_images, start_standin, two_stages,

@@ -311,7 +311,7 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
         store::jobs::Submission {
             pipeline_id: pipeline,
             library_id: library,
-            image_ids: None,
+            images: &domain::selection::ImageSelection::ALL,
             priority: Priority::High,
             idempotency_key: None,
             request_hash: "test",

@@ -476,3 +476,58 @@ async fn history_items_carry_the_tokens_and_stage_counts_of_the_jobs_details() {
     assert_eq!(item["stages"].as_array().unwrap().len(), 2);
     assert_eq!(item["stages"][0]["processed"], 6);
 }
+
+#[tokio::test]
+async fn a_stored_status_that_names_no_status_is_a_corrupt_row_and_a_500_without_details() {
+    let app = TestApp::spawn().await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["chelsea.png"]).await;
+    let pipeline = app.create_pipeline("p", one_stage()).await;
+    let job = app.submit_job(pipeline, library).await;
+    // As a newer release that added a status (and widened the check) might have written it.
+    app.db
+        .execute_unprepared("ALTER TABLE jobs DROP CONSTRAINT jobs_status_check")
+        .await
+        .unwrap();
+    app.db
+        .execute_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "UPDATE jobs SET status = 'done' WHERE id = $1",
+            [job.into()],
+        ))
+        .await
+        .unwrap();
+    let tenant = app
+        .db
+        .query_one_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            "SELECT tenant_id FROM jobs WHERE id = $1",
+            [job.into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<Uuid>("", "tenant_id")
+        .unwrap();
+
+    // Read by raw SQL and by the entity: the same error.
+    let tenant = store::TenantId(tenant);
+    let by_sql = store::jobs::get(&app.db, tenant, job).await.unwrap_err();
+    let by_entity = store::jobs::by_ids(&app.db, tenant, &[job])
+        .await
+        .unwrap_err();
+    for error in [by_sql, by_entity] {
+        let store::StoreError::Corrupt(what) = error else {
+            panic!("expected a corrupt row, got {error:?}");
+        };
+        assert!(what.contains("unknown job status \"done\""), "{what}");
+    }
+
+    for path in [format!("/api/jobs/{job}"), "/api/jobs/history".to_string()] {
+        let response = app.get(&path).send().await.unwrap();
+        assert_eq!(response.status(), 500, "{path}");
+        let body = response.text().await.unwrap();
+        assert!(body.contains("internal_error"), "{body}");
+        assert!(!body.contains("done"), "{body}");
+    }
+}

@@ -5,9 +5,8 @@ use api::routes::{
     Paged,
     items::{JobItem, JobItemDetail},
     jobs::{Job, JobSummary},
-    results::Verdict,
 };
-use domain::job::{JobStatus, Priority};
+use domain::job::{JobStatus, Priority, Verdict};
 use reqwest::StatusCode;
 use serde_json::json;
 use system_tests::{TestApp, distinct_images, one_stage, start_standin, two_stages};

@@ -3,11 +3,9 @@
 
 use std::collections::HashSet;
 
-use api::routes::{
-    Paged,
-    results::{JobResult, Verdict},
-};
+use api::routes::{Paged, results::JobResult};
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use domain::job::Verdict;
 use reqwest::{Method, StatusCode};
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};

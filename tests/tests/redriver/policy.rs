@@ -2,7 +2,7 @@
 //! breaker is open.
 
 use chrono::Utc;
-use domain::job::ErrorClass;
+use domain::job::{DeadLetterStatus, ErrorClass};
 use redriver::PolicyPass;
 use sea_orm::ConnectionTrait;
 use system_tests::TestApp;
@@ -73,7 +73,7 @@ async fn the_auto_redrive_pass_takes_old_transient_letters_only_while_no_breaker
             .await
             .unwrap()
             .status,
-        "open"
+        DeadLetterStatus::Open
     );
     assert!(audits(&app).await.is_empty());
     assert!(app.drain_stage_queue(10).await.is_empty());
@@ -89,7 +89,7 @@ async fn the_auto_redrive_pass_takes_old_transient_letters_only_while_no_breaker
     assert_eq!(report.matched, 1, "{report:?}");
     assert_eq!(report.redriven, 1);
     let redriven = store::dead_letters::get(&app.db, due.id).await.unwrap();
-    assert_eq!(redriven.status, "redriven");
+    assert_eq!(redriven.status, DeadLetterStatus::Redriven);
     assert_eq!(redriven.redrive_count, 1);
     assert_eq!(item_status(&app, items[0]).await, "pending");
     for (untouched, item) in [
@@ -102,7 +102,7 @@ async fn the_auto_redrive_pass_takes_old_transient_letters_only_while_no_breaker
                 .await
                 .unwrap()
                 .status,
-            "open"
+            DeadLetterStatus::Open
         );
         assert_eq!(item_status(&app, item).await, "failed");
     }

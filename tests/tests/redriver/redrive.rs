@@ -66,7 +66,7 @@ async fn a_dry_run_re_drive_counts_what_it_would_do_changes_nothing_and_is_audit
     assert_eq!(item_status(&app, items[0]).await, "failed");
     for l in &letters {
         let stored = store::dead_letters::get(&app.db, l.id).await.unwrap();
-        assert_eq!(stored.status, "open");
+        assert_eq!(stored.status, DeadLetterStatus::Open);
         assert_eq!(stored.redrive_count, 0);
     }
     assert!(
@@ -241,7 +241,7 @@ async fn purging_marks_letters_purged_keeps_their_payload_and_is_audited() {
             .await
             .unwrap()
             .status,
-        "open",
+        DeadLetterStatus::Open,
         "the filter kept the transient letter out"
     );
     let kept: DeadLetterDetail = admin

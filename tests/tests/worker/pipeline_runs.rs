@@ -14,8 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{
     EventReader, RUN_TIMEOUT, RunningWorker, TestApp, distinct_images, eventually,
-    passes_first_stage,
-    start_standin, two_stages,
+    passes_first_stage, start_standin, two_stages,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -318,7 +317,7 @@ async fn a_message_delivered_before_its_submission_commits_is_processed_not_drop
     let submission = store::jobs::Submission {
         pipeline_id: pipeline,
         library_id: library,
-        image_ids: None,
+        images: &domain::selection::ImageSelection::ALL,
         priority: domain::job::Priority::Normal,
         idempotency_key: None,
         request_hash: "test",

@@ -1,10 +1,8 @@
 //! `/api/jobs/bulk/*`: cancel or retry many jobs in one request, each exactly as its single-job
 //! endpoint would, with an outcome per job.
 
-use std::collections::HashSet;
-
 use actix_web::{post, web};
-use domain::validation::ValidationErrors;
+use domain::{selection::IdList, validation::ValidationErrors};
 use serde::{Deserialize, Serialize};
 use store::{TenantId, jobs::JobView};
 use utoipa::ToSchema;
@@ -13,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, Validate},
+    extract::{IdListWording, JsonBody, RequestBody, id_list_errors, id_list_schema},
     routes::jobs,
     state::AppState,
 };
@@ -25,29 +23,29 @@ pub const MAX_BULK_JOBS: usize = 100;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"job_ids": ["01936d6e-8f3a-7c1e-9b2a-3f4e5d6c7b8a"]}))]
 pub struct BulkJobs {
-    /// The jobs, each named once.
-    #[schema(min_items = 1, max_items = 100)]
+    /// Documented by [`job_ids_schema`], whose limit is the one the code checks.
+    #[schema(schema_with = job_ids_schema)]
     pub job_ids: Vec<Uuid>,
 }
 
-impl Validate for BulkJobs {
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        if self.job_ids.is_empty() {
-            errors.push("/job_ids", "must name at least one job");
-        } else if self.job_ids.len() > MAX_BULK_JOBS {
-            errors.push(
-                "/job_ids",
-                format!("at most {MAX_BULK_JOBS} jobs per request"),
-            );
-        }
-        let mut seen = HashSet::with_capacity(self.job_ids.len());
-        for (i, id) in self.job_ids.iter().enumerate() {
-            if !seen.insert(id) {
-                errors.push(format!("/job_ids/{i}"), format!("job {id} is listed twice"));
-            }
-        }
-        errors.into_result()
+fn job_ids_schema() -> utoipa::openapi::schema::Array {
+    id_list_schema("The jobs, each named once.", MAX_BULK_JOBS, false)
+}
+
+impl RequestBody for BulkJobs {
+    type Parsed = IdList;
+
+    fn parse(self) -> Result<IdList, ApiError> {
+        IdList::parse(self.job_ids, MAX_BULK_JOBS).map_err(|error| {
+            let mut errors = ValidationErrors::new();
+            let wording = IdListWording {
+                noun: "job",
+                empty: "must name at least one job",
+                too_many: |max| format!("at most {max} jobs per request"),
+            };
+            id_list_errors("/job_ids", error, &wording, &mut errors);
+            ApiError::Validation(errors)
+        })
     }
 }
 
@@ -123,7 +121,7 @@ pub async fn bulk_cancel(
     JsonBody(body): JsonBody<BulkJobs>,
 ) -> Result<web::Json<BulkResults>, ApiError> {
     Ok(web::Json(
-        each(&state, tenant, body.job_ids, jobs::cancel).await?,
+        each(&state, tenant, body.into_vec(), jobs::cancel).await?,
     ))
 }
 
@@ -141,7 +139,7 @@ pub async fn bulk_retry(
     JsonBody(body): JsonBody<BulkJobs>,
 ) -> Result<web::Json<BulkResults>, ApiError> {
     Ok(web::Json(
-        each(&state, tenant, body.job_ids, jobs::retry).await?,
+        each(&state, tenant, body.into_vec(), jobs::retry).await?,
     ))
 }
 

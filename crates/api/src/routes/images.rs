@@ -18,7 +18,7 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, PageQuery, Validate},
+    extract::{JsonBody, PageQuery, RequestBody},
     routes::{Paged, paged},
     state::AppState,
 };
@@ -102,8 +102,16 @@ pub struct RegisterImageUrl {
     pub filename: Option<String>,
 }
 
-impl Validate for RegisterImageUrl {
-    fn validate(&self) -> Result<(), ValidationErrors> {
+/// An image URL to register, parsed: the file name is the given one or the URL's, trimmed.
+pub struct NewImageUrl {
+    pub url: String,
+    pub filename: String,
+}
+
+impl RequestBody for RegisterImageUrl {
+    type Parsed = NewImageUrl;
+
+    fn parse(self) -> Result<NewImageUrl, ApiError> {
         let mut errors = ValidationErrors::new();
         if let Err(message) = check_https_url(&self.url) {
             errors.push("/url", message);
@@ -113,7 +121,16 @@ impl Validate for RegisterImageUrl {
         {
             errors.push("/filename", message);
         }
-        errors.into_result()
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        let filename = self
+            .filename
+            .unwrap_or_else(|| filename_from_url(&self.url));
+        Ok(NewImageUrl {
+            filename: filename.trim().to_owned(),
+            url: self.url,
+        })
     }
 }
 
@@ -291,11 +308,7 @@ pub async fn register_image_url(
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<RegisterImageUrl>,
 ) -> Result<HttpResponse, ApiError> {
-    let filename = body
-        .filename
-        .clone()
-        .unwrap_or_else(|| filename_from_url(&body.url));
-    let image = store::images::add_url(&state.db, tenant, *path, &body.url, filename.trim(), None)
+    let image = store::images::add_url(&state.db, tenant, *path, &body.url, &body.filename, None)
         .await
         .map_err(|e| ApiError::from_store(e, "library"))?;
     Ok(HttpResponse::Created()

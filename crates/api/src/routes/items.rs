@@ -3,7 +3,7 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
-use domain::job::{ErrorClass, ItemStatus};
+use domain::job::{ErrorClass, ItemStatus, Verdict};
 use serde::{Deserialize, Serialize};
 use store::items::{ErrorGroup, ItemFilter, ItemRow};
 use utoipa::{IntoParams, ToSchema};
@@ -13,10 +13,7 @@ use crate::{
     auth::Tenant,
     error::ApiError,
     extract::PageQuery,
-    routes::{
-        Paged, paged,
-        results::{TokenUsage, Verdict},
-    },
+    routes::{Paged, paged, results::TokenUsage},
     state::AppState,
 };
 
@@ -39,31 +36,19 @@ pub struct JobItem {
     pub updated_at: DateTime<Utc>,
 }
 
-fn parse<T: std::str::FromStr>(value: &str, what: &str) -> Result<T, ApiError> {
-    value
-        .parse()
-        .map_err(|_| ApiError::internal(anyhow::anyhow!("stored {what} {value} is unknown")))
-}
-
-impl TryFrom<ItemRow> for JobItem {
-    type Error = ApiError;
-
-    fn try_from(row: ItemRow) -> Result<Self, ApiError> {
-        Ok(JobItem {
+impl From<ItemRow> for JobItem {
+    fn from(row: ItemRow) -> Self {
+        JobItem {
             item_id: row.id,
             image_id: row.image_id,
             image_name: row.image_name,
-            status: parse(&row.status, "item status")?,
+            status: row.status,
             stage_index: row.current_stage,
             attempts: row.attempts,
-            error_class: row
-                .error_class
-                .as_deref()
-                .map(|c| parse(c, "error class"))
-                .transpose()?,
+            error_class: row.error_class,
             error: row.last_error,
             updated_at: row.updated_at.into(),
-        })
+        }
     }
 }
 
@@ -105,18 +90,7 @@ pub async fn list_items(
     let found = store::items::list(&state.db, tenant, *path, filter, page)
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
-    let items = found
-        .items
-        .into_iter()
-        .map(JobItem::try_from)
-        .collect::<Result<_, _>>()?;
-    Ok(web::Json(paged(
-        store::Page {
-            items,
-            total: found.total,
-        },
-        page,
-    )))
+    Ok(web::Json(paged(found.map(JobItem::from), page)))
 }
 
 /// Where an item stands at one stage.
@@ -204,7 +178,7 @@ pub async fn get_item(
     let detail = store::items::get(&state.db, tenant, job_id, item_id)
         .await
         .map_err(|e| ApiError::from_store(e, "item"))?;
-    let item = JobItem::try_from(detail.item)?;
+    let item = JobItem::from(detail.item);
     let mut results = detail.results.into_iter().peekable();
     let mut stages = Vec::with_capacity(detail.snapshot.stages.len());
     for (index, spec) in detail.snapshot.stages.into_iter().enumerate() {
@@ -269,20 +243,14 @@ pub struct JobErrorGroup {
     pub sample_item_id: Uuid,
 }
 
-impl TryFrom<ErrorGroup> for JobErrorGroup {
-    type Error = ApiError;
-
-    fn try_from(group: ErrorGroup) -> Result<Self, ApiError> {
-        Ok(JobErrorGroup {
-            class: group
-                .error_class
-                .as_deref()
-                .map(|c| parse(c, "error class"))
-                .transpose()?,
+impl From<ErrorGroup> for JobErrorGroup {
+    fn from(group: ErrorGroup) -> Self {
+        JobErrorGroup {
+            class: group.error_class,
             count: group.count,
             sample_message: group.sample_message,
             sample_item_id: group.sample_item_id,
-        })
+        }
     }
 }
 
@@ -303,10 +271,7 @@ pub async fn job_errors(
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
     Ok(web::Json(
-        groups
-            .into_iter()
-            .map(JobErrorGroup::try_from)
-            .collect::<Result<_, _>>()?,
+        groups.into_iter().map(JobErrorGroup::from).collect(),
     ))
 }
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use domain::{
     event::{JobCounts, JobEventKind},
     job::{JobStatus, Priority},
-    validation::ValidationErrors,
+    selection::{IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB},
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -22,7 +22,7 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, PageQuery, Validate},
+    extract::{JsonBody, PageQuery, RequestBody, id_list_schema},
     routes::{Paged, paged},
     state::AppState,
 };
@@ -40,19 +40,65 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 pub struct SubmitJob {
     pub pipeline_id: Uuid,
     pub library_id: Uuid,
-    /// Images of the library to analyse; all of them when absent.
-    #[schema(min_items = 1, max_items = 100000)]
+    /// Documented by [`image_ids_schema`], whose limit is the one the code checks.
+    #[schema(schema_with = image_ids_schema)]
     pub image_ids: Option<Vec<Uuid>>,
     #[serde(default)]
     pub priority: Priority,
 }
 
-/// The selection rules (non-empty, no duplicates, at most 100,000 images, all in the
-/// library) are checked where the images are looked up, in `store::jobs::submit`.
-impl Validate for SubmitJob {
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        Ok(())
+fn image_ids_schema() -> utoipa::openapi::schema::Array {
+    id_list_schema(
+        "Images of the library to analyse; all of them when absent.",
+        MAX_IMAGES_PER_JOB,
+        true,
+    )
+}
+
+/// A job submission, parsed. Whether its pipeline, library and images exist is for the store
+/// to find out ([`store::jobs::SubmitError`]).
+pub struct JobRequest {
+    pub pipeline_id: Uuid,
+    pub library_id: Uuid,
+    pub images: ImageSelection,
+    pub priority: Priority,
+    /// Fingerprint of the body, so a reused idempotency key with a different body is caught.
+    pub request_hash: String,
+}
+
+impl RequestBody for SubmitJob {
+    type Parsed = JobRequest;
+
+    fn parse(self) -> Result<JobRequest, ApiError> {
+        let request_hash = fingerprint(&self)?;
+        let images = ImageSelection::parse(self.image_ids).map_err(selection_error)?;
+        Ok(JobRequest {
+            pipeline_id: self.pipeline_id,
+            library_id: self.library_id,
+            images,
+            priority: self.priority,
+            request_hash,
+        })
     }
+}
+
+/// A submission's `image_ids` problem: the first one, at the list.
+fn selection_error(error: IdListError) -> ApiError {
+    let message = match error.0.first() {
+        Some(IdListProblem::TooMany { max }) => format!("at most {max} images per job"),
+        Some(IdListProblem::Repeated { id, .. }) => format!("image {id} is listed twice"),
+        Some(IdListProblem::Empty) | None => {
+            "must name at least one image, or be left out to use the whole library".into()
+        }
+    };
+    ApiError::invalid("/image_ids", message)
+}
+
+/// The hex SHA-256 of a body as it serializes (so equal requests match however they were
+/// spelled): what an idempotency key is checked against.
+pub(crate) fn fingerprint(body: &impl Serialize) -> Result<String, ApiError> {
+    let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
+    Ok(hex::encode(Sha256::digest(bytes)))
 }
 
 /// Progress of one stage of a job.
@@ -146,20 +192,6 @@ fn snapshot(job: &jobs::Model) -> Result<SnapshotHeader, ApiError> {
     SnapshotHeader::deserialize(&job.pipeline_snapshot).map_err(ApiError::internal)
 }
 
-fn parse_status(job: &jobs::Model) -> Result<(JobStatus, Priority), ApiError> {
-    let status = job.status.parse().map_err(|_| {
-        ApiError::internal(anyhow::anyhow!("job {} has status {}", job.id, job.status))
-    })?;
-    let priority = job.priority.parse().map_err(|_| {
-        ApiError::internal(anyhow::anyhow!(
-            "job {} has priority {}",
-            job.id,
-            job.priority
-        ))
-    })?;
-    Ok((status, priority))
-}
-
 fn stage_progress(s: job_stage_stats::Model) -> StageProgress {
     StageProgress {
         index: s.stage_index,
@@ -189,7 +221,6 @@ impl TryFrom<JobView> for Job {
     fn try_from(view: JobView) -> Result<Self, ApiError> {
         let job = view.job;
         let snapshot = snapshot(&job)?;
-        let (status, priority) = parse_status(&job)?;
         Ok(Job {
             id: job.id,
             pipeline_id: job.pipeline_id,
@@ -197,8 +228,8 @@ impl TryFrom<JobView> for Job {
             pipeline_version: snapshot.version,
             library_id: job.library_id,
             preview: job.preview,
-            status,
-            priority,
+            status: job.status,
+            priority: job.priority,
             counts: counts(&job),
             percent_complete: percent_complete(&job),
             stages: view.stages.into_iter().map(stage_progress).collect(),
@@ -218,15 +249,14 @@ impl TryFrom<JobView> for JobSummary {
     fn try_from(view: JobView) -> Result<Self, ApiError> {
         let job = view.job;
         let snapshot = snapshot(&job)?;
-        let (status, priority) = parse_status(&job)?;
         Ok(JobSummary {
             id: job.id,
             pipeline_id: job.pipeline_id,
             pipeline_name: snapshot.name,
             library_id: job.library_id,
             preview: job.preview,
-            status,
-            priority,
+            status: job.status,
+            priority: job.priority,
             counts: counts(&job),
             percent_complete: percent_complete(&job),
             stages: view.stages.into_iter().map(stage_progress).collect(),
@@ -240,13 +270,7 @@ impl TryFrom<JobView> for JobSummary {
 /// Publishes an event about `job` as stored, best effort: live views re-read jobs from the
 /// database when events go missing.
 pub(crate) async fn publish_event(state: &AppState, job: &jobs::Model, kind: JobEventKind) {
-    let event = match store::jobs::event(job, kind) {
-        Ok(event) => event,
-        Err(error) => {
-            tracing::warn!(%error, job_id = %job.id, "could not describe a job event");
-            return;
-        }
-    };
+    let event = store::jobs::event(job, kind);
     if let Err(error) = state.publisher.publish_event(&event).await {
         tracing::warn!(%error, job_id = %job.id, event = event.name(), "could not publish a job event");
     }
@@ -291,16 +315,13 @@ pub async fn submit_job(
     JsonBody(body): JsonBody<SubmitJob>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let request_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&body).map_err(ApiError::internal)?,
-    ));
     let submission = Submission {
         pipeline_id: body.pipeline_id,
         library_id: body.library_id,
-        image_ids: body.image_ids.as_deref(),
+        images: &body.images,
         priority: body.priority,
         idempotency_key: key.as_deref(),
-        request_hash: &request_hash,
+        request_hash: &body.request_hash,
         preview: None,
     };
     accept(&state, tenant, submission).await
@@ -319,7 +340,24 @@ pub(crate) async fn accept(
     })
     .await
     .map_err(|err| match err {
-        SubmitError::Invalid(errors) => ApiError::Validation(errors),
+        SubmitError::UnknownPipeline(_) => ApiError::invalid("/pipeline_id", "no pipeline with this id"),
+        SubmitError::UnknownLibrary(_) => ApiError::invalid("/library_id", "no library with this id"),
+        SubmitError::ImagesNotInLibrary(missing) => {
+            let shown: Vec<String> = missing.iter().take(10).map(Uuid::to_string).collect();
+            ApiError::invalid(
+                "/image_ids",
+                format!("not images of this library: {}", shown.join(", ")),
+            )
+        }
+        SubmitError::NoImages => {
+            ApiError::invalid("/library_id", "the library has no images to analyse")
+        }
+        SubmitError::TooManyImages => ApiError::invalid(
+            "/library_id",
+            format!(
+                "a job covers at most {MAX_IMAGES_PER_JOB} images; pass image_ids to choose some"
+            ),
+        ),
         SubmitError::IdempotencyKeyReused => ApiError::Conflict(
             "this Idempotency-Key was already used for a different request; use a new key".into(),
         ),
@@ -560,7 +598,7 @@ pub(crate) async fn retry(
         .map_err(|e| ApiError::from_store(e, "job"))?;
     if reopened.reopened.is_empty() {
         return Err(ApiError::Conflict(
-            if view.job.status == JobStatus::Cancelled.as_str() {
+            if view.job.status == JobStatus::Cancelled {
                 "the job is cancelled; its items cannot be retried".into()
             } else {
                 "the job has no failed items to retry".into()

@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
-use domain::validation::{MAX_NAME_LEN, ValidationErrors, validate_name};
+use domain::validation::{Name, ValidationErrors};
 use serde::{Deserialize, Serialize};
 use store::libraries::LibraryView;
 use utoipa::ToSchema;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, PageQuery, Validate},
+    extract::{JsonBody, PageQuery, RequestBody},
     routes::{Paged, paged},
     state::AppState,
 };
@@ -56,7 +56,8 @@ pub struct CreateLibrary {
     pub description: Option<String>,
 }
 
-fn validate_description(description: Option<&str>, errors: &mut ValidationErrors) {
+/// Checks a library's or pipeline's description.
+pub(crate) fn check_description(description: Option<&str>, errors: &mut ValidationErrors) {
     if description.is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN) {
         errors.push(
             "/description",
@@ -65,13 +66,34 @@ fn validate_description(description: Option<&str>, errors: &mut ValidationErrors
     }
 }
 
-impl Validate for CreateLibrary {
-    fn validate(&self) -> Result<(), ValidationErrors> {
+/// A new library, parsed.
+pub struct NewLibrary {
+    pub name: Name,
+    pub description: Option<String>,
+}
+
+impl RequestBody for CreateLibrary {
+    type Parsed = NewLibrary;
+
+    fn parse(self) -> Result<NewLibrary, ApiError> {
         let mut errors = ValidationErrors::new();
-        validate_name("/name", &self.name, MAX_NAME_LEN, &mut errors);
-        validate_description(self.description.as_deref(), &mut errors);
-        errors.into_result()
+        let name = parse_name(&self.name, &mut errors);
+        check_description(self.description.as_deref(), &mut errors);
+        match name {
+            Some(name) if errors.is_empty() => Ok(NewLibrary {
+                name,
+                description: self.description,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
     }
+}
+
+/// The `/name` of a body, or its errors added to `errors`.
+fn parse_name(name: &str, errors: &mut ValidationErrors) -> Option<Name> {
+    Name::parse(name)
+        .map_err(|name_errors| errors.nest("/name", name_errors))
+        .ok()
 }
 
 /// A partial update: absent fields stay as they are; an empty description clears it.
@@ -89,14 +111,30 @@ pub struct UpdateLibrary {
     pub description: Option<String>,
 }
 
-impl Validate for UpdateLibrary {
-    fn validate(&self) -> Result<(), ValidationErrors> {
+/// The changes to a library, parsed: `None` leaves a field as it is.
+pub struct LibraryChanges {
+    pub name: Option<Name>,
+    /// `Some(None)`: clear the description.
+    pub description: Option<Option<String>>,
+}
+
+impl RequestBody for UpdateLibrary {
+    type Parsed = LibraryChanges;
+
+    fn parse(self) -> Result<LibraryChanges, ApiError> {
         let mut errors = ValidationErrors::new();
-        if let Some(name) = &self.name {
-            validate_name("/name", name, MAX_NAME_LEN, &mut errors);
+        let name = self
+            .name
+            .as_deref()
+            .map(|name| parse_name(name, &mut errors));
+        check_description(self.description.as_deref(), &mut errors);
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
         }
-        validate_description(self.description.as_deref(), &mut errors);
-        errors.into_result()
+        Ok(LibraryChanges {
+            name: name.flatten(),
+            description: self.description.map(|d| Some(d).filter(|d| !d.is_empty())),
+        })
     }
 }
 
@@ -115,13 +153,9 @@ pub async fn create_library(
     Tenant(tenant): Tenant,
     JsonBody(body): JsonBody<CreateLibrary>,
 ) -> Result<HttpResponse, ApiError> {
-    let library = store::libraries::create(
-        &state.db,
-        tenant,
-        body.name.trim(),
-        body.description.as_deref(),
-    )
-    .await?;
+    let library =
+        store::libraries::create(&state.db, tenant, &body.name, body.description.as_deref())
+            .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/libraries/{}", library.library.id)))
         .json(Library::from(library)))
@@ -175,16 +209,12 @@ pub async fn update_library(
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<UpdateLibrary>,
 ) -> Result<web::Json<Library>, ApiError> {
-    let description = body
-        .description
-        .as_deref()
-        .map(|d| Some(d).filter(|d| !d.is_empty()));
     let library = store::libraries::update(
         &state.db,
         tenant,
         *path,
-        body.name.as_deref().map(str::trim),
-        description,
+        body.name.as_ref(),
+        body.description.as_ref().map(Option::as_deref),
     )
     .await
     .map_err(|e| ApiError::from_store(e, "library"))?;

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
 use domain::{
     pipeline::{PipelineSpec, StageSpec},
-    validation::{MAX_NAME_LEN, ValidationErrors, validate_name},
+    validation::{Name, ValidationErrors},
 };
 use serde::{Deserialize, Serialize};
 use store::pipelines::{PipelineInput, PipelineView};
@@ -14,8 +14,8 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, PageQuery, Validate},
-    routes::{Paged, libraries::MAX_DESCRIPTION_LEN, paged},
+    extract::{JsonBody, PageQuery, RequestBody},
+    routes::{Paged, libraries::check_description, paged},
     state::AppState,
 };
 
@@ -62,39 +62,46 @@ pub struct PipelineDefinition {
     pub stages: Vec<StageSpec>,
 }
 
-impl Validate for PipelineDefinition {
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        validate_name("/name", &self.name, MAX_NAME_LEN, &mut errors);
-        if self
-            .description
-            .as_ref()
-            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_LEN)
-        {
-            errors.push(
-                "/description",
-                format!("must be at most {MAX_DESCRIPTION_LEN} characters"),
-            );
+/// A pipeline definition, parsed.
+pub struct NewPipeline {
+    pub name: Name,
+    pub description: Option<String>,
+    pub spec: PipelineSpec,
+}
+
+impl NewPipeline {
+    fn input(&self) -> PipelineInput<'_> {
+        PipelineInput {
+            name: &self.name,
+            description: self.description.as_deref(),
+            spec: &self.spec,
         }
+    }
+}
+
+impl RequestBody for PipelineDefinition {
+    type Parsed = NewPipeline;
+
+    fn parse(self) -> Result<NewPipeline, ApiError> {
+        let mut errors = ValidationErrors::new();
+        let name = Name::parse(&self.name)
+            .map_err(|name_errors| errors.nest("/name", name_errors))
+            .ok();
+        check_description(self.description.as_deref(), &mut errors);
         let spec = PipelineSpec {
-            stages: self.stages.clone(),
+            stages: self.stages,
         };
         if let Err(stage_errors) = spec.validate() {
             errors.nest("", stage_errors);
         }
-        errors.into_result()
-    }
-}
-
-impl PipelineDefinition {
-    fn into_parts(self) -> (String, Option<String>, PipelineSpec) {
-        (
-            self.name.trim().to_string(),
-            self.description,
-            PipelineSpec {
-                stages: self.stages,
-            },
-        )
+        match name {
+            Some(name) if errors.is_empty() => Ok(NewPipeline {
+                name,
+                description: self.description,
+                spec,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
     }
 }
 
@@ -106,13 +113,7 @@ pub async fn create_pipeline(
     Tenant(tenant): Tenant,
     JsonBody(body): JsonBody<PipelineDefinition>,
 ) -> Result<HttpResponse, ApiError> {
-    let (name, description, spec) = body.into_parts();
-    let input = PipelineInput {
-        name: &name,
-        description: description.as_deref(),
-        spec: &spec,
-    };
-    let pipeline = store::pipelines::create(&state.db, tenant, input).await?;
+    let pipeline = store::pipelines::create(&state.db, tenant, body.input()).await?;
     Ok(HttpResponse::Created()
         .insert_header((
             "Location",
@@ -166,13 +167,7 @@ pub async fn update_pipeline(
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<PipelineDefinition>,
 ) -> Result<web::Json<Pipeline>, ApiError> {
-    let (name, description, spec) = body.into_parts();
-    let input = PipelineInput {
-        name: &name,
-        description: description.as_deref(),
-        spec: &spec,
-    };
-    let pipeline = store::pipelines::update(&state.db, tenant, *path, input)
+    let pipeline = store::pipelines::update(&state.db, tenant, *path, body.input())
         .await
         .map_err(|e| ApiError::from_store(e, "pipeline"))?;
     Ok(web::Json(pipeline.into()))

@@ -1,11 +1,13 @@
 //! `POST /api/jobs/preview`: try one stage on a few images before the pipeline is saved.
 
-use std::collections::HashSet;
-
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use domain::{job::Priority, pipeline::StageSpec, validation::ValidationErrors};
+use domain::{
+    job::Priority,
+    pipeline::StageSpec,
+    selection::{IdList, ImageSelection},
+    validation::ValidationErrors,
+};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use store::jobs::Submission;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -13,8 +15,8 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, Validate},
-    routes::jobs::{accept, idempotency_key},
+    extract::{IdListWording, JsonBody, RequestBody, id_list_errors, id_list_schema},
+    routes::jobs::{accept, fingerprint, idempotency_key},
     state::AppState,
 };
 
@@ -30,35 +32,57 @@ pub const MAX_PREVIEW_IMAGES: usize = 3;
 }))]
 pub struct PreviewJob {
     pub library_id: Uuid,
-    /// The images to try the stage on, each named once.
-    #[schema(min_items = 1, max_items = 3)]
+    /// Documented by [`image_ids_schema`], whose limit is the one the code checks.
+    #[schema(schema_with = image_ids_schema)]
     pub image_ids: Vec<Uuid>,
     /// The stage as it is being edited; checked exactly like a pipeline's stage.
     pub stage: StageSpec,
 }
 
-impl Validate for PreviewJob {
-    fn validate(&self) -> Result<(), ValidationErrors> {
+fn image_ids_schema() -> utoipa::openapi::schema::Array {
+    id_list_schema(
+        "The images to try the stage on, each named once.",
+        MAX_PREVIEW_IMAGES,
+        false,
+    )
+}
+
+/// A preview request, parsed.
+pub struct PreviewRequest {
+    pub library_id: Uuid,
+    pub images: ImageSelection,
+    pub stage: StageSpec,
+    /// Fingerprint of the body (see [`fingerprint`]).
+    pub request_hash: String,
+}
+
+impl RequestBody for PreviewJob {
+    type Parsed = PreviewRequest;
+
+    fn parse(self) -> Result<PreviewRequest, ApiError> {
+        let request_hash = fingerprint(&self)?;
         let mut errors = ValidationErrors::new();
-        if self.image_ids.is_empty() {
-            errors.push("/image_ids", "must name at least one image");
-        } else if self.image_ids.len() > MAX_PREVIEW_IMAGES {
-            errors.push(
-                "/image_ids",
-                format!("a preview runs on at most {MAX_PREVIEW_IMAGES} images"),
-            );
-        }
-        let mut seen = HashSet::new();
-        for (i, id) in self.image_ids.iter().enumerate() {
-            if !seen.insert(id) {
-                errors.push(
-                    format!("/image_ids/{i}"),
-                    format!("image {id} is listed twice"),
-                );
-            }
-        }
+        let images = IdList::parse(self.image_ids, MAX_PREVIEW_IMAGES)
+            .and_then(ImageSelection::only)
+            .map_err(|error| {
+                let wording = IdListWording {
+                    noun: "image",
+                    empty: "must name at least one image",
+                    too_many: |max| format!("a preview runs on at most {max} images"),
+                };
+                id_list_errors("/image_ids", error, &wording, &mut errors);
+            })
+            .ok();
         self.stage.validate("/stage", &mut errors);
-        errors.into_result()
+        match images {
+            Some(images) if errors.is_empty() => Ok(PreviewRequest {
+                library_id: self.library_id,
+                images,
+                stage: self.stage,
+                request_hash,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
     }
 }
 
@@ -87,16 +111,13 @@ pub async fn preview_job(
     JsonBody(body): JsonBody<PreviewJob>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
-    let request_hash = hex::encode(Sha256::digest(
-        serde_json::to_vec(&body).map_err(ApiError::internal)?,
-    ));
     let submission = Submission {
         pipeline_id: Uuid::nil(),
         library_id: body.library_id,
-        image_ids: Some(&body.image_ids),
+        images: &body.images,
         priority: Priority::High,
         idempotency_key: key.as_deref(),
-        request_hash: &request_hash,
+        request_hash: &body.request_hash,
         preview: Some(&body.stage),
     };
     accept(&state, tenant, submission).await

@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, get, http::header, web};
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
+use domain::job::Verdict;
 use futures::{StreamExt, stream};
 use serde::{Deserialize, Serialize};
 use store::{
@@ -20,33 +21,6 @@ use crate::{
     routes::{Paged, paged},
     state::AppState,
 };
-
-/// What a stage's filter decided for the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    /// The image went on to the next stage (or finished the pipeline).
-    Passed,
-    /// The stage's filter stopped the image here.
-    FilteredOut,
-}
-
-impl Verdict {
-    pub(crate) fn from_passed(passed: bool) -> Self {
-        if passed {
-            Verdict::Passed
-        } else {
-            Verdict::FilteredOut
-        }
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Passed => "passed",
-            Verdict::FilteredOut => "filtered_out",
-        }
-    }
-}
 
 /// Tokens one stage call used.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -151,7 +125,7 @@ pub async fn list_results(
     }
     let filter = ResultFilter {
         stage_index: filter.stage,
-        passed: filter.verdict.map(|v| v == Verdict::Passed),
+        verdict: filter.verdict,
         image_id: filter.image_id,
     };
     let found = store::results::list(&state.db, tenant, *path, &filter, page)

@@ -11,7 +11,6 @@ use actix_web::{
     delete, get, post, web,
 };
 use chrono::{DateTime, Utc};
-use domain::validation::ValidationErrors;
 use serde::{Deserialize, Serialize};
 use store::sessions::SessionInfo;
 use utoipa::ToSchema;
@@ -20,7 +19,7 @@ use uuid::Uuid;
 use crate::{
     auth::{SESSION_COOKIE, check_same_origin, session_token},
     error::ApiError,
-    extract::{JsonBody, Validate},
+    extract::{JsonBody, RequestBody},
     origin::{OriginPolicy, Sender},
     state::AppState,
 };
@@ -41,18 +40,21 @@ pub struct SignIn {
     pub api_key: String,
 }
 
-impl Validate for SignIn {
-    fn validate(&self) -> Result<(), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
+/// Parses into the API key, trimmed.
+impl RequestBody for SignIn {
+    type Parsed = String;
+
+    fn parse(self) -> Result<String, ApiError> {
         if self.api_key.trim().is_empty() {
-            errors.push("/api_key", "must not be blank");
+            Err(ApiError::invalid("/api_key", "must not be blank"))
         } else if self.api_key.len() > MAX_KEY_LEN {
-            errors.push(
+            Err(ApiError::invalid(
                 "/api_key",
                 format!("must be at most {MAX_KEY_LEN} characters"),
-            );
+            ))
+        } else {
+            Ok(self.api_key.trim().to_owned())
         }
-        errors.into_result()
     }
 }
 
@@ -115,13 +117,13 @@ pub async fn sign_in(
     req: HttpRequest,
     state: web::Data<AppState>,
     lifetime: web::Data<SessionLifetime>,
-    JsonBody(body): JsonBody<SignIn>,
+    JsonBody(api_key): JsonBody<SignIn>,
 ) -> Result<HttpResponse, ApiError> {
     // No cookie to protect yet, but another site must not sign a browser in either.
     if policy(&req)?.sender(&req) == Sender::OtherSite {
         return Err(ApiError::CrossSite);
     }
-    let opened = store::sessions::open(&state.db, body.api_key.trim(), lifetime.0)
+    let opened = store::sessions::open(&state.db, &api_key, lifetime.0)
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let max_age = time::Duration::seconds(i64::try_from(lifetime.0.as_secs()).unwrap_or(i64::MAX));

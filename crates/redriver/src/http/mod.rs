@@ -75,32 +75,18 @@ impl TryFrom<dead_letters::Model> for DeadLetterSummary {
     type Error = AdminError;
 
     fn try_from(row: dead_letters::Model) -> Result<Self, AdminError> {
-        let error_class = row.error_class.parse().map_err(|_| {
-            AdminError::internal(anyhow::anyhow!(
-                "dead letter {} has class {}",
-                row.id,
-                row.error_class
-            ))
-        })?;
-        let status = row.status.parse().map_err(|_| {
-            AdminError::internal(anyhow::anyhow!(
-                "dead letter {} has status {}",
-                row.id,
-                row.status
-            ))
-        })?;
         Ok(Self {
             id: row.id,
             tenant_id: row.tenant_id,
             job_id: row.job_id,
             item_id: row.item_id,
             stage_index: row.stage_index,
-            error_class,
+            error_class: row.error_class,
             error_message: row.error_message,
             attempts: row.attempts,
             first_failed_at: row.first_failed_at.map(Into::into),
             dead_lettered_at: row.dead_lettered_at.into(),
-            status,
+            status: row.status,
             redrive_count: row.redrive_count,
             last_redriven_at: row.last_redriven_at.map(Into::into),
         })

@@ -1,7 +1,8 @@
 //! `dead_letters`: A message drained from the dead-letter queue. `tenant_id` is nullable (a poison
 //! message may name no tenant); `job_id`/`item_id` are plain references. `error_class` and
-//! `status` (`open | redriven | purged`) are strings.
+//! `status` (`open | redriven | purged`) hold the domain enums' names.
 
+use domain::job::{DeadLetterStatus, ErrorClass};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -18,7 +19,7 @@ pub struct Model {
     #[sea_orm(nullable)]
     pub stage_index: Option<i32>,
     #[sea_orm(column_type = "Text")]
-    pub error_class: String,
+    pub error_class: ErrorClass,
     #[sea_orm(column_type = "Text")]
     pub error_message: String,
     pub attempts: i32,
@@ -30,7 +31,7 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub headers: Json,
     #[sea_orm(column_type = "Text")]
-    pub status: String,
+    pub status: DeadLetterStatus,
     pub redrive_count: i32,
     #[sea_orm(nullable)]
     pub last_redriven_at: Option<DateTimeWithTimeZone>,

@@ -1,6 +1,7 @@
 //! `job_items`: One image of a job. `(job_id, image_id)` is unique; `image_id` is a plain reference.
-//! `status` and `error_class` are the domain enums' string forms.
+//! `status` and `error_class` hold the domain enums' names.
 
+use domain::job::{ErrorClass, ItemStatus};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,13 +12,13 @@ pub struct Model {
     pub job_id: Uuid,
     pub image_id: Uuid,
     #[sea_orm(column_type = "Text")]
-    pub status: String,
+    pub status: ItemStatus,
     pub current_stage: i32,
     pub attempts: i32,
     #[sea_orm(column_type = "Text", nullable)]
     pub last_error: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]
-    pub error_class: Option<String>,
+    pub error_class: Option<ErrorClass>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
     #[sea_orm(nullable)]

@@ -1,5 +1,5 @@
 //! `job_results`: The result of one stage for one item; `(item_id, stage_index)` is unique, so a
-//! redelivered stage message finds it and skips the call.
+//! redelivered stage message finds it and skips the call. `passed` is the filter's verdict.
 
 use sea_orm::entity::prelude::*;
 

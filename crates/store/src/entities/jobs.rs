@@ -1,7 +1,8 @@
 //! `jobs`: A job: one pipeline (as snapshotted at submission) run over images of a library.
 //! `pipeline_id` and `library_id` are plain references, not foreign keys, so history survives
-//! the deletion of those rows. `status` and `priority` are the domain enums' string forms.
+//! the deletion of those rows. `status` and `priority` hold the domain enums' names.
 
+use domain::job::{JobStatus, Priority};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -15,9 +16,9 @@ pub struct Model {
     #[sea_orm(column_type = "JsonBinary")]
     pub pipeline_snapshot: Json,
     #[sea_orm(column_type = "Text")]
-    pub status: String,
+    pub status: JobStatus,
     #[sea_orm(column_type = "Text")]
-    pub priority: String,
+    pub priority: Priority,
     #[sea_orm(column_type = "Text", nullable)]
     pub idempotency_key: Option<String>,
     #[sea_orm(column_type = "Text", nullable)]

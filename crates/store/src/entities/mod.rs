@@ -1,6 +1,8 @@
 //! Hand-written sea-orm entities, one module per table of the initial migration
-//! (`migrations/src/m20261128_000001_initial_schema.rs`). Status and class columns are
-//! plain `String`s here; the `domain` crate owns the enums.
+//! (`migrations/src/m20261128_000001_initial_schema.rs`). Status, priority, class and detail
+//! columns are `text` holding the names of the `domain` enums, and the fields here are those
+//! enums (their column mapping is `domain`'s `sea-orm` feature): a name that is no variant
+//! makes the row fail to load as [`crate::StoreError::Corrupt`].
 
 pub mod api_keys;
 pub mod circuit_breakers;

@@ -1,6 +1,7 @@
 //! `stages`: One stage of a pipeline. `(pipeline_id, position)` is unique; `image_detail` is
 //! `auto | low | high`.
 
+use domain::pipeline::ImageDetail;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -27,7 +28,7 @@ pub struct Model {
     #[sea_orm(nullable)]
     pub max_tokens: Option<i32>,
     #[sea_orm(column_type = "Text")]
-    pub image_detail: String,
+    pub image_detail: ImageDetail,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
