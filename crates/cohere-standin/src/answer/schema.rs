@@ -1,284 +1,18 @@
-//! The stand-in's "model": a pure function from (image, prompt, schema) to an answer, so that
-//! tests anywhere can predict what the server will say.
-//!
-//! Everything is derived from `seed = sha256(image key)` (or `sha256(prompt)` when there is no
-//! image): the image's [label](LABELS), its adjective and colour, and every JSON value
-//! (`sha256(seed ‖ 0 ‖ path of the property)`). The prompt only picks the closing sentence of a
-//! text answer, so different prompts about one image agree about what it shows.
+//! JSON answers: a value for every part of the request's JSON schema, derived from the seed
+//! and the property's path, following the image's label where a name makes that sensible.
 
 use serde_json::{Map, Number, Value};
-use sha2::{Digest, Sha256};
 
-/// Every label an image can get. An image's label is `LABELS[seed % len]`, except for the
-/// project's sample images (`samples/images/`), which get their true label.
-pub const LABELS: &[&str] = &[
-    "cat",
-    "dog",
-    "horse",
-    "bird",
-    "fish",
-    "person",
-    "car",
-    "bicycle",
-    "boat",
-    "rocket",
-    "building",
-    "brick wall",
-    "tree",
-    "flower",
-    "grass",
-    "landscape",
-    "coffee cup",
-    "coin",
-    "galaxy",
-    "text document",
-    "retina",
-];
-
-/// Labels that are animals (a boolean property named `animal`, `is_animal`, `has_animal`,
-/// `contains_animals`... is true exactly for these).
-pub const ANIMALS: &[&str] = &["cat", "dog", "horse", "bird", "fish"];
-
-/// Labels that are vehicles (for boolean properties named like `vehicle`).
-pub const VEHICLES: &[&str] = &["car", "bicycle", "boat", "rocket"];
-
-/// Labels that are plants (for boolean properties named like `plant`).
-pub const PLANTS: &[&str] = &["tree", "flower", "grass"];
-
-const ADJECTIVES: &[&str] = &[
-    "bright",
-    "dark",
-    "sharp",
-    "slightly blurred",
-    "colourful",
-    "muted",
-    "close-up",
-    "distant",
-];
-
-const COLOURS: &[&str] = &[
-    "red", "orange", "yellow", "green", "blue", "purple", "brown", "grey", "black", "white",
-];
-
-const CLOSING: &[&str] = &[
-    "The lighting is even and the subject is in focus.",
-    "The background is slightly out of focus.",
-    "The picture appears to have been taken outdoors.",
-    "The picture appears to have been taken indoors.",
-    "The composition is centred on the subject.",
-    "Nothing else in the frame draws attention.",
-];
-
-/// The sample images under `samples/images/` (by sha256 of their bytes), with what they show.
-const SAMPLES: &[(&str, &str, &str)] = &[
-    (
-        "88431cd9653ccd539741b555fb0a46b61558b301d4110412b5bc28b5e3ea6cb5",
-        "person",
-        "white",
-    ),
-    (
-        "7966caf324f6ba843118d98f7a07746d22f6a343430add0233eca5f6eaaa8fcf",
-        "brick wall",
-        "grey",
-    ),
-    (
-        "b0793d2adda0fa6ae899c03989482bff9a42d3d5690fc7e3648f2795d730c23a",
-        "person",
-        "grey",
-    ),
-    (
-        "596aa1e7cb875eb79f437e310381d26b338a81c2da23439704a73c4651e8c4bb",
-        "cat",
-        "brown",
-    ),
-    (
-        "cc02f8ca188b167c775a7101b5d767d1e71792cf762c33d6fa15a4599b5a8de7",
-        "coffee cup",
-        "brown",
-    ),
-    (
-        "f8d773fc9cfa6f4d8e5942dc34d0a0788fcaed2a4fefbbed0aef5398d7ef4cba",
-        "coin",
-        "grey",
-    ),
-    (
-        "b6b6022426b38936c43a4ac09635cd78af074e90f42ffa8227ac8b7452d39f89",
-        "grass",
-        "grey",
-    ),
-    (
-        "c7fb60789fe394c485f842291ea3b21e50d140f39d6dcb5fb9917cc178225455",
-        "horse",
-        "black",
-    ),
-    (
-        "3a19c5dd8a927a9334bb1229a6d63711b1c0c767fb27e2286e7c84a3e2c2f5f4",
-        "galaxy",
-        "black",
-    ),
-    (
-        "38a07f36f27f095e818aea7b96d34202c05176d30253c66733f2e00379e9e0e6",
-        "retina",
-        "red",
-    ),
-    (
-        "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
-        "rocket",
-        "blue",
-    ),
-    (
-        "bd84aa3a6e3c9887850d45d606c96b2e59433fbef50338570b63c319e668e6d1",
-        "text document",
-        "grey",
-    ),
-];
+use super::seed::{derive, fraction, index, word};
+use super::vocabulary::{
+    ADJECTIVES, ANIMALS, COLOURS, LABELS, PLANTS, VEHICLES, is_label_name, normalise,
+};
 
 /// Nesting deeper than this (e.g. a recursive `$ref`) is answered with `null`.
 const MAX_DEPTH: usize = 16;
 
-/// What the stand-in answers; see [`answer`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct Answer {
-    /// The image's label (one of [`LABELS`]); a text answer always contains it.
-    pub label: &'static str,
-    /// The message text: prose, or the JSON document when a schema was given.
-    pub text: String,
-    /// The JSON document when a schema was given (`text` is its serialization).
-    pub json: Option<Value>,
-}
-
-/// The answer the stand-in gives for one request.
-///
-/// - `image_key`: the image's bytes (decoded from its data URI), or the URL string's bytes for
-///   an `https` image; for several images, [`image_key`] of them; for none, empty (the seed is
-///   then the prompt).
-/// - `prompt`: the text of the system and user messages, in order, joined with `"\n"`.
-/// - `schema`: `None` for a text answer; `Some(json_schema)` for `response_format`
-///   `json_object` (`Some(&json!({}))` when no schema was given). A schema without
-///   constraints, or an object schema without `properties` (`{"type": "object"}`), yields
-///   `{"label", "description", "confidence"}`.
-///
-/// JSON answers follow the schema: every property of every object is present (so `required`
-/// ones are), `enum`/`const` values are respected, integers and numbers stay within
-/// `minimum`/`maximum` (exclusive bounds too), arrays hold between `minItems` and `maxItems`
-/// items (at most `minItems + 3`), strings respect `minLength`/`maxLength`; local `$ref`s,
-/// `anyOf`/`oneOf` (first branch) and nullable types (`["string", "null"]`) are understood.
-/// Values follow the image's label where a name makes that sensible: a string named `label`,
-/// `category`, `class`, `object` or `subject` is the label, a `labels`/`tags`/`objects` string
-/// array starts with it, `description`/`caption`/`summary` is the prose description, and a
-/// boolean named after a label or a group (`animal`, `is_cat`, `has_vehicle`, `contains_plants`,
-/// `person`...) is true exactly when the label belongs to it. Anything else is derived from the
-/// seed and the property's path.
-pub fn answer(image_key: &[u8], prompt: &str, schema: Option<&Value>) -> Answer {
-    let seed = if image_key.is_empty() {
-        sha256(prompt.as_bytes())
-    } else {
-        sha256(image_key)
-    };
-    let (label, colour) = identify(&seed);
-    let adjective = ADJECTIVES[index(&derive(&seed, "#adjective"), ADJECTIVES.len())];
-    let others = derive(&seed, "#objects")[0] % 5;
-    let description = format!(
-        "The image shows {} {adjective} {label}, mostly in {colour} tones, with {others} other \
-         object{} in view.",
-        article(adjective),
-        if others == 1 { "" } else { "s" },
-    );
-    match schema {
-        None => {
-            let mut closing_seed = seed.to_vec();
-            closing_seed.extend_from_slice(prompt.as_bytes());
-            let closing = CLOSING[index(&sha256(&closing_seed), CLOSING.len())];
-            Answer {
-                label,
-                text: format!("{description} {closing}"),
-                json: None,
-            }
-        }
-        Some(schema) => {
-            let generator = Generator {
-                root: schema,
-                seed,
-                label,
-                description: &description,
-            };
-            let json = if is_unconstrained(schema) {
-                generator.default_object()
-            } else {
-                generator.value(schema, "", "", 0)
-            };
-            Answer {
-                label,
-                text: json.to_string(),
-                json: Some(json),
-            }
-        }
-    }
-}
-
-/// The key of a request with several images: the concatenated sha256 digests of each image's
-/// key (bytes or URL). One image's key is the image itself; no images give an empty key.
-pub fn image_key(images: &[&[u8]]) -> Vec<u8> {
-    match images {
-        [] => Vec::new(),
-        [one] => one.to_vec(),
-        many => many.iter().flat_map(|image| sha256(image)).collect(),
-    }
-}
-
-/// Hex sha256, the form used by `/admin/calls` and `reject_images`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(sha256(bytes))
-}
-
-fn sha256(bytes: &[u8]) -> [u8; 32] {
-    Sha256::digest(bytes).into()
-}
-
-/// A value for `path`, independent of every other path.
-fn derive(seed: &[u8; 32], path: &str) -> [u8; 32] {
-    let mut hasher = Sha256::new();
-    hasher.update(seed);
-    hasher.update([0]);
-    hasher.update(path.as_bytes());
-    hasher.finalize().into()
-}
-
-fn word(hash: &[u8; 32]) -> u64 {
-    let mut bytes = [0_u8; 8];
-    bytes.copy_from_slice(&hash[..8]);
-    u64::from_le_bytes(bytes)
-}
-
-fn index(hash: &[u8; 32], len: usize) -> usize {
-    (word(hash) % len.max(1) as u64) as usize
-}
-
-/// A fraction in `[0, 1)`.
-fn fraction(hash: &[u8; 32]) -> f64 {
-    (word(hash) >> 11) as f64 / (1_u64 << 53) as f64
-}
-
-fn identify(seed: &[u8; 32]) -> (&'static str, &'static str) {
-    let hex = hex::encode(seed);
-    if let Some((_, label, colour)) = SAMPLES.iter().find(|(sha, _, _)| *sha == hex) {
-        return (label, colour);
-    }
-    (
-        LABELS[index(seed, LABELS.len())],
-        COLOURS[index(&derive(seed, "#colour"), COLOURS.len())],
-    )
-}
-
-fn article(word: &str) -> &'static str {
-    match word.chars().next() {
-        Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
-        _ => "a",
-    }
-}
-
 /// `{}` or `true`: no constraint at all.
-fn is_unconstrained(schema: &Value) -> bool {
+pub(super) fn is_unconstrained(schema: &Value) -> bool {
     match schema {
         Value::Bool(true) => true,
         Value::Object(map) => map.keys().all(|key| {
@@ -291,41 +25,11 @@ fn is_unconstrained(schema: &Value) -> bool {
     }
 }
 
-/// Lower case, words separated by one space, prefixes such as `is_`/`has_` and a plural `s`
-/// removed: `"containsAnimals"` and `"has_animal"` both give `"animal"`.
-fn normalise(name: &str) -> String {
-    let mut spaced = String::new();
-    for (i, c) in name.chars().enumerate() {
-        if c.is_uppercase() && i > 0 {
-            spaced.push(' ');
-        }
-        if c == '_' || c == '-' {
-            spaced.push(' ');
-        } else {
-            spaced.extend(c.to_lowercase());
-        }
-    }
-    let words: Vec<&str> = spaced.split_whitespace().collect();
-    let words = match words.as_slice() {
-        ["is" | "has" | "contains" | "shows" | "depicts", rest @ ..] if !rest.is_empty() => rest,
-        other => other,
-    };
-    let words = match words {
-        ["a" | "an", rest @ ..] if !rest.is_empty() => rest,
-        other => other,
-    };
-    let joined = words.join(" ");
-    match joined.strip_suffix('s') {
-        Some(singular) if !singular.is_empty() && !joined.ends_with("ss") => singular.to_owned(),
-        _ => joined,
-    }
-}
-
-struct Generator<'a> {
-    root: &'a Value,
-    seed: [u8; 32],
-    label: &'static str,
-    description: &'a str,
+pub(super) struct Generator<'a> {
+    pub(super) root: &'a Value,
+    pub(super) seed: [u8; 32],
+    pub(super) label: &'static str,
+    pub(super) description: &'a str,
 }
 
 impl Generator<'_> {
@@ -333,7 +37,7 @@ impl Generator<'_> {
         derive(&self.seed, path)
     }
 
-    fn default_object(&self) -> Value {
+    pub(super) fn default_object(&self) -> Value {
         let mut map = Map::new();
         map.insert("label".into(), Value::from(self.label));
         map.insert("description".into(), Value::from(self.description));
@@ -345,7 +49,7 @@ impl Generator<'_> {
     }
 
     /// A value for `schema` at `path` (JSON-pointer-like); `name` is the property's name.
-    fn value(&self, schema: &Value, path: &str, name: &str, depth: usize) -> Value {
+    pub(super) fn value(&self, schema: &Value, path: &str, name: &str, depth: usize) -> Value {
         let Some(object) = schema.as_object() else {
             return self.string(&Map::new(), path, name);
         };
@@ -625,14 +329,6 @@ impl Generator<'_> {
     }
 }
 
-/// Names under which a string (or string array) holds the image's label(s).
-fn is_label_name(name: &str) -> bool {
-    matches!(
-        normalise(name).as_str(),
-        "label" | "category" | "categorie" | "class" | "classe" | "object" | "subject" | "tag"
-    )
-}
-
 /// The schema's type: the first non-`null` entry of `type`, else guessed from its keywords.
 fn schema_type(object: &Map<String, Value>) -> &str {
     match object.get("type") {
@@ -663,45 +359,7 @@ mod tests {
 
     use serde_json::json;
 
-    use super::*;
-
-    #[test]
-    fn the_same_input_always_gives_the_same_answer() {
-        let schema = json!({"type": "object", "properties": {"x": {"type": "number"}}});
-        assert_eq!(
-            answer(b"image", "prompt", Some(&schema)),
-            answer(b"image", "prompt", Some(&schema))
-        );
-        assert_eq!(answer(b"image", "p", None), answer(b"image", "p", None));
-    }
-
-    #[test]
-    fn the_label_depends_on_the_image_and_not_on_the_prompt() {
-        let one = answer(b"image", "What is this?", None);
-        let other = answer(b"image", "Describe the picture", None);
-        assert_eq!(one.label, other.label);
-        assert!(one.text.contains(one.label));
-    }
-
-    #[test]
-    fn labels_are_spread_over_many_images() {
-        let labels: std::collections::HashSet<_> = (0..200_u32)
-            .map(|i| answer(&i.to_le_bytes(), "", None).label)
-            .collect();
-        assert!(labels.len() > LABELS.len() / 2, "{labels:?}");
-    }
-
-    #[test]
-    fn a_sample_image_gets_its_true_label() {
-        let chelsea = std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../samples/images/chelsea.png"
-        ))
-        .unwrap();
-        let answer = answer(&chelsea, "What animal is this?", None);
-        assert_eq!(answer.label, "cat");
-        assert!(answer.text.contains("cat"), "{}", answer.text);
-    }
+    use crate::answer::{ANIMALS, VEHICLES, answer};
 
     #[test]
     fn booleans_named_after_a_group_agree_with_the_label() {
@@ -806,23 +464,5 @@ mod tests {
         });
         let json = answer(b"x", "", Some(&schema)).json.unwrap();
         assert!(json["child"].is_object());
-    }
-
-    #[test]
-    fn names_are_normalised_before_matching() {
-        assert_eq!(normalise("has_animals"), "animal");
-        assert_eq!(normalise("containsAnimal"), "animal");
-        assert_eq!(normalise("is_a_cat"), "cat");
-        assert_eq!(normalise("glass"), "glass");
-        assert_eq!(normalise("label"), "label");
-    }
-
-    #[test]
-    fn several_images_are_keyed_by_their_digests_in_order() {
-        assert_eq!(image_key(&[]), Vec::<u8>::new());
-        assert_eq!(image_key(&[b"a"]), b"a".to_vec());
-        let key = image_key(&[b"a", b"b"]);
-        assert_eq!(key.len(), 64);
-        assert_ne!(key, image_key(&[b"b", b"a"]));
     }
 }
