@@ -31,6 +31,7 @@
 pub mod admin;
 pub mod answer;
 mod chat;
+pub mod cli;
 pub mod config;
 mod error;
 mod state;
