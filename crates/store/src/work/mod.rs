@@ -11,8 +11,6 @@
 
 mod apply;
 
-use std::collections::HashMap;
-
 use domain::{
     event::{ItemProgress, JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind},
     job::{ItemStatus, JobStatus, Priority},
