@@ -161,22 +161,26 @@ impl TryFrom<JobView> for JobSummary {
     type Error = ApiError;
 
     fn try_from(view: JobView) -> Result<Self, ApiError> {
-        let job = view.job;
-        let snapshot = snapshot(&job)?;
-        Ok(JobSummary {
-            id: job.id,
-            pipeline_id: job.pipeline_id,
-            pipeline_name: snapshot.name,
-            library_id: job.library_id,
-            preview: job.preview,
-            status: job.status,
-            priority: job.priority,
-            counts: counts(&job),
-            percent_complete: percent_complete(&job),
-            stages: view.stages.into_iter().map(stage_progress).collect(),
-            usage: usage(&job),
-            created_at: job.created_at.into(),
-            finished_at: job.finished_at.map(Into::into),
-        })
+        Job::try_from(view).map(JobSummary::from)
+    }
+}
+
+impl From<Job> for JobSummary {
+    fn from(full: Job) -> Self {
+        JobSummary {
+            id: full.id,
+            pipeline_id: full.pipeline_id,
+            pipeline_name: full.pipeline_name,
+            library_id: full.library_id,
+            preview: full.preview,
+            status: full.status,
+            priority: full.priority,
+            counts: full.counts,
+            percent_complete: full.percent_complete,
+            stages: full.stages,
+            usage: full.usage,
+            created_at: full.created_at,
+            finished_at: full.finished_at,
+        }
     }
 }
