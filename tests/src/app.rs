@@ -2,7 +2,7 @@
 //! and its key; requests to it, and rows written straight to its database.
 
 use anyhow::Context;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseBackend, DatabaseConnection, QueryResult, Statement};
 use settings::Settings;
 use uuid::Uuid;
 
@@ -130,6 +130,26 @@ impl TestApp {
         Ok(())
     }
 
+    /// The rows a SQL query with `$n` parameters returns from the test database.
+    pub async fn sql_rows(
+        &self,
+        sql: &str,
+        values: impl IntoIterator<Item = sea_orm::Value>,
+    ) -> Vec<QueryResult> {
+        self.db
+            .query_all_raw(sql_statement(sql, values))
+            .await
+            .expect("query")
+    }
+
+    /// Runs one SQL statement with `$n` parameters on the test database.
+    pub async fn sql_execute(&self, sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) {
+        self.db
+            .execute_raw(sql_statement(sql, values))
+            .await
+            .expect("statement");
+    }
+
     /// The single `bigint` a SQL query returns (e.g. a `count(*)`), read from the test database.
     pub async fn query_i64(&self, sql: &str) -> i64 {
         self.db
@@ -157,4 +177,8 @@ impl TestApp {
             .await
             .expect("copy the image");
     }
+}
+
+fn sql_statement(sql: &str, values: impl IntoIterator<Item = sea_orm::Value>) -> Statement {
+    Statement::from_sql_and_values(DatabaseBackend::Postgres, sql, values)
 }

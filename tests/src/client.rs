@@ -143,10 +143,19 @@ impl TestApp {
     /// Uploads `images` to a new library, creates a pipeline of `stages` and submits a job over
     /// the whole library; the job's id.
     pub async fn submit_job_over(&self, images: &[(String, Vec<u8>)], stages: Value) -> Uuid {
+        self.submit_job_over_images(images, stages).await.0
+    }
+
+    /// [`Self::submit_job_over`], also returning the images' ids (in `images`' order).
+    pub async fn submit_job_over_images(
+        &self,
+        images: &[(String, Vec<u8>)],
+        stages: Value,
+    ) -> (Uuid, Vec<Uuid>) {
         let library = self.create_library("photos").await;
-        self.upload_bytes(library, images).await;
+        let image_ids = self.upload_bytes(library, images).await;
         let pipeline = self.create_pipeline("survey", stages).await;
-        self.submit_job(pipeline, library).await
+        (self.submit_job(pipeline, library).await, image_ids)
     }
 
     /// POSTs a submission as it is (for tests of what the api refuses).

@@ -4,6 +4,8 @@ use cohere_standin::{Latency, RuntimeConfig};
 use secrecy::SecretString;
 use settings::Settings;
 
+use crate::{TestApp, distinct_images};
+
 /// The bearer key the in-process Cohere stand-in accepts in tests.
 pub const STANDIN_KEY: &str = "standin-test-key";
 
@@ -73,4 +75,17 @@ pub fn accept_only_key(standin: &cohere_standin::Running, key: &str) {
             ..Default::default()
         })
         .expect("configure the stand-in");
+}
+
+/// An api whose Cohere stand-in rejects one of `count` distinct images, the one at `rejected`:
+/// the app, the stand-in (running until dropped) and the images.
+pub async fn app_rejecting_one(
+    count: usize,
+    rejected: usize,
+) -> (TestApp, cohere_standin::Running, Vec<(String, Vec<u8>)>) {
+    let mut app = TestApp::spawn().await;
+    let standin = start_standin(&mut app.settings);
+    let images = distinct_images(count);
+    reject_images(&standin, &[&images[rejected].1]);
+    (app, standin, images)
 }

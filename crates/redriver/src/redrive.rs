@@ -263,27 +263,35 @@ pub(crate) async fn run(
     progress: &mut (dyn FnMut(Progress) + Send),
 ) -> Result<RedriveReport, RedriveError> {
     let matched = targets.len() as u64;
-    if dry_run {
-        let (would, skipped) = classify(ctx, &targets).await?;
-        let note = format!(
+    let counted = if dry_run {
+        Some(classify(ctx, &targets).await?)
+    } else {
+        None
+    };
+    let note = match &counted {
+        Some((would, skipped)) => format!(
             "dry run: would re-drive {}; would skip {} without an item, {} whose item is not failed",
             would.len(),
             skipped.no_item,
             skipped.item_not_failed
-        );
-        let audit_id = dead_letters::insert_audit(
-            &ctx.db,
-            &NewAudit {
-                requested_by: requested_by.to_string(),
-                dead_letter_id: audit_letter,
-                filter: audit_filter,
-                dry_run: true,
-                matched,
-                redriven: 0,
-                note: Some(note),
-            },
-        )
-        .await?;
+        ),
+        None => "started".into(),
+    };
+    // Written before any step, so a re-drive cut short by a crash is on record too.
+    let audit_id = dead_letters::insert_audit(
+        &ctx.db,
+        &NewAudit {
+            requested_by: requested_by.to_string(),
+            dead_letter_id: audit_letter,
+            filter: audit_filter,
+            dry_run,
+            matched,
+            redriven: 0,
+            note: Some(note),
+        },
+    )
+    .await?;
+    if let Some((would, skipped)) = counted {
         tracing::info!(matched, would_redrive = would.len(), "dry-run re-drive");
         return Ok(RedriveReport {
             dry_run: true,
@@ -296,21 +304,6 @@ pub(crate) async fn run(
             audit_id: Some(audit_id),
         });
     }
-
-    // Written first, so a re-drive cut short by a crash is on record too.
-    let audit_id = dead_letters::insert_audit(
-        &ctx.db,
-        &NewAudit {
-            requested_by: requested_by.to_string(),
-            dead_letter_id: audit_letter,
-            filter: audit_filter,
-            dry_run: false,
-            matched,
-            redriven: 0,
-            note: Some("started".into()),
-        },
-    )
-    .await?;
 
     let mut skipped = Skipped::default();
     let with_item: Vec<Target> = targets

@@ -8,7 +8,7 @@ use api::routes::{
 use domain::job::JobStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use system_tests::{TestApp, body_as, distinct_images, one_stage, reject_images, start_standin};
+use system_tests::{TestApp, app_rejecting_one, body_as, distinct_images, one_stage};
 use uuid::Uuid;
 
 fn outcomes(body: &BulkResults) -> Vec<(Uuid, BulkOutcome)> {
@@ -17,10 +17,7 @@ fn outcomes(body: &BulkResults) -> Vec<(Uuid, BulkOutcome)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_cancel_and_retry_answer_each_job_like_the_single_endpoints() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    let images = distinct_images(2);
-    reject_images(&standin, &[&images[0].1]);
+    let (mut app, _standin, images) = app_rejecting_one(2, 0).await;
     let library = app.create_library("photos").await;
     app.upload_bytes(library, &images).await;
     let pipeline = app.create_pipeline("describe", one_stage()).await;

@@ -40,10 +40,7 @@ async fn items_follow_the_funnel_show_every_stage_and_failures_are_grouped_by_cl
         .count() as u64;
     assert!(passing > 0 && filtered > 0, "the samples go both ways");
 
-    let library = app.create_library("photos").await;
-    let image_ids = app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let (job, image_ids) = app.submit_job_over_images(&images, two_stages()).await;
     let finished = app.run_to_end(job).await;
     assert_eq!(
         finished.status,

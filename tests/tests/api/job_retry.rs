@@ -8,9 +8,7 @@ use lapin::types::AMQPValue;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use store::work::{self, Change};
-use system_tests::{
-    TestApp, body_as, distinct_images, one_stage, problem, reject_images, start_standin,
-};
+use system_tests::{TestApp, app_rejecting_one, body_as, distinct_images, one_stage, problem};
 use uuid::Uuid;
 
 /// Two stages without a filter: every image that gets through both passes.
@@ -33,15 +31,9 @@ async fn retry(app: &TestApp, job: Uuid) -> reqwest::Response {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_item_retried_once_the_cause_is_gone_completes_the_job() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    let images = distinct_images(3);
+    let (app, standin, images) = app_rejecting_one(3, 0).await;
     let rejected = sha256_hex(&images[0].1);
-    reject_images(&standin, &[&images[0].1]);
-    let library = app.create_library("photos").await;
-    let image_ids = app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("two", two_open_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let (job, image_ids) = app.submit_job_over_images(&images, two_open_stages()).await;
 
     // No worker while the retry commits: what happens to a message that arrives before the
     // commit is the worker's business, not what this test is about.

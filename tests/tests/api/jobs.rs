@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use api::routes::jobs::Job;
 use domain::job::{JobStatus, Priority};
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use system_tests::{
     TestApp, body_as, distinct_images, id_of, one_stage, problem, start_standin, two_stages,
@@ -58,14 +58,11 @@ async fn a_submitted_job_puts_one_persistent_prioritised_first_stage_message_per
 
 async fn sqlx_items(app: &TestApp, job_id: Uuid) -> HashSet<Uuid> {
     let rows = app
-        .db
-        .query_all_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
+        .sql_rows(
             "SELECT id FROM job_items WHERE job_id = $1 AND status = 'pending'",
             [job_id.into()],
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
     rows.iter()
         .map(|r| r.try_get::<Uuid>("", "id").unwrap())
         .collect()
@@ -489,24 +486,14 @@ async fn a_stored_status_that_names_no_status_is_a_corrupt_row_and_a_500_without
         .execute_unprepared("ALTER TABLE jobs DROP CONSTRAINT jobs_status_check")
         .await
         .unwrap();
-    app.db
-        .execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "UPDATE jobs SET status = 'done' WHERE id = $1",
-            [job.into()],
-        ))
-        .await
-        .unwrap();
+    app.sql_execute(
+        "UPDATE jobs SET status = 'done' WHERE id = $1",
+        [job.into()],
+    )
+    .await;
     let tenant = app
-        .db
-        .query_one_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT tenant_id FROM jobs WHERE id = $1",
-            [job.into()],
-        ))
-        .await
-        .unwrap()
-        .unwrap()
+        .sql_rows("SELECT tenant_id FROM jobs WHERE id = $1", [job.into()])
+        .await[0]
         .try_get::<Uuid>("", "tenant_id")
         .unwrap();
 

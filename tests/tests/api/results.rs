@@ -7,7 +7,6 @@ use api::routes::{Paged, results::JobResult};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::job::Verdict;
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use serde_json::{Value, json};
 use system_tests::{TestApp, problem, two_stages};
 use uuid::Uuid;
@@ -31,22 +30,19 @@ async fn job_with_images(app: &TestApp, images: &[&str]) -> Job {
 }
 
 async fn items_of(app: &TestApp, job_id: Uuid) -> Vec<(Uuid, Uuid)> {
-    app.db
-        .query_all_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            "SELECT id, image_id FROM job_items WHERE job_id = $1 ORDER BY created_at, id",
-            [job_id.into()],
-        ))
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| {
-            (
-                row.try_get::<Uuid>("", "id").unwrap(),
-                row.try_get::<Uuid>("", "image_id").unwrap(),
-            )
-        })
-        .collect()
+    app.sql_rows(
+        "SELECT id, image_id FROM job_items WHERE job_id = $1 ORDER BY created_at, id",
+        [job_id.into()],
+    )
+    .await
+    .iter()
+    .map(|row| {
+        (
+            row.try_get::<Uuid>("", "id").unwrap(),
+            row.try_get::<Uuid>("", "image_id").unwrap(),
+        )
+    })
+    .collect()
 }
 
 fn base_time() -> DateTime<Utc> {
@@ -66,15 +62,11 @@ struct NewResult<'a> {
 }
 
 async fn insert_result(app: &TestApp, job_id: Uuid, r: NewResult<'_>) {
-    app.db
-        .execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            r#"INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
+    app.sql_execute(r#"INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
                    output_json, passed, filter_reason, finish_reason, input_tokens, output_tokens,
                    billed_input_tokens, billed_output_tokens, latency_ms, created_at)
                VALUES (gen_random_uuid(), $1, $2, $3, $4, 'command-a-vision-07-2025', $5, $6, $7, $8,
-                   'COMPLETE', 1200, 35, 1100, 30, 850, $9)"#,
-            [
+                   'COMPLETE', 1200, 35, 1100, 30, 850, $9)"#, [
                 job_id.into(),
                 r.item.0.into(),
                 r.item.1.into(),
@@ -84,10 +76,7 @@ async fn insert_result(app: &TestApp, job_id: Uuid, r: NewResult<'_>) {
                 r.passed.into(),
                 r.filter_reason.map(str::to_string).into(),
                 (base_time() + Duration::seconds(r.at)).into(),
-            ],
-        ))
-        .await
-        .unwrap();
+            ]).await;
 }
 
 /// Results for three items `a`, `b`, `c`: `detect` passes `a` and `c` and filters out `b`,
@@ -489,19 +478,16 @@ async fn an_export_of_2500_results_returns_every_one_exactly_once_in_order() {
     let job_id = app.submit_job(pipeline, library).await;
     // Two stages for each of 1,250 items, all at one instant (`now()` is fixed in a
     // statement), so chunk boundaries fall among equal times and the id breaks the tie.
-    app.db
-        .execute_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            r#"INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
+    app.sql_execute(
+        r#"INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
                    passed, latency_ms, created_at)
                SELECT gen_random_uuid(), i.job_id, i.id, i.image_id, s, 'command-a-vision-07-2025',
                       'result of stage ' || s, true, 100, now()
                FROM job_items i, generate_series(0, 1) AS s
                WHERE i.job_id = $1"#,
-            [job_id.into()],
-        ))
-        .await
-        .unwrap();
+        [job_id.into()],
+    )
+    .await;
 
     let response = app
         .get(&format!("/api/jobs/{job_id}/results/export"))

@@ -9,8 +9,7 @@ use domain::job::{DeadLetterStatus, ErrorClass};
 use domain::message::StageMessage;
 use lapin::{
     BasicProperties,
-    options::{BasicGetOptions, BasicPublishOptions, BasicRejectOptions, QueueDeclareOptions},
-    types::FieldTable,
+    options::{BasicGetOptions, BasicPublishOptions, BasicRejectOptions},
 };
 use redriver::http::{DeadLetterDetail, DeadLetterSummary};
 use system_tests::{RUN_TIMEOUT, RedriverAdmin, TestApp, amqp_url, eventually};
@@ -75,24 +74,12 @@ async fn reject_through_the_broker(app: &TestApp, body: &[u8]) {
 
 /// Messages waiting in this test's dead-letter queue (none held by a consumer).
 async fn dead_queue_depth(app: &TestApp) -> u32 {
-    let connection = broker::connect(&amqp_url(), "test-depth", Duration::from_secs(5))
-        .await
-        .unwrap();
-    let channel = connection.create_channel().await.unwrap();
     let queue = Topology::from_settings(&app.settings).dead_letter_queue();
-    let declared = channel
-        .queue_declare(
-            queue.as_str().into(),
-            QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let _ = connection.close(200, "done".into()).await;
-    declared.message_count()
+    let depths = app.publisher().queue_depths().await.unwrap();
+    depths
+        .into_iter()
+        .find_map(|(name, depth)| (name == queue).then_some(depth))
+        .expect("the dead-letter queue is the topology's")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,10 +10,7 @@ use redriver::{
     http::{DeadLetterDetail, DeadLetterSummary},
 };
 use serde_json::json;
-use system_tests::{
-    RUN_TIMEOUT, RedriverAdmin, TestApp, distinct_images, eventually, one_stage, reject_images,
-    start_standin,
-};
+use system_tests::{RUN_TIMEOUT, RedriverAdmin, TestApp, app_rejecting_one, eventually, one_stage};
 use uuid::Uuid;
 
 use crate::letters::{audits, insert, item_status, job_with_failed_items, row};
@@ -92,10 +89,7 @@ async fn a_dry_run_re_drive_counts_what_it_would_do_changes_nothing_and_is_audit
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn re_driving_a_failed_item_reopens_it_publishes_its_stage_message_and_is_audited() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    let images = distinct_images(3);
-    reject_images(&standin, &[&images[1].1]);
+    let (app, _standin, images) = app_rejecting_one(3, 1).await;
     let admin = RedriverAdmin::start(&app.settings).await;
     let job = app.submit_job_over(&images, one_stage()).await;
     // No worker while re-driving: the re-opened message must stay on the queue to be seen.

@@ -13,7 +13,7 @@ use serde_json::json;
 use settings::Settings;
 use system_tests::{
     RUN_TIMEOUT, RedriverAdmin, RunningWorker, STANDIN_KEY, TestApp, accept_only_key,
-    distinct_images, eventually, fail_every_call_transiently, one_stage, reject_images,
+    app_rejecting_one, distinct_images, eventually, fail_every_call_transiently, one_stage,
     start_standin,
 };
 use uuid::Uuid;
@@ -174,14 +174,8 @@ async fn a_refused_key_opens_the_breaker_at_once_and_the_job_completes_once_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_cohere_rejects_fails_alone_and_is_dead_lettered_with_its_reason() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    let images = distinct_images(6);
-    reject_images(&standin, &[&images[2].1]);
-    let library = app.create_library("photos").await;
-    let ids = app.upload_bytes(library, &images).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let (app, standin, images) = app_rejecting_one(6, 2).await;
+    let (job, ids) = app.submit_job_over_images(&images, one_stage()).await;
     let finished = app.run_to_end(job).await;
 
     assert_eq!(
@@ -403,10 +397,7 @@ async fn cancelling_a_running_job_stops_its_calls_within_a_second_and_aborts_tho
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_image_re_driven_once_cohere_accepts_it_completes_the_job() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    let images = distinct_images(4);
-    reject_images(&standin, &[&images[3].1]);
+    let (app, standin, images) = app_rejecting_one(4, 3).await;
     let redriver = RedriverAdmin::start(&app.settings).await;
     let job = app.submit_job_over(&images, one_stage()).await;
     let worker = RunningWorker::start(&app.settings).await;

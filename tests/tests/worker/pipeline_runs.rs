@@ -87,10 +87,7 @@ async fn a_message_redelivered_after_its_result_was_stored_does_not_call_cohere_
         .into_iter()
         .find(|(_, bytes)| passes_first_stage(bytes))
         .expect("an image that passes the first stage");
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &[image]).await;
-    let pipeline = app.create_pipeline("survey", two_stages()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&[image], two_stages()).await;
     let first = app.drain_stage_queue(1).await;
     let message = StageMessage::decode(&serde_json::to_vec(&first[0].0).unwrap()).unwrap();
 

@@ -1,12 +1,11 @@
 //! `GET /api/jobs/{job_id}/events`: the job's progress as server-sent events.
 
-use std::{fmt::Display, future::Future, time::Duration};
+use std::{fmt::Display, time::Duration};
 
 use actix_web::{HttpResponse, get, web};
 use bytes::Bytes;
 use domain::event::JobEvent;
 use futures::{StreamExt, stream};
-use http_support::Shutdown;
 use serde::Serialize;
 use store::TenantId;
 use tokio::sync::broadcast::{self, error::RecvError};
@@ -17,8 +16,7 @@ use utoipa::{
 use uuid::Uuid;
 
 use crate::{
-    auth::Tenant, error::ApiError, events::SharedEvent, metrics::OpenStream, routes::jobs::Job,
-    state::AppState,
+    auth::Tenant, error::ApiError, events::SharedEvent, routes::jobs::Job, state::AppState,
 };
 
 /// How often a stream re-reads the database, so a lost event delays an update, never loses it.
@@ -94,32 +92,25 @@ pub(crate) fn frame(event: &str, id: impl Display, data: &impl Serialize) -> Byt
     Bytes::from(format!("id: {id}\nevent: {event}\ndata: {data}\n\n"))
 }
 
-/// A response streaming `first`, then each frame `next` yields until it yields `None` or the
+/// What an event stream sends after its first frame.
+pub(crate) trait LiveFrames: 'static {
+    /// The next bytes to send (one or more frames), or `None` when the stream is over.
+    async fn next_frame(&mut self) -> Option<Bytes>;
+}
+
+/// A response streaming `first`, then each frame `live` yields until it yields `None` or the
 /// server starts shutting down: then the stream ends cleanly at once (between frames), so
 /// it never holds the shutdown open and its client reconnects to another replica. It counts
 /// as an open stream (`api_event_streams_open`) until it ends or its client goes away.
-pub(crate) fn event_stream<L, F, Fut>(
-    open: OpenStream,
-    shutdown: &Shutdown,
-    first: Bytes,
-    live: L,
-    mut next: F,
-) -> HttpResponse
-where
-    L: 'static,
-    F: FnMut(L) -> Fut + 'static,
-    Fut: Future<Output = Option<(Bytes, L)>> + 'static,
-{
-    let rest = stream::unfold(live, move |live| {
-        let step = next(live);
-        async move {
-            let (frame, live) = step.await?;
-            Some((Ok::<_, actix_web::Error>(frame), live))
-        }
+pub(crate) fn event_stream(state: &AppState, first: Bytes, live: impl LiveFrames) -> HttpResponse {
+    let open = state.metrics.event_stream_opened();
+    let rest = stream::unfold(live, |mut live| async move {
+        let frame = live.next_frame().await?;
+        Some((Ok::<_, actix_web::Error>(frame), live))
     });
     let body = stream::once(async move { Ok::<_, actix_web::Error>(first) })
         .chain(rest)
-        .take_until(shutdown.begun())
+        .take_until(state.shutdown.begun())
         .map(move |frame| {
             // The guard lives as long as the body does.
             let _open = &open;
@@ -155,8 +146,9 @@ impl Live {
             frame("snapshot", seq, &job)
         })
     }
+}
 
-    /// The next frame to send, or `None` when the stream is over.
+impl LiveFrames for Live {
     async fn next_frame(&mut self) -> Option<Bytes> {
         if self.done {
             return None;
@@ -224,24 +216,13 @@ pub async fn job_events(
     let seq = view.job.event_seq;
     let job = Job::try_from(view)?;
     let first = frame("snapshot", seq, &job);
-    let open = state.metrics.event_stream_opened();
-    let shutdown = state.shutdown.clone();
     let live = Live {
         done: job.status.is_terminal(),
-        state,
+        state: state.clone(),
         tenant,
         job_id,
         events,
         last_seq: seq,
     };
-    Ok(event_stream(
-        open,
-        &shutdown,
-        first,
-        live,
-        |mut live| async move {
-            let frame = live.next_frame().await?;
-            Some((frame, live))
-        },
-    ))
+    Ok(event_stream(&state, first, live))
 }

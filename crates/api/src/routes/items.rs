@@ -5,7 +5,10 @@ use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use domain::job::{ErrorClass, ItemStatus, Verdict};
 use serde::{Deserialize, Serialize};
-use store::items::{ErrorGroup, ItemFilter, ItemRow};
+use store::{
+    entities::job_results,
+    items::{ErrorGroup, ItemFilter, ItemRow},
+};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -134,6 +137,29 @@ pub struct StageAnswer {
     pub answered_at: DateTime<Utc>,
 }
 
+/// A stored result as the model's answer; the results list shows the same answer with where it
+/// belongs ([`crate::routes::results::JobResult`]).
+impl From<job_results::Model> for StageAnswer {
+    fn from(row: job_results::Model) -> Self {
+        StageAnswer {
+            model: row.model,
+            output_text: row.output_text,
+            output_json: row.output_json,
+            verdict: Verdict::from_passed(row.passed),
+            filter_reason: row.filter_reason,
+            finish_reason: row.finish_reason,
+            usage: TokenUsage {
+                input_tokens: row.input_tokens,
+                output_tokens: row.output_tokens,
+                billed_input_tokens: row.billed_input_tokens,
+                billed_output_tokens: row.billed_output_tokens,
+            },
+            latency_ms: row.latency_ms,
+            answered_at: row.created_at.into(),
+        }
+    }
+}
+
 /// One stage of the job's pipeline (as it was at submission) for one item.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct ItemStage {
@@ -206,22 +232,7 @@ pub async fn get_item(
             prompt: spec.prompt,
             json_schema: spec.json_schema,
             state,
-            answer: result.map(|r| StageAnswer {
-                model: r.model,
-                output_text: r.output_text,
-                output_json: r.output_json,
-                verdict: Verdict::from_passed(r.passed),
-                filter_reason: r.filter_reason,
-                finish_reason: r.finish_reason,
-                usage: TokenUsage {
-                    input_tokens: r.input_tokens,
-                    output_tokens: r.output_tokens,
-                    billed_input_tokens: r.billed_input_tokens,
-                    billed_output_tokens: r.billed_output_tokens,
-                },
-                latency_ms: r.latency_ms,
-                answered_at: r.created_at.into(),
-            }),
+            answer: result.map(StageAnswer::from),
             error_class: failed.then_some(item.error_class).flatten(),
             error: failed.then(|| item.error.clone()).flatten(),
             attempts: (item.stage_index == index && item.status.is_terminal())

@@ -7,7 +7,10 @@ use domain::{
     validation::{Name, ValidationErrors},
 };
 use serde::{Deserialize, Serialize};
-use store::pipelines::{PipelineInput, PipelineView};
+use store::{
+    StoreError,
+    pipelines::{PipelineInput, PipelineView},
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -147,10 +150,7 @@ pub async fn get_pipeline(
     Tenant(tenant): Tenant,
     path: web::Path<Uuid>,
 ) -> Result<web::Json<Pipeline>, ApiError> {
-    let pipeline = store::pipelines::get(&state.db, tenant, *path)
-        .await
-        .map_err(|e| ApiError::from_store(e, "pipeline"))?;
-    Ok(web::Json(pipeline.into()))
+    found(store::pipelines::get(&state.db, tenant, *path).await)
 }
 
 /// Replace a pipeline's definition. Jobs already submitted keep the version they started with.
@@ -167,10 +167,14 @@ pub async fn update_pipeline(
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<PipelineDefinition>,
 ) -> Result<web::Json<Pipeline>, ApiError> {
-    let pipeline = store::pipelines::update(&state.db, tenant, *path, body.input())
-        .await
-        .map_err(|e| ApiError::from_store(e, "pipeline"))?;
-    Ok(web::Json(pipeline.into()))
+    found(store::pipelines::update(&state.db, tenant, *path, body.input()).await)
+}
+
+/// The pipeline a store call found, or 404 when there is none.
+fn found(stored: Result<PipelineView, StoreError>) -> Result<web::Json<Pipeline>, ApiError> {
+    stored
+        .map(|pipeline| web::Json(pipeline.into()))
+        .map_err(|e| ApiError::from_store(e, "pipeline"))
 }
 
 /// Delete a pipeline. Jobs keep their snapshot of it.

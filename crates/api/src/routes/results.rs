@@ -18,7 +18,7 @@ use crate::{
     auth::Tenant,
     error::ApiError,
     extract::PageQuery,
-    routes::{Paged, paged},
+    routes::{Paged, items::StageAnswer, paged},
     state::AppState,
 };
 
@@ -68,25 +68,22 @@ fn stage_name(stage_names: &[String], index: i32) -> String {
 }
 
 fn job_result(row: job_results::Model, stage_names: &[String]) -> JobResult {
+    let (item_id, image_id, stage_index) = (row.item_id, row.image_id, row.stage_index);
+    let answer = StageAnswer::from(row);
     JobResult {
-        item_id: row.item_id,
-        image_id: row.image_id,
-        stage_index: row.stage_index,
-        stage_name: stage_name(stage_names, row.stage_index),
-        model: row.model,
-        output_text: row.output_text,
-        output_json: row.output_json,
-        verdict: Verdict::from_passed(row.passed),
-        filter_reason: row.filter_reason,
-        finish_reason: row.finish_reason,
-        usage: TokenUsage {
-            input_tokens: row.input_tokens,
-            output_tokens: row.output_tokens,
-            billed_input_tokens: row.billed_input_tokens,
-            billed_output_tokens: row.billed_output_tokens,
-        },
-        latency_ms: row.latency_ms,
-        created_at: row.created_at.into(),
+        item_id,
+        image_id,
+        stage_index,
+        stage_name: stage_name(stage_names, stage_index),
+        model: answer.model,
+        output_text: answer.output_text,
+        output_json: answer.output_json,
+        verdict: answer.verdict,
+        filter_reason: answer.filter_reason,
+        finish_reason: answer.finish_reason,
+        usage: answer.usage,
+        latency_ms: answer.latency_ms,
+        created_at: answer.answered_at,
     }
 }
 

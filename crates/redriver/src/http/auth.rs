@@ -16,6 +16,15 @@ use crate::http::{AdminState, error::AdminError};
 /// Header naming who asks (recorded in the audit); `admin-api` when absent.
 pub const REQUESTED_BY_HEADER: &str = "X-Requested-By";
 
+/// [`REQUESTED_BY_HEADER`] as the document shows it, for the audited routes.
+#[derive(utoipa::IntoParams)]
+#[into_params(names("X-Requested-By"), parameter_in = Header)]
+#[expect(dead_code, reason = "documents the header; `Admin` reads it")]
+pub struct RequestedBy(
+    /// Who asks, for the audit (default `admin-api`)
+    Option<String>,
+);
+
 /// `requested_by` of admin API requests without [`REQUESTED_BY_HEADER`].
 pub const DEFAULT_REQUESTER: &str = "admin-api";
 

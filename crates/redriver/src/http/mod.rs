@@ -26,7 +26,7 @@ use crate::{
     Redriver,
     redrive::{self, PurgeReport, PurgeRequest, RedriveReport, RedriveRequest},
 };
-use auth::{Admin, AdminToken};
+use auth::{Admin, AdminToken, RequestedBy};
 use error::AdminError;
 
 /// What every handler can reach.
@@ -227,7 +227,7 @@ pub async fn get_dead_letter(
 #[utoipa::path(
     tag = "dead-letters",
     request_body = RedriveRequest,
-    params(("X-Requested-By" = Option<String>, Header, description = "Who asks, for the audit (default `admin-api`)")),
+    params(RequestedBy),
     responses((status = 200, description = "What was (or, in a dry run, would be) re-driven", body = RedriveReport))
 )]
 #[post("/dead-letters/redrive")]
@@ -247,7 +247,7 @@ pub async fn redrive_dead_letters(
 #[utoipa::path(
     tag = "dead-letters",
     request_body = PurgeRequest,
-    params(("X-Requested-By" = Option<String>, Header, description = "Who asks, for the audit (default `admin-api`)")),
+    params(RequestedBy),
     responses((status = 200, description = "What was (or, in a dry run, would be) purged", body = PurgeReport))
 )]
 #[post("/dead-letters/purge")]

@@ -29,7 +29,7 @@ use crate::{
     error::ApiError,
     events::SharedEvent,
     routes::{
-        events::{KEEP_ALIVE, event_stream, frame, json_data},
+        events::{KEEP_ALIVE, LiveFrames, event_stream, frame, json_data},
         jobs::JobSummary,
     },
     state::AppState,
@@ -187,9 +187,10 @@ impl TenantLive {
         out.extend_from_slice(format!("id: {}\n\n", cursor(self.since)).as_bytes());
         Ok(out.freeze())
     }
+}
 
-    /// The next bytes to send, or `None` when the stream is over.
-    async fn next_frames(&mut self) -> Option<Bytes> {
+impl LiveFrames for TenantLive {
+    async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             tokio::select! {
                 received = self.events.recv() => match received {
@@ -273,7 +274,7 @@ pub async fn tenant_events(
         .rereads
         .subscribe(tenant, since.max(changed.now - MARGIN));
     let mut live = TenantLive {
-        state,
+        state: state.clone(),
         tenant,
         events,
         since,
@@ -281,16 +282,5 @@ pub async fn tenant_events(
         rereads,
     };
     let first = live.send_changed(&changed).await?;
-    let open = live.state.metrics.event_stream_opened();
-    let shutdown = live.state.shutdown.clone();
-    Ok(event_stream(
-        open,
-        &shutdown,
-        first,
-        live,
-        |mut live| async move {
-            let frames = live.next_frames().await?;
-            Some((frames, live))
-        },
-    ))
+    Ok(event_stream(&state, first, live))
 }

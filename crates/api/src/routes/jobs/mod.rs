@@ -1,10 +1,13 @@
 //! `/api/jobs`: submit, details, history, cancel, retry.
 
+mod control;
+mod view;
+
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use domain::{
-    event::{JobCounts, JobEventKind},
+    event::JobEventKind,
     job::{JobStatus, Priority},
     selection::{IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB},
 };
@@ -12,9 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use store::{
     TenantId,
-    entities::{job_stage_stats, jobs},
-    jobs::{HistoryFilter, JobView, Submission, SubmitError},
-    retry::{ReopenError, ReopenScope},
+    jobs::{HistoryFilter, Submission, SubmitError},
 };
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -26,6 +27,9 @@ use crate::{
     routes::{Paged, paged},
     state::AppState,
 };
+
+pub(crate) use self::control::{cancel, publish_event, retry};
+pub use self::view::{Job, JobSummary, StageProgress, Usage};
 
 const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
@@ -99,181 +103,6 @@ fn selection_error(error: IdListError) -> ApiError {
 pub(crate) fn fingerprint(body: &impl Serialize) -> Result<String, ApiError> {
     let bytes = serde_json::to_vec(body).map_err(ApiError::internal)?;
     Ok(hex::encode(Sha256::digest(bytes)))
-}
-
-/// Progress of one stage of a job.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct StageProgress {
-    pub index: i32,
-    pub name: String,
-    /// Items this stage has finished with (passed + filtered out + failed).
-    pub processed: i32,
-    pub passed: i32,
-    pub filtered_out: i32,
-    pub failed: i32,
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-}
-
-/// Tokens used by a job and their estimated cost.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct Usage {
-    pub input_tokens: i64,
-    pub output_tokens: i64,
-    pub billed_input_tokens: i64,
-    pub billed_output_tokens: i64,
-    pub cost_usd: f64,
-}
-
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct Job {
-    pub id: Uuid,
-    pub pipeline_id: Uuid,
-    pub pipeline_name: String,
-    /// The pipeline version the job runs (its snapshot at submission).
-    pub pipeline_version: i32,
-    pub library_id: Uuid,
-    /// A stage tried on a few images (`POST /api/jobs/preview`): `pipeline_id` names no
-    /// pipeline, and the job history leaves it out unless asked.
-    pub preview: bool,
-    pub status: JobStatus,
-    pub priority: Priority,
-    pub counts: JobCounts,
-    /// Share of items in a terminal state, 0 to 100.
-    pub percent_complete: f64,
-    pub stages: Vec<StageProgress>,
-    pub usage: Usage,
-    pub error_summary: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-/// A job as listed in the history and the live job list.
-#[derive(Debug, Deserialize, Serialize, ToSchema)]
-pub struct JobSummary {
-    pub id: Uuid,
-    pub pipeline_id: Uuid,
-    pub pipeline_name: String,
-    pub library_id: Uuid,
-    /// A stage tried on a few images (see `Job`).
-    pub preview: bool,
-    pub status: JobStatus,
-    pub priority: Priority,
-    pub counts: JobCounts,
-    pub percent_complete: f64,
-    pub stages: Vec<StageProgress>,
-    pub usage: Usage,
-    pub created_at: DateTime<Utc>,
-    pub finished_at: Option<DateTime<Utc>>,
-}
-
-fn counts(job: &jobs::Model) -> JobCounts {
-    store::jobs::counts(job)
-}
-
-fn percent_complete(job: &jobs::Model) -> f64 {
-    if job.total_items == 0 {
-        return 0.0;
-    }
-    let done = job.passed_items + job.filtered_out_items + job.failed_items + job.cancelled_items;
-    (f64::from(done) * 1000.0 / f64::from(job.total_items)).round() / 10.0
-}
-
-/// The part of a job's pipeline snapshot the API shows, read without copying the stages.
-#[derive(Deserialize)]
-struct SnapshotHeader {
-    name: String,
-    version: i32,
-}
-
-fn snapshot(job: &jobs::Model) -> Result<SnapshotHeader, ApiError> {
-    SnapshotHeader::deserialize(&job.pipeline_snapshot).map_err(ApiError::internal)
-}
-
-fn stage_progress(s: job_stage_stats::Model) -> StageProgress {
-    StageProgress {
-        index: s.stage_index,
-        name: s.name,
-        processed: s.processed,
-        passed: s.passed,
-        filtered_out: s.filtered_out,
-        failed: s.failed,
-        input_tokens: s.input_tokens,
-        output_tokens: s.output_tokens,
-    }
-}
-
-fn usage(job: &jobs::Model) -> Usage {
-    Usage {
-        input_tokens: job.input_tokens,
-        output_tokens: job.output_tokens,
-        billed_input_tokens: job.billed_input_tokens,
-        billed_output_tokens: job.billed_output_tokens,
-        cost_usd: job.cost_usd,
-    }
-}
-
-impl TryFrom<JobView> for Job {
-    type Error = ApiError;
-
-    fn try_from(view: JobView) -> Result<Self, ApiError> {
-        let job = view.job;
-        let snapshot = snapshot(&job)?;
-        Ok(Job {
-            id: job.id,
-            pipeline_id: job.pipeline_id,
-            pipeline_name: snapshot.name,
-            pipeline_version: snapshot.version,
-            library_id: job.library_id,
-            preview: job.preview,
-            status: job.status,
-            priority: job.priority,
-            counts: counts(&job),
-            percent_complete: percent_complete(&job),
-            stages: view.stages.into_iter().map(stage_progress).collect(),
-            usage: usage(&job),
-            error_summary: job.error_summary,
-            created_at: job.created_at.into(),
-            updated_at: job.updated_at.into(),
-            started_at: job.started_at.map(Into::into),
-            finished_at: job.finished_at.map(Into::into),
-        })
-    }
-}
-
-impl TryFrom<JobView> for JobSummary {
-    type Error = ApiError;
-
-    fn try_from(view: JobView) -> Result<Self, ApiError> {
-        let job = view.job;
-        let snapshot = snapshot(&job)?;
-        Ok(JobSummary {
-            id: job.id,
-            pipeline_id: job.pipeline_id,
-            pipeline_name: snapshot.name,
-            library_id: job.library_id,
-            preview: job.preview,
-            status: job.status,
-            priority: job.priority,
-            counts: counts(&job),
-            percent_complete: percent_complete(&job),
-            stages: view.stages.into_iter().map(stage_progress).collect(),
-            usage: usage(&job),
-            created_at: job.created_at.into(),
-            finished_at: job.finished_at.map(Into::into),
-        })
-    }
-}
-
-/// Publishes an event about `job` as stored, best effort: live views re-read jobs from the
-/// database when events go missing.
-pub(crate) async fn publish_event(state: &AppState, job: &jobs::Model, kind: JobEventKind) {
-    let event = store::jobs::event(job, kind);
-    if let Err(error) = state.publisher.publish_event(&event).await {
-        tracing::warn!(%error, job_id = %job.id, event = event.name(), "could not publish a job event");
-    }
 }
 
 pub(crate) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
@@ -525,22 +354,6 @@ pub async fn cancel_job(
     Ok(web::Json(Job::try_from(view)?))
 }
 
-/// Cancels one job of the tenant and tells the workers (see [`cancel_job`]).
-pub(crate) async fn cancel(
-    state: &AppState,
-    tenant: TenantId,
-    job_id: Uuid,
-) -> Result<JobView, ApiError> {
-    let view = store::jobs::cancel(&state.db, tenant, job_id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "job"))?;
-    state.job_views.remove(&(tenant, job_id));
-    // Workers learn of the cancellation from the job's status too; the event makes it prompt.
-    publish_event(state, &view.job, JobEventKind::CancelRequested).await;
-    tracing::info!(job_id = %view.job.id, "job cancelled");
-    Ok(view)
-}
-
 /// Retry a job's failed items: each runs again from the stage where it failed.
 ///
 /// The failed items go back to `pending` (their attempts and errors cleared) and a finished
@@ -563,50 +376,6 @@ pub async fn retry_job(
 ) -> Result<web::Json<Job>, ApiError> {
     let view = retry(&state, tenant, *path).await?;
     Ok(web::Json(Job::try_from(view)?))
-}
-
-/// Re-opens one job's failed items (see [`retry_job`]).
-pub(crate) async fn retry(
-    state: &AppState,
-    tenant: TenantId,
-    job_id: Uuid,
-) -> Result<JobView, ApiError> {
-    let publisher = &state.publisher;
-    let job_views = &state.job_views;
-    let reopened = store::retry::reopen_and_announce(
-        &state.db,
-        ReopenScope::Job { tenant, job_id },
-        |messages| async move { publisher.publish_reopened(&messages).await },
-        |events| async move {
-            // Before the events go out, so a client reading the job on one gets the new view.
-            job_views.remove(&(tenant, job_id));
-            publisher.publish_events(&events).await
-        },
-    )
-    .await
-    .map_err(|err| match err {
-        ReopenError::Publish(cause) => {
-            tracing::warn!(error = %cause, %job_id, "could not publish a retry's messages; nothing was changed");
-            ApiError::Unavailable(
-                "the message broker is unavailable; nothing was retried, retry later",
-            )
-        }
-        ReopenError::Store(e) => ApiError::from_store(e, "job"),
-    })?;
-    let view = store::jobs::get(&state.db, tenant, job_id)
-        .await
-        .map_err(|e| ApiError::from_store(e, "job"))?;
-    if reopened.reopened.is_empty() {
-        return Err(ApiError::Conflict(
-            if view.job.status == JobStatus::Cancelled {
-                "the job is cancelled; its items cannot be retried".into()
-            } else {
-                "the job has no failed items to retry".into()
-            },
-        ));
-    }
-    tracing::info!(%job_id, items = reopened.reopened.len(), "job retried");
-    Ok(view)
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
