@@ -4,7 +4,10 @@
 use std::{
     collections::HashMap,
     hash::Hash,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -16,6 +19,9 @@ pub struct TtlCache<K, V> {
     entries: Mutex<HashMap<K, (V, Instant)>>,
     /// One gate per key being loaded by [`get_or_load`](Self::get_or_load).
     loading: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+    /// Counts [`remove`](Self::remove)s: a load that overlapped one may have read what the
+    /// removal was for, so its value is returned but not kept.
+    removals: AtomicU64,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
@@ -25,6 +31,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             capacity,
             entries: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
+            removals: AtomicU64::new(0),
         }
     }
 
@@ -49,9 +56,14 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         let turn = gate.lock().await;
         let result = match self.get(&key) {
             Some(value) => Ok(value),
-            None => load()
-                .await
-                .inspect(|value| self.put(key.clone(), value.clone())),
+            None => {
+                let removals = self.removals.load(Ordering::SeqCst);
+                load().await.inspect(|value| {
+                    if self.removals.load(Ordering::SeqCst) == removals {
+                        self.put(key.clone(), value.clone());
+                    }
+                })
+            }
         };
         drop(turn);
         let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
@@ -86,6 +98,7 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     pub fn remove(&self, key: &K) {
+        self.removals.fetch_add(1, Ordering::SeqCst);
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key);
         }
@@ -110,6 +123,23 @@ mod tests {
         assert_eq!(cache.get(&1), Some("a"));
         cache.remove(&1);
         assert_eq!(cache.get(&1), None);
+    }
+
+    #[tokio::test]
+    async fn a_load_that_overlaps_a_removal_is_not_kept() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        let loaded = cache
+            .get_or_load(1, || async {
+                // What this load read may be what the removal is about.
+                cache.remove(&1);
+                Ok::<_, ()>("old")
+            })
+            .await;
+        assert_eq!(loaded, Ok("old"));
+        assert_eq!(cache.get(&1), None);
+        let again = cache.get_or_load(1, || async { Ok::<_, ()>("new") }).await;
+        assert_eq!(again, Ok("new"));
+        assert_eq!(cache.get(&1), Some("new"));
     }
 
     #[tokio::test]

@@ -25,14 +25,21 @@ pub struct EventHub {
 
 impl EventHub {
     /// Starts consuming job events in the background, reconnecting when the broker goes away.
-    pub fn start(url: SecretString, topology: Topology, timeout: Duration) -> Self {
+    /// `on_event` sees each event before any stream does (the job view cache drops the job's
+    /// entry there, so a client that got an event never reads the job as it was before it).
+    pub fn start(
+        url: SecretString,
+        topology: Topology,
+        timeout: Duration,
+        on_event: impl Fn(&JobEvent) + Send + Sync + 'static,
+    ) -> Self {
         let (sender, _) = broadcast::channel(BUFFER);
         let hub = Self { sender };
         let feeder = hub.sender.clone();
         let url = Arc::new(url);
         tokio::spawn(async move {
             loop {
-                if let Err(error) = consume(&url, &topology, timeout, &feeder).await {
+                if let Err(error) = consume(&url, &topology, timeout, &feeder, &on_event).await {
                     tracing::warn!(%error, "job events unavailable; reconnecting");
                 }
                 tokio::time::sleep(Duration::from_secs(2)).await;
@@ -51,6 +58,7 @@ async fn consume(
     topology: &Topology,
     timeout: Duration,
     feeder: &broadcast::Sender<SharedEvent>,
+    on_event: &(impl Fn(&JobEvent) + Send + Sync),
 ) -> Result<(), broker::BrokerError> {
     let connection = broker::connect(url.expose_secret(), "api-events", timeout).await?;
     let channel = connection.create_channel().await?;
@@ -59,6 +67,7 @@ async fn consume(
     while let Some(delivery) = consumer.next().await {
         let delivery = delivery?;
         if let Some(event) = JobEvent::decode(&delivery.data) {
+            on_event(&event);
             // No subscriber is not an error.
             let _ = feeder.send(Arc::new(event));
         }

@@ -17,7 +17,7 @@ use http_support::{
     request::{path_error, query_error},
 };
 use settings::Settings;
-use store::objects::Objects;
+use store::{TenantId, objects::Objects};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
@@ -69,11 +69,19 @@ impl Application {
             );
         }
         let objects = Objects::from_settings(&settings.storage)?;
-        let events = EventHub::start(
-            settings.amqp.url.clone(),
-            Topology::from_settings(settings),
-            Duration::from_secs(settings.amqp.timeout_seconds),
-        );
+        let job_views = Arc::new(TtlCache::new(
+            Duration::from_millis(settings.http.job_cache_millis),
+            MAX_CACHED_JOB_VIEWS,
+        ));
+        let events = {
+            let job_views = job_views.clone();
+            EventHub::start(
+                settings.amqp.url.clone(),
+                Topology::from_settings(settings),
+                Duration::from_secs(settings.amqp.timeout_seconds),
+                move |event| job_views.remove(&(TenantId(event.tenant_id), event.job_id)),
+            )
+        };
         let rereads = Rereads::new(
             db.clone(),
             RESYNC_EVERY,
@@ -90,10 +98,7 @@ impl Application {
                 Duration::from_secs(settings.http.auth_cache_seconds),
                 MAX_CACHED_KEYS,
             ),
-            job_views: TtlCache::new(
-                Duration::from_millis(settings.http.job_cache_millis),
-                MAX_CACHED_JOB_VIEWS,
-            ),
+            job_views,
             metrics: ApiMetrics::new()?,
             shutdown: Shutdown::new(),
         });

@@ -1,3 +1,5 @@
+use std::sync::Arc;
+
 use broker::Publisher;
 use bytes::Bytes;
 use http_support::Shutdown;
@@ -20,8 +22,9 @@ pub struct AppState {
     /// One re-read of changed jobs per tenant with event streams open here.
     pub rereads: Rereads,
     /// Rendered `GET /api/jobs/{id}` bodies for a short time: the endpoint clients poll.
-    /// Entries of a job this replica changes are removed at once.
-    pub job_views: TtlCache<(TenantId, Uuid), Bytes>,
+    /// Entries of a job this replica changes, or that any job event is about, are removed at
+    /// once.
+    pub job_views: Arc<TtlCache<(TenantId, Uuid), Bytes>>,
     pub metrics: ApiMetrics,
     /// Begun on SIGTERM: readiness fails and event streams end.
     pub shutdown: Shutdown,

@@ -242,7 +242,8 @@ pub struct HttpSettings {
     /// How long an authenticated API key stays cached in memory, in seconds (0 disables).
     pub auth_cache_seconds: u64,
     /// How long a rendered job (`GET /api/jobs/{id}`) may be served from memory, in
-    /// milliseconds (0 disables). Progress seen through another replica lags by at most this.
+    /// milliseconds (0 disables). A job's entry goes as soon as the replica hears an event of
+    /// the job; a change whose event has not arrived yet shows at most this late.
     pub job_cache_millis: u64,
     /// How long a browser session (`POST /api/session`) lasts, in seconds.
     pub session_seconds: u64,

@@ -6,7 +6,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use system_tests::{
-    TestApp, body_as, distinct_images, id_of, one_stage, problem, start_standin, two_stages,
+    EventReader, RUN_TIMEOUT, TestApp, body_as, distinct_images, id_of, one_stage, problem,
+    start_standin, two_stages,
 };
 use uuid::Uuid;
 
@@ -517,4 +518,60 @@ async fn a_stored_status_that_names_no_status_is_a_corrupt_row_and_a_500_without
         assert!(body.contains("internal_error"), "{body}");
         assert!(!body.contains("done"), "{body}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_event_makes_the_next_get_read_the_job_afresh() {
+    use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
+    // Views cached for a minute: only the event can make the second read fresh.
+    let app = TestApp::spawn_with(|s| s.http.job_cache_millis = 60_000).await;
+    let library = app.create_library("photos").await;
+    app.upload(library, &["horse.png"]).await;
+    let pipeline = app.create_pipeline("describe", one_stage()).await;
+    let job = app.submit_job(pipeline, library).await;
+    assert_eq!(app.job(job).await.status, JobStatus::Queued);
+    let mut reader = EventReader::new(
+        app.get(&format!("/api/jobs/{job}/events"))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(reader.next().await.unwrap().event, "snapshot");
+
+    // Another process (a worker, the re-driver) changes the job and announces it.
+    app.db
+        .execute_unprepared(&format!(
+            "UPDATE jobs SET event_seq = 1, status = 'running' WHERE id = '{job}'"
+        ))
+        .await
+        .unwrap();
+    let event = JobEvent {
+        v: JOB_EVENT_VERSION,
+        job_id: job,
+        tenant_id: app.tenant_id("tenant-a").await,
+        seq: 1,
+        kind: JobEventKind::Progress { items: Vec::new() },
+        status: JobStatus::Running,
+        counts: JobCounts::default(),
+    };
+    let publisher = app.publisher();
+    // Published until the api's listener (bound in the background at start-up) hears it.
+    let heard = tokio::time::timeout(RUN_TIMEOUT, async {
+        let publishing = async {
+            loop {
+                publisher.publish_event(&event).await.unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        };
+        tokio::select! {
+            next = reader.next() => next.expect("the stream goes on"),
+            _ = publishing => unreachable!(),
+        }
+    })
+    .await
+    .expect("the event on the job's stream");
+    assert_eq!(heard.event, "progress", "{heard:?}");
+
+    // A client that saw the event reads the job as the event says, not as it was cached.
+    assert_eq!(app.job(job).await.status, JobStatus::Running);
 }
