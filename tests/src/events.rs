@@ -88,4 +88,40 @@ impl EventReader {
             .expect("the awaited event in time");
         events
     }
+
+    /// Publishes `event` every 200 ms until this stream receives an event that `accept` takes,
+    /// and returns that one. The api binds its event listener in the background at start-up,
+    /// so the first publishes may go unheard.
+    pub async fn publish_until(
+        &mut self,
+        publisher: &broker::Publisher,
+        event: &domain::event::JobEvent,
+        accept: impl Fn(&ServerEvent) -> bool,
+    ) -> ServerEvent {
+        let publishing = async {
+            loop {
+                publisher
+                    .publish_event(event)
+                    .await
+                    .expect("publish the event");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let receiving = async {
+            while let Some(received) = self.next().await {
+                if accept(&received) {
+                    return received;
+                }
+            }
+            panic!("the stream ended");
+        };
+        tokio::time::timeout(crate::RUN_TIMEOUT, async {
+            tokio::select! {
+                received = receiving => received,
+                () = publishing => unreachable!(),
+            }
+        })
+        .await
+        .expect("the api hears the published event")
+    }
 }

@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use system_tests::{
-    EventReader, RUN_TIMEOUT, TestApp, body_as, distinct_images, id_of, one_stage, problem,
-    start_standin, two_stages,
+    EventReader, TestApp, body_as, distinct_images, id_of, one_stage, problem, start_standin,
+    two_stages,
 };
 use uuid::Uuid;
 
@@ -554,22 +554,9 @@ async fn a_job_event_makes_the_next_get_read_the_job_afresh() {
         status: JobStatus::Running,
         counts: JobCounts::default(),
     };
-    let publisher = app.publisher();
-    // Published until the api's listener (bound in the background at start-up) hears it.
-    let heard = tokio::time::timeout(RUN_TIMEOUT, async {
-        let publishing = async {
-            loop {
-                publisher.publish_event(&event).await.unwrap();
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-        };
-        tokio::select! {
-            next = reader.next() => next.expect("the stream goes on"),
-            _ = publishing => unreachable!(),
-        }
-    })
-    .await
-    .expect("the event on the job's stream");
+    let heard = reader
+        .publish_until(&app.publisher(), &event, |_| true)
+        .await;
     assert_eq!(heard.event, "progress", "{heard:?}");
 
     // A client that saw the event reads the job as the event says, not as it was cached.

@@ -47,30 +47,12 @@ async fn wait_until_listening(app: &TestApp, tenant: Uuid, reader: &mut EventRea
         status: domain::job::JobStatus::Running,
         counts: JobCounts::default(),
     };
-    let publisher = app.publisher();
     let probe_id = probe.job_id.to_string();
-    tokio::time::timeout(RUN_TIMEOUT, async {
-        let publishing = async {
-            loop {
-                publisher.publish_event(&probe).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        let receiving = async {
-            while let Some(event) = reader.next().await {
-                if job_of(&event).as_deref() == Some(probe_id.as_str()) {
-                    return;
-                }
-            }
-            panic!("the stream ended");
-        };
-        tokio::select! {
-            () = receiving => {},
-            () = publishing => unreachable!(),
-        }
-    })
-    .await
-    .expect("the api hears job events");
+    reader
+        .publish_until(&app.publisher(), &probe, |event| {
+            job_of(event).as_deref() == Some(probe_id.as_str())
+        })
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -384,22 +384,9 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         status: domain::job::JobStatus::Running,
         counts: JobCounts::default(),
     };
-    let publisher = app.publisher();
-    // Published until the api's listener (bound in the background at start-up) hears it.
-    let next = tokio::time::timeout(RUN_TIMEOUT, async {
-        let publishing = async {
-            loop {
-                publisher.publish_event(&event).await.unwrap();
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        };
-        tokio::select! {
-            next = reader.next() => next.expect("the stream goes on"),
-            _ = publishing => unreachable!(),
-        }
-    })
-    .await
-    .expect("an event after the published one");
+    let next = reader
+        .publish_until(&app.publisher(), &event, |_| true)
+        .await;
     assert_eq!(
         (next.event.as_str(), next.id.as_str()),
         ("snapshot", "2"),
