@@ -27,8 +27,8 @@ pub use fixtures::{
 pub use redriver::{ADMIN_TOKEN, RedriverAdmin};
 pub use resources::{TestResources, amqp_url, database_server};
 pub use standin::{
-    STANDIN_KEY, accept_only_key, app_rejecting_one, fail_every_call_transiently, reject_images,
-    set_latency, start_standin,
+    DeadLetteredRun, STANDIN_KEY, accept_only_key, app_rejecting_one, dead_lettered_run,
+    fail_every_call_transiently, reject_images, set_latency, start_standin,
 };
 pub use work::stage_answer;
 pub use worker::RunningWorker;

@@ -89,3 +89,34 @@ pub async fn app_rejecting_one(
     reject_images(&standin, &[&images[rejected].1]);
     (app, standin, images)
 }
+
+/// A job over `count` distinct images whose every Cohere call fails with a 503 (one attempt of
+/// one try), so each item fails and is dead-lettered, run to its end by a worker with a
+/// re-driver draining the dead letters.
+pub struct DeadLetteredRun {
+    pub app: TestApp,
+    /// Answers 503 until its configuration is reset.
+    pub standin: cohere_standin::Running,
+    pub redriver: crate::RedriverAdmin,
+    pub worker: crate::RunningWorker,
+    pub job: api::routes::jobs::Job,
+}
+
+pub async fn dead_lettered_run(count: usize) -> DeadLetteredRun {
+    let mut app = TestApp::spawn().await;
+    let standin = start_standin(&mut app.settings);
+    fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
+    let redriver = crate::RedriverAdmin::start(&app.settings).await;
+    let job = app
+        .submit_job_over(&distinct_images(count), crate::one_stage())
+        .await;
+    let worker = crate::RunningWorker::start(&app.settings).await;
+    let job = app.wait_for_job(job).await;
+    DeadLetteredRun {
+        app,
+        standin,
+        redriver,
+        worker,
+        job,
+    }
+}

@@ -2,10 +2,10 @@
 //! trigger.
 
 use system_tests::{
-    RUN_TIMEOUT, RedriverAdmin, RunningWorker, TestApp, distinct_images, eventually,
-    fail_every_call_transiently,
+    DeadLetteredRun, RUN_TIMEOUT, RedriverAdmin, TestApp, dead_lettered_run, distinct_images,
+    eventually,
     metrics::{assert_sample, sample},
-    one_stage, start_standin,
+    one_stage,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,14 +48,14 @@ async fn the_redriver_reports_queue_depths_and_the_oldest_waiting_item() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_redriver_counts_dead_letters_by_class_and_redrives_by_trigger() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
-    fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
-    let redriver = RedriverAdmin::start(&app.settings).await;
-    let job = app.submit_job_over(&distinct_images(2), one_stage()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    app.wait_for_job(job).await;
+    // The app and the failing stand-in live until the test ends.
+    let DeadLetteredRun {
+        app: _app,
+        standin: _standin,
+        redriver,
+        worker,
+        ..
+    } = dead_lettered_run(2).await;
     eventually(
         RUN_TIMEOUT,
         "two transient dead letters drained",

@@ -9,7 +9,7 @@ use domain::job::JobStatus;
 use opentelemetry::trace::{SpanId, SpanKind, TraceId};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use system_tests::{
-    RUN_TIMEOUT, RedriverAdmin, RunningWorker, TestApp, distinct_images, eventually,
+    DeadLetteredRun, RUN_TIMEOUT, TestApp, dead_lettered_run, distinct_images, eventually,
     fail_every_call_transiently, one_stage, start_standin,
 };
 
@@ -246,14 +246,14 @@ async fn a_retried_delivery_links_to_the_trace_of_its_first_delivery() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redriven_dead_letter_links_its_new_work_to_the_original_trace() {
     let (exporter, provider, _guard) = record_spans();
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    // A 503 fails the item at once (one attempt of one try): it is dead-lettered.
-    fail_every_call_transiently(&mut app.settings, &standin, 1, 1);
-    let redriver = RedriverAdmin::start(&app.settings).await;
-    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let failed = app.wait_for_job(job).await;
+    let DeadLetteredRun {
+        app,
+        standin,
+        redriver,
+        worker,
+        job: failed,
+    } = dead_lettered_run(1).await;
+    let job = failed.id;
     assert_eq!(failed.status, JobStatus::Failed, "{failed:?}");
     eventually(RUN_TIMEOUT, "the dead letter to be drained", || async {
         (app.query_i64("SELECT count(*) FROM dead_letters").await == 1).then_some(())
