@@ -56,8 +56,15 @@ fn toml_string(value: &str) -> String {
 }
 
 /// The sections of a configuration file every binary needs: the test's database, broker
-/// prefix and storage.
+/// prefix, storage and retry delays (every binary declares the delay queues, and the test's
+/// clean-up deletes the ones its settings name).
 pub fn base_config(settings: &Settings) -> String {
+    let delays: Vec<String> = settings
+        .retry
+        .delays_seconds
+        .iter()
+        .map(u64::to_string)
+        .collect();
     format!(
         "[database]
 url = {database}
@@ -71,6 +78,9 @@ prefix = {prefix}
 [storage]
 local_path = {storage}
 
+[retry]
+delays_seconds = [{delays}]
+
 [telemetry]
 log_filter = \"info,sqlx=warn,lapin=warn\"
 ",
@@ -78,18 +88,13 @@ log_filter = \"info,sqlx=warn,lapin=warn\"
         amqp = toml_string(settings.amqp.url.expose_secret()),
         prefix = toml_string(&settings.amqp.prefix),
         storage = toml_string(&settings.storage.local_path.to_string_lossy()),
+        delays = delays.join(", "),
     )
 }
 
 /// The configuration file of a worker using the test's database, broker prefix, storage and
 /// stand-in (written as a file: environment variables cannot express lists).
 fn worker_config(settings: &Settings, tuning: Tuning) -> String {
-    let delays: Vec<String> = settings
-        .retry
-        .delays_seconds
-        .iter()
-        .map(u64::to_string)
-        .collect();
     let api_key = settings
         .cohere
         .api_key
@@ -104,9 +109,6 @@ base_url = {base_url}
 api_key = {api_key}
 timeout_seconds = {timeout}
 
-[retry]
-delays_seconds = [{delays}]
-
 [worker]
 health_port = 0
 concurrency = {concurrency}
@@ -118,7 +120,6 @@ shutdown_grace_seconds = {grace}
         base_url = toml_string(&settings.cohere.base_url),
         api_key = toml_string(&api_key),
         timeout = settings.cohere.timeout_seconds,
-        delays = delays.join(", "),
         concurrency = tuning.concurrency,
         prefetch = tuning.prefetch,
     )
