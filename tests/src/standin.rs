@@ -92,14 +92,15 @@ pub async fn app_rejecting_one(
 
 /// A job over `count` distinct images whose every Cohere call fails with a 503 (one attempt of
 /// one try), so each item fails and is dead-lettered, run to its end by a worker with a
-/// re-driver draining the dead letters.
+/// re-driver draining the dead letters. Dropped whole, the worker and the re-driver stop
+/// before the app's clean-up deletes the queues they consume.
 pub struct DeadLetteredRun {
-    pub app: TestApp,
+    pub worker: crate::RunningWorker,
+    pub redriver: crate::RedriverAdmin,
     /// Answers 503 until its configuration is reset.
     pub standin: cohere_standin::Running,
-    pub redriver: crate::RedriverAdmin,
-    pub worker: crate::RunningWorker,
     pub job: api::routes::jobs::Job,
+    pub app: TestApp,
 }
 
 pub async fn dead_lettered_run(count: usize) -> DeadLetteredRun {

@@ -17,15 +17,18 @@ use crate::services::{ServicesGuard, ensure_services_up};
 
 /// What the restart tests share: a two-stage job of `images` images, a fifth of it done by one
 /// worker process (the stand-in answering in 20–50 ms), ready for a service to be cut.
+///
+/// Fields drop in their order here: the worker process goes first, the app (whose clean-up
+/// deletes the test's queues) last, so no process re-declares them after the clean-up.
 pub struct JobUnderway {
-    pub app: TestApp,
-    /// Answers the job's calls for as long as this lives.
-    _standin: cohere_standin::Running,
-    pub services: ServicesGuard,
-    pub job: SubmittedJob,
     pub worker: ServiceProcess,
+    pub job: SubmittedJob,
     /// Results stored when the job was found a fifth done.
     pub stored: i64,
+    pub services: ServicesGuard,
+    /// Answers the job's calls for as long as this lives.
+    _standin: cohere_standin::Running,
+    pub app: TestApp,
 }
 
 impl JobUnderway {
