@@ -6,7 +6,7 @@ use std::{
     hash::Hash,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
 };
@@ -18,10 +18,16 @@ pub struct TtlCache<K, V> {
     capacity: usize,
     entries: Mutex<HashMap<K, (V, Instant)>>,
     /// One gate per key being loaded by [`get_or_load`](Self::get_or_load).
-    loading: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
-    /// Counts [`remove`](Self::remove)s: a load that overlapped one may have read what the
-    /// removal was for, so its value is returned but not kept.
-    removals: AtomicU64,
+    loading: Mutex<HashMap<K, Arc<Gate>>>,
+}
+
+/// Where concurrent misses of one key wait for the one load.
+#[derive(Default)]
+struct Gate {
+    turn: tokio::sync::Mutex<()>,
+    /// The key was removed while it loaded: the load may have read what the removal was for,
+    /// so its value is returned but not kept.
+    removed: AtomicBool,
 }
 
 impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
@@ -31,7 +37,6 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             capacity,
             entries: Mutex::new(HashMap::new()),
             loading: Mutex::new(HashMap::new()),
-            removals: AtomicU64::new(0),
         }
     }
 
@@ -53,13 +58,13 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
             let mut loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
             loading.entry(key.clone()).or_default().clone()
         };
-        let turn = gate.lock().await;
+        let turn = gate.turn.lock().await;
         let result = match self.get(&key) {
             Some(value) => Ok(value),
             None => {
-                let removals = self.removals.load(Ordering::SeqCst);
+                gate.removed.store(false, Ordering::SeqCst);
                 load().await.inspect(|value| {
-                    if self.removals.load(Ordering::SeqCst) == removals {
+                    if !gate.removed.load(Ordering::SeqCst) {
                         self.put(key.clone(), value.clone());
                     }
                 })
@@ -98,7 +103,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     pub fn remove(&self, key: &K) {
-        self.removals.fetch_add(1, Ordering::SeqCst);
+        if let Ok(loading) = self.loading.lock()
+            && let Some(gate) = loading.get(key)
+        {
+            gate.removed.store(true, Ordering::SeqCst);
+        }
         if let Ok(mut entries) = self.entries.lock() {
             entries.remove(key);
         }
@@ -140,6 +149,19 @@ mod tests {
         let again = cache.get_or_load(1, || async { Ok::<_, ()>("new") }).await;
         assert_eq!(again, Ok("new"));
         assert_eq!(cache.get(&1), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn removing_another_key_does_not_stop_a_load_being_kept() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        let loaded = cache
+            .get_or_load(1, || async {
+                cache.remove(&2);
+                Ok::<_, ()>("one")
+            })
+            .await;
+        assert_eq!(loaded, Ok("one"));
+        assert_eq!(cache.get(&1), Some("one"));
     }
 
     #[tokio::test]

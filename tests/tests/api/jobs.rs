@@ -525,10 +525,7 @@ async fn a_job_event_makes_the_next_get_read_the_job_afresh() {
     use domain::event::{JOB_EVENT_VERSION, JobCounts, JobEvent, JobEventKind};
     // Views cached for a minute: only the event can make the second read fresh.
     let app = TestApp::spawn_with(|s| s.http.job_cache_millis = 60_000).await;
-    let library = app.create_library("photos").await;
-    app.upload(library, &["horse.png"]).await;
-    let pipeline = app.create_pipeline("describe", one_stage()).await;
-    let job = app.submit_job(pipeline, library).await;
+    let job = app.submit_job_over(&distinct_images(1), one_stage()).await;
     assert_eq!(app.job(job).await.status, JobStatus::Queued);
     let mut reader = EventReader::new(
         app.get(&format!("/api/jobs/{job}/events"))
