@@ -13,6 +13,7 @@ mod m20261129_000005_jobs_changed_index;
 mod m20261129_000006_pending_items_index;
 mod m20261129_000007_breaker_open_until;
 mod m20261129_000008_job_previews;
+mod m20261130_000009_admission;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_pending_items_index::Migration),
             Box::new(m20261129_000007_breaker_open_until::Migration),
             Box::new(m20261129_000008_job_previews::Migration),
+            Box::new(m20261130_000009_admission::Migration),
         ]
     }
 }

@@ -84,6 +84,18 @@ named_enum! {
         Failed = "failed",
         /// The job was cancelled before the item finished.
         Cancelled = "cancelled",
+        /// Never analysed: the job stopped first (see the item's `skip_reason`).
+        Skipped = "skipped",
+    }
+}
+
+named_enum! {
+    /// Why a job stopped starting new calls before all its items were analysed; its items that
+    /// had not started end `skipped` with the same reason.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+    pub enum StopReason as "stop reason" {
+        /// The job's spend reached its `max_cost_usd`.
+        BudgetExhausted = "budget_exhausted",
     }
 }
 
@@ -179,6 +191,7 @@ mod tests {
         names_agree(Priority::ALL, Priority::as_str);
         names_agree(JobStatus::ALL, JobStatus::as_str);
         names_agree(ItemStatus::ALL, ItemStatus::as_str);
+        names_agree(StopReason::ALL, StopReason::as_str);
         names_agree(Verdict::ALL, Verdict::as_str);
         names_agree(ErrorClass::ALL, ErrorClass::as_str);
         names_agree(DeadLetterStatus::ALL, DeadLetterStatus::as_str);

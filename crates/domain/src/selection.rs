@@ -5,8 +5,12 @@ use std::collections::HashSet;
 
 use uuid::Uuid;
 
-/// Most images one job may cover.
+/// Most images one job may name in `image_ids`.
 pub const MAX_IMAGES_PER_JOB: usize = 100_000;
+
+/// Most images a whole-library job may cover (its items are written and released in chunks, so
+/// the bound is only what the job's counters hold comfortably).
+pub const MAX_LIBRARY_IMAGES_PER_JOB: usize = 10_000_000;
 
 /// Ids in the order given, each named once, at least one.
 #[derive(Debug, Clone, PartialEq, Eq)]

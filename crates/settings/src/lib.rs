@@ -9,6 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use config::{Config, Environment, File, FileFormat};
+
+mod prices;
+mod scheduler;
+pub use prices::{ModelPrice, PriceTable};
+pub use scheduler::SchedulerSettings;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -26,6 +31,7 @@ pub struct Settings {
     pub retry: RetrySettings,
     pub breaker: BreakerSettings,
     pub redriver: RedriverSettings,
+    pub scheduler: SchedulerSettings,
 }
 
 /// Where and how the workers call Cohere.
@@ -44,6 +50,8 @@ pub struct CohereSettings {
     /// Per-model limits, overriding `requests_per_minute` (in a config file:
     /// `[cohere.model_requests_per_minute]` then `"command-a-vision-07-2025" = 600`).
     pub model_requests_per_minute: std::collections::BTreeMap<String, u32>,
+    /// What each model's calls cost (`[cohere.prices]`).
+    pub prices: PriceTable,
 }
 
 impl CohereSettings {
@@ -75,6 +83,7 @@ impl Default for CohereSettings {
             timeout_seconds: 120,
             requests_per_minute: None,
             model_requests_per_minute: Default::default(),
+            prices: PriceTable::default(),
         }
     }
 }
@@ -489,6 +498,9 @@ impl Settings {
             return invalid(
                 "amqp.prefix must be non-empty and use only letters, digits, '-', '_' and '.'",
             );
+        }
+        if self.scheduler.window == 0 || self.scheduler.materialize_chunk == 0 {
+            return invalid("scheduler.window and scheduler.materialize_chunk must be at least 1");
         }
         if self.worker.concurrency == 0 {
             return invalid("worker.concurrency must be at least 1");

@@ -48,6 +48,8 @@ pub async fn add_upload<C: ConnectionTrait>(
         object_key: Set(Some(key.clone())),
         url: Set(None),
         media_type: Set(Some(upload.media_type)),
+        width: Set(None),
+        height: Set(None),
         size_bytes: Set(Some(size)),
         content_hash: Set(Some(hash)),
         created_at: Set(Utc::now().into()),
@@ -87,6 +89,8 @@ pub async fn add_url<C: ConnectionTrait>(
         size_bytes: Set(None),
         content_hash: Set(None),
         created_at: Set(Utc::now().into()),
+        width: Set(None),
+        height: Set(None),
     })
     .exec_with_returning(db)
     .await?)

@@ -4,6 +4,7 @@
 //! Every query function takes a [`TenantId`] (except the few that resolve one, like API-key
 //! lookup), so "another tenant's row" is indistinguishable from "no such row".
 
+pub mod admission;
 pub mod breakers;
 pub mod dead_letters;
 pub mod entities;

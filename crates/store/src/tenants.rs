@@ -48,6 +48,7 @@ pub async fn create_key(
                 id: Set(id),
                 name: Set(tenant_name.to_string()),
                 created_at: Set(Utc::now().into()),
+                ..Default::default()
             })
             .exec(&txn)
             .await?;

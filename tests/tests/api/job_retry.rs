@@ -296,7 +296,6 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
         .await
         .unwrap()
         .unwrap();
-    let mut messages = Vec::new();
     let accepted = store::jobs::submit(
         &app.db,
         tenant,
@@ -308,15 +307,23 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
             idempotency_key: None,
             request_hash: "test",
             preview: None,
-        },
-        |batch| {
-            messages = batch;
-            async { Ok::<(), ()>(()) }
+            max_cost_usd: None,
         },
     )
     .await
     .map_err(|e| e.to_string())
     .unwrap();
+    // Write and release the items as the scheduler would.
+    store::admission::materialize(&app.db, accepted.job.job.id, 10)
+        .await
+        .unwrap();
+    let messages: Vec<_> =
+        store::admission::claim(&app.db, accepted.job.job.id, Priority::High, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|released| released.message)
+            .collect();
     let job = accepted.job.job.id;
     app.fail_items(&messages[..1], ErrorClass::Permanent, REFUSED)
         .await;

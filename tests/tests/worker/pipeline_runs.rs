@@ -10,7 +10,7 @@ use domain::{
     message::StageMessage,
 };
 use reqwest::StatusCode;
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 use system_tests::{
     EventReader, RUN_TIMEOUT, RunningWorker, TestApp, distinct_images, eventually,
@@ -280,73 +280,6 @@ async fn server_sent_events_follow_the_job_in_order_to_its_end() {
     } else {
         assert!(!finished.is_empty());
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_delivered_before_its_submission_commits_is_processed_not_dropped() {
-    let mut app = TestApp::spawn().await;
-    let standin = start_standin(&mut app.settings);
-    let library = app.create_library("photos").await;
-    app.upload_bytes(library, &distinct_images(2)).await;
-    let pipeline = app.create_pipeline("one", system_tests::one_stage()).await;
-    let worker = RunningWorker::start(&app.settings).await;
-    let topology = broker::Topology::from_settings(&app.settings);
-    let publisher = broker::Publisher::new(
-        app.settings.amqp.url.clone(),
-        topology.clone(),
-        Duration::from_secs(5),
-    );
-
-    // Publish the messages from inside the submission and let the worker take them off the
-    // queue before the commit, as the api does with workers already consuming.
-    let tenant = store::TenantId(
-        app.db
-            .query_one_raw(Statement::from_string(
-                DatabaseBackend::Postgres,
-                "SELECT id FROM tenants WHERE name = 'tenant-a'",
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get::<uuid::Uuid>("", "id")
-            .unwrap(),
-    );
-    let submission = store::jobs::Submission {
-        pipeline_id: pipeline,
-        library_id: library,
-        images: &domain::selection::ImageSelection::ALL,
-        priority: domain::job::Priority::Normal,
-        idempotency_key: None,
-        request_hash: "test",
-        preview: None,
-    };
-    let (publisher, queue) = (&publisher, &topology.stage_queue());
-    let accepted = store::jobs::submit(&app.db, tenant, submission, |messages| async move {
-        let batch: Vec<_> = messages
-            .into_iter()
-            .map(|message| (message, Priority::Normal))
-            .collect();
-        publisher.publish_prioritised(&batch).await?;
-        eventually(
-            RUN_TIMEOUT,
-            "the worker to take the messages",
-            || async move {
-                let depths = publisher.queue_depths().await.ok()?;
-                depths
-                    .iter()
-                    .any(|(name, depth)| name == queue && *depth == 0)
-                    .then_some(())
-            },
-        )
-        .await;
-        Ok::<(), broker::BrokerError>(())
-    })
-    .await
-    .unwrap();
-    let job = app.wait_for_job(accepted.job.job.id).await;
-    worker.stop().await;
-    assert_eq!(job.status, JobStatus::Completed, "{job:?}");
-    assert_eq!(standin.standin.calls().total, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -219,7 +219,9 @@ pub async fn get_item(
                 ItemStatus::Running => StageState::Running,
                 ItemStatus::Failed => StageState::Failed,
                 ItemStatus::Cancelled => StageState::Cancelled,
-                ItemStatus::Passed | ItemStatus::FilteredOut => StageState::NotReached,
+                ItemStatus::Passed | ItemStatus::FilteredOut | ItemStatus::Skipped => {
+                    StageState::NotReached
+                }
             },
             (None, false) => StageState::NotReached,
         };

@@ -119,6 +119,7 @@ pub async fn preview_job(
         idempotency_key: key.as_deref(),
         request_hash: &body.request_hash,
         preview: Some(&body.stage),
+        max_cost_usd: None,
     };
     accept(&state, tenant, submission).await
 }

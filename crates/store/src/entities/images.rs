@@ -25,6 +25,11 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub content_hash: Option<String>,
     pub created_at: DateTimeWithTimeZone,
+    /// Pixel size, when known (read from uploads' headers); used by estimates.
+    #[sea_orm(nullable)]
+    pub width: Option<i32>,
+    #[sea_orm(nullable)]
+    pub height: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

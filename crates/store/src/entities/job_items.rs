@@ -1,7 +1,7 @@
 //! `job_items`: One image of a job. `(job_id, image_id)` is unique; `image_id` is a plain reference.
 //! `status` and `error_class` hold the domain enums' names.
 
-use domain::job::{ErrorClass, ItemStatus};
+use domain::job::{ErrorClass, ItemStatus, StopReason};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -23,6 +23,13 @@ pub struct Model {
     pub updated_at: DateTimeWithTimeZone,
     #[sea_orm(nullable)]
     pub finished_at: Option<DateTimeWithTimeZone>,
+    /// Place in the job: the order items are released in.
+    pub position: i32,
+    /// When the scheduler published the item's first-stage message; `None`: still waiting.
+    #[sea_orm(nullable)]
+    pub released_at: Option<DateTimeWithTimeZone>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub skip_reason: Option<StopReason>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,7 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "job_results")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -28,6 +28,8 @@ pub struct Model {
     pub billed_input_tokens: i64,
     pub billed_output_tokens: i64,
     pub latency_ms: i32,
+    /// Priced from the billed tokens with the worker's price table.
+    pub cost_usd: f64,
     pub created_at: DateTimeWithTimeZone,
 }
 

@@ -3,7 +3,7 @@
 
 use sea_orm::entity::prelude::*;
 
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel, serde::Deserialize)]
 #[sea_orm(table_name = "job_stage_stats")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
@@ -18,6 +18,7 @@ pub struct Model {
     pub failed: i32,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    pub cost_usd: f64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

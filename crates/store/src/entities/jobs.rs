@@ -2,7 +2,7 @@
 //! `pipeline_id` and `library_id` are plain references, not foreign keys, so history survives
 //! the deletion of those rows. `status` and `priority` hold the domain enums' names.
 
-use domain::job::{JobStatus, Priority};
+use domain::job::{JobStatus, Priority, StopReason};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -47,6 +47,25 @@ pub struct Model {
     pub event_seq: i64,
     /// A stage tried on a few images before a pipeline is saved; hidden from the history.
     pub preview: bool,
+    /// The images named at submission, in order; `None`: the library's images created up to
+    /// `images_as_of`.
+    #[sea_orm(nullable)]
+    pub image_ids: Option<Vec<Uuid>>,
+    #[sea_orm(nullable)]
+    pub images_as_of: Option<DateTimeWithTimeZone>,
+    /// Items written so far (the scheduler writes them in chunks); `total_items` when done.
+    pub materialized_items: i32,
+    /// Keyset cursor of a library job's materialization: the last image written.
+    #[sea_orm(nullable)]
+    pub materialized_through_created: Option<DateTimeWithTimeZone>,
+    #[sea_orm(nullable)]
+    pub materialized_through_id: Option<Uuid>,
+    /// Spend at which the job stops starting calls.
+    #[sea_orm(nullable)]
+    pub max_cost_usd: Option<f64>,
+    pub skipped_items: i32,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub stop_reason: Option<StopReason>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

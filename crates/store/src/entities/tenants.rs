@@ -10,6 +10,11 @@ pub struct Model {
     #[sea_orm(column_type = "Text", unique)]
     pub name: String,
     pub created_at: DateTimeWithTimeZone,
+    /// Weight in the fair share of the Cohere budget among tenants with work (default 1).
+    pub share_weight: i32,
+    /// Optional cap on the tenant's calls per minute.
+    #[sea_orm(nullable)]
+    pub calls_per_minute: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -226,10 +226,14 @@ pub async fn cancel(
                               count(*) FILTER (WHERE status = 'running') AS running
                        FROM cancelled
                    )
+                   -- Items not written yet (counted as pending) are cancelled with the rest,
+                   -- and none will be written any more.
                    UPDATE jobs SET status = 'cancelled',
-                       pending_items = pending_items - counted.pending,
+                       pending_items = pending_items - counted.pending - (total_items - materialized_items),
                        running_items = running_items - counted.running,
-                       cancelled_items = cancelled_items + counted.pending + counted.running,
+                       cancelled_items = cancelled_items + counted.pending + counted.running
+                           + (total_items - materialized_items),
+                       materialized_items = total_items,
                        finished_at = now(), updated_at = now(), event_seq = event_seq + 1
                    FROM counted
                    WHERE id = $1"#,

@@ -1,14 +1,15 @@
-//! Job submission: the job, its items and first-stage messages, all or nothing.
+//! Job submission: the job and what defines its items, in one transaction. Nothing is
+//! published here: the scheduler writes the items in chunks and releases them into the stage
+//! queue by fair share (docs/design.md, "Admission").
 
-use std::{collections::HashSet, future::Future};
+use std::collections::HashSet;
 
 use chrono::Utc;
 
 use domain::{
     job::{JobStatus, Priority},
-    message::StageMessage,
     pipeline::{PipelineSnapshot, StageSpec},
-    selection::{ImageSelection, MAX_IMAGES_PER_JOB},
+    selection::{ImageSelection, MAX_LIBRARY_IMAGES_PER_JOB},
 };
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection,
@@ -35,6 +36,8 @@ pub struct Submission<'a> {
     /// A preview: this one stage instead of a stored pipeline (`pipeline_id` then names no
     /// pipeline); the job is marked as a preview.
     pub preview: Option<&'a StageSpec>,
+    /// Spend at which the job stops starting calls.
+    pub max_cost_usd: Option<f64>,
 }
 
 /// The job and whether this call created it (false: an idempotent replay).
@@ -46,7 +49,7 @@ pub struct Accepted {
 /// Why a submission was not accepted. The first five are about the request: what it names
 /// does not exist, or does not fit a job.
 #[derive(Debug, thiserror::Error)]
-pub enum SubmitError<E> {
+pub enum SubmitError {
     #[error("no pipeline {0} of this tenant")]
     UnknownPipeline(Uuid),
     #[error("no library {0} of this tenant")]
@@ -57,40 +60,34 @@ pub enum SubmitError<E> {
     /// The whole library was asked for and it holds no image.
     #[error("the library has no images")]
     NoImages,
-    /// The whole library was asked for and it holds more than [`MAX_IMAGES_PER_JOB`] images.
-    #[error("the library has more than {MAX_IMAGES_PER_JOB} images")]
+    /// The whole library was asked for and it holds more than [`MAX_LIBRARY_IMAGES_PER_JOB`]
+    /// images.
+    #[error("the library has more than {MAX_LIBRARY_IMAGES_PER_JOB} images")]
     TooManyImages,
     #[error("the Idempotency-Key was already used for a different request")]
     IdempotencyKeyReused,
-    #[error("could not publish the job's messages")]
-    Publish(#[source] E),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl<E> From<sea_orm::DbErr> for SubmitError<E> {
+impl From<sea_orm::DbErr> for SubmitError {
     fn from(err: sea_orm::DbErr) -> Self {
         SubmitError::Store(err.into())
     }
 }
 
-/// Accepts a job: in one transaction it snapshots the pipeline, writes the job, one item per
-/// image and the per-stage counters, then calls `publish` with one first-stage message per
-/// item and commits only once `publish` has succeeded (the broker confirmed every message).
+/// Accepts a job: in one transaction it snapshots the pipeline and writes the job with what
+/// defines its items (the named images in the library's order, or the library as of now) and
+/// its per-stage counters. The work is constant in the job's size but for one count of the
+/// library's images: the items are written later, in chunks, by the scheduler.
 ///
-/// So a job is never half-accepted: if publishing fails, nothing is stored and the error is
-/// returned. The remaining window, a commit failing after the messages were confirmed,
-/// leaves messages that name no job; workers drop those.
-pub async fn submit<F, Fut, E>(
+/// The library is locked against concurrent image writes (which lock it in `KEY SHARE` mode
+/// before they stamp `created_at`), so the job sees exactly the images counted here.
+pub async fn submit(
     db: &DatabaseConnection,
     tenant: TenantId,
     submission: Submission<'_>,
-    publish: F,
-) -> Result<Accepted, SubmitError<E>>
-where
-    F: FnOnce(Vec<StageMessage>) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-{
+) -> Result<Accepted, SubmitError> {
     if let Some(key) = submission.idempotency_key
         && let Some(existing) = replay(db, tenant, key, submission.request_hash).await?
     {
@@ -121,36 +118,62 @@ where
             }
         }
     };
-    match libraries::lock(&txn, tenant, submission.library_id, LockType::Share).await {
+    match libraries::lock(&txn, tenant, submission.library_id, LockType::Update).await {
         Err(StoreError::NotFound) => {
             return Err(SubmitError::UnknownLibrary(submission.library_id));
         }
         other => other?,
     };
 
-    // The images to analyse, in the library's order.
-    let image_rows = txn
-        .query_all_raw(Statement::from_sql_and_values(
-            DatabaseBackend::Postgres,
-            r#"SELECT id FROM images
-               WHERE tenant_id = $1 AND library_id = $2 AND ($3::uuid[] IS NULL OR id = ANY($3))
-               ORDER BY created_at, id"#,
-            [
-                tenant.0.into(),
-                submission.library_id.into(),
-                submission.images.ids().map(<[Uuid]>::to_vec).into(),
-            ],
-        ))
-        .await?;
-    let image_ids = image_rows
-        .iter()
-        .map(|row| row.try_get::<Uuid>("", "id"))
-        .collect::<Result<Vec<_>, _>>()?;
-    check_selection(submission.images, &image_ids)?;
+    let (total, image_ids, images_as_of) = match submission.images.ids() {
+        Some(named) => {
+            // The named images, in the library's order.
+            let rows = txn
+                .query_all_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    r#"SELECT id FROM images
+                       WHERE tenant_id = $1 AND library_id = $2 AND id = ANY($3)
+                       ORDER BY created_at, id"#,
+                    [
+                        tenant.0.into(),
+                        submission.library_id.into(),
+                        named.to_vec().into(),
+                    ],
+                ))
+                .await?;
+            let found = rows
+                .iter()
+                .map(|row| row.try_get::<Uuid>("", "id"))
+                .collect::<Result<Vec<_>, _>>()?;
+            check_named(named, &found)?;
+            (found.len(), Some(found), None)
+        }
+        None => {
+            let row = txn
+                .query_one_raw(Statement::from_sql_and_values(
+                    DatabaseBackend::Postgres,
+                    r#"SELECT count(*) AS images, max(created_at) AS newest FROM images
+                       WHERE tenant_id = $1 AND library_id = $2"#,
+                    [tenant.0.into(), submission.library_id.into()],
+                ))
+                .await?
+                .ok_or_else(|| StoreError::Database(sea_orm::DbErr::RecordNotFound("count".into())))?;
+            let count: i64 = row.try_get("", "images")?;
+            let newest: Option<chrono::DateTime<chrono::FixedOffset>> =
+                row.try_get("", "newest")?;
+            match (count, newest) {
+                (0, _) | (_, None) => return Err(SubmitError::NoImages),
+                (count, _) if count as usize > MAX_LIBRARY_IMAGES_PER_JOB => {
+                    return Err(SubmitError::TooManyImages);
+                }
+                (count, newest) => (count as usize, None, newest),
+            }
+        }
+    };
 
     let job_id = Uuid::now_v7();
     let now = Utc::now();
-    let total = image_ids.len() as i32;
+    let total = total as i32;
     let inserted = jobs::Entity::insert(jobs::ActiveModel {
         id: Set(job_id),
         tenant_id: Set(tenant.0),
@@ -170,6 +193,7 @@ where
         filtered_out_items: Set(0),
         failed_items: Set(0),
         cancelled_items: Set(0),
+        skipped_items: Set(0),
         input_tokens: Set(0),
         output_tokens: Set(0),
         billed_input_tokens: Set(0),
@@ -182,6 +206,13 @@ where
         finished_at: Set(None),
         event_seq: Set(0),
         preview: Set(submission.preview.is_some()),
+        image_ids: Set(image_ids),
+        images_as_of: Set(images_as_of),
+        materialized_items: Set(0),
+        materialized_through_created: Set(None),
+        materialized_through_id: Set(None),
+        max_cost_usd: Set(submission.max_cost_usd),
+        stop_reason: Set(None),
     })
     .exec_with_returning(&txn)
     .await;
@@ -215,6 +246,7 @@ where
             failed: 0,
             input_tokens: 0,
             output_tokens: 0,
+            cost_usd: 0.0,
         })
         .collect();
     job_stage_stats::Entity::insert_many(
@@ -225,43 +257,10 @@ where
     )
     .exec(&txn)
     .await?;
-
-    // Item ids are made here, so the items can be written while the broker takes the
-    // messages: both must succeed before the commit, and either failing rolls back.
-    let item_ids: Vec<Uuid> = image_ids.iter().map(|_| Uuid::now_v7()).collect();
-    let messages = item_ids
-        .iter()
-        .map(|item_id| StageMessage {
-            job_id,
-            item_id: *item_id,
-            stage_index: 0,
-            attempt: 0,
-        })
-        .collect();
-    let insert_items = txn.execute_raw(Statement::from_sql_and_values(
-        DatabaseBackend::Postgres,
-        r#"INSERT INTO job_items (id, job_id, image_id, status, current_stage, attempts, created_at, updated_at)
-           SELECT item, $3, image, 'pending', 0, 0, $4, $4
-           FROM UNNEST($1::uuid[], $2::uuid[]) AS t(item, image)"#,
-        [
-            item_ids.clone().into(),
-            image_ids.into(),
-            job_id.into(),
-            now.into(),
-        ],
-    ));
-    let stored_at = started.elapsed();
-    let (inserted, published) = tokio::join!(insert_items, publish(messages));
-    inserted?;
-    // Dropping `txn` on this error rolls everything back.
-    published.map_err(SubmitError::Publish)?;
-    let published_at = started.elapsed();
     txn.commit().await?;
     tracing::debug!(
         %job_id,
-        items = item_ids.len(),
-        stored_ms = stored_at.as_millis() as u64,
-        items_and_messages_ms = published_at.as_millis() as u64,
+        items = total,
         committed_ms = started.elapsed().as_millis() as u64,
         "job submission timings"
     );
@@ -271,33 +270,27 @@ where
     })
 }
 
-/// Checks the images found against the request: every named image is in the library, and a
-/// whole library is neither empty nor too large.
-fn check_selection<E>(requested: &ImageSelection, found: &[Uuid]) -> Result<(), SubmitError<E>> {
-    match requested.ids() {
-        Some(ids) if found.len() != ids.len() => {
-            let found: HashSet<&Uuid> = found.iter().collect();
-            let missing = ids
-                .iter()
-                .filter(|id| !found.contains(id))
-                .copied()
-                .collect();
-            Err(SubmitError::ImagesNotInLibrary(missing))
-        }
-        Some(_) => Ok(()),
-        None if found.is_empty() => Err(SubmitError::NoImages),
-        None if found.len() > MAX_IMAGES_PER_JOB => Err(SubmitError::TooManyImages),
-        None => Ok(()),
+/// Checks that every named image is in the library.
+fn check_named(named: &[Uuid], found: &[Uuid]) -> Result<(), SubmitError> {
+    if found.len() == named.len() {
+        return Ok(());
     }
+    let found: HashSet<&Uuid> = found.iter().collect();
+    let missing = named
+        .iter()
+        .filter(|id| !found.contains(id))
+        .copied()
+        .collect();
+    Err(SubmitError::ImagesNotInLibrary(missing))
 }
 
 /// The job an idempotency key already produced, if any.
-async fn replay<E>(
+async fn replay(
     db: &DatabaseConnection,
     tenant: TenantId,
     key: &str,
     request_hash: &str,
-) -> Result<Option<Accepted>, SubmitError<E>> {
+) -> Result<Option<Accepted>, SubmitError> {
     let Some(job) = jobs::Entity::find()
         .filter(jobs::Column::TenantId.eq(tenant.0))
         .filter(jobs::Column::IdempotencyKey.eq(key))

@@ -165,6 +165,7 @@ struct JobDelta {
     filtered_out: i32,
     failed: i32,
     cancelled: i32,
+    skipped: i32,
     input_tokens: i64,
     output_tokens: i64,
     billed_input_tokens: i64,
@@ -182,6 +183,7 @@ impl JobDelta {
             ItemStatus::FilteredOut => &mut self.filtered_out,
             ItemStatus::Failed => &mut self.failed,
             ItemStatus::Cancelled => &mut self.cancelled,
+            ItemStatus::Skipped => &mut self.skipped,
         };
         *counter += by;
     }
@@ -438,6 +440,7 @@ UPDATE jobs j SET
     filtered_out_items = j.filtered_out_items + d.filtered_out,
     failed_items = j.failed_items + d.failed,
     cancelled_items = j.cancelled_items + d.cancelled,
+    skipped_items = j.skipped_items + d.skipped,
     input_tokens = j.input_tokens + d.input_tokens,
     output_tokens = j.output_tokens + d.output_tokens,
     billed_input_tokens = j.billed_input_tokens + d.billed_input_tokens,
@@ -460,8 +463,8 @@ UPDATE jobs j SET
             THEN clock_timestamp()
         ELSE j.finished_at END
 FROM jsonb_to_recordset($4::jsonb) AS d(id uuid, pending int, running int, passed int,
-    filtered_out int, failed int, cancelled int, input_tokens bigint, output_tokens bigint,
-    billed_input_tokens bigint, billed_output_tokens bigint)
+    filtered_out int, failed int, cancelled int, skipped int, input_tokens bigint,
+    output_tokens bigint, billed_input_tokens bigint, billed_output_tokens bigint)
 WHERE j.id = d.id
 RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
     j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items

@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use domain::{
     event::JobEventKind,
     job::{JobStatus, Priority},
-    selection::{IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB},
+    selection::{
+        IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB, MAX_LIBRARY_IMAGES_PER_JOB,
+    },
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -152,6 +154,7 @@ pub async fn submit_job(
         idempotency_key: key.as_deref(),
         request_hash: &body.request_hash,
         preview: None,
+        max_cost_usd: None,
     };
     accept(&state, tenant, submission).await
 }
@@ -163,12 +166,9 @@ pub(crate) async fn accept(
     submission: Submission<'_>,
 ) -> Result<HttpResponse, ApiError> {
     let priority = submission.priority;
-    let publisher = &state.publisher;
-    let accepted = store::jobs::submit(&state.db, tenant, submission, |messages| async move {
-        publisher.publish_stage_messages(&messages, priority).await
-    })
-    .await
-    .map_err(|err| match err {
+    let accepted = store::jobs::submit(&state.db, tenant, submission)
+        .await
+        .map_err(|err| match err {
         SubmitError::UnknownPipeline(_) => ApiError::invalid("/pipeline_id", "no pipeline with this id"),
         SubmitError::UnknownLibrary(_) => ApiError::invalid("/library_id", "no library with this id"),
         SubmitError::ImagesNotInLibrary(missing) => {
@@ -184,16 +184,12 @@ pub(crate) async fn accept(
         SubmitError::TooManyImages => ApiError::invalid(
             "/library_id",
             format!(
-                "a job covers at most {MAX_IMAGES_PER_JOB} images; pass image_ids to choose some"
+                "a job covers at most {MAX_LIBRARY_IMAGES_PER_JOB} images; pass image_ids to choose some"
             ),
         ),
         SubmitError::IdempotencyKeyReused => ApiError::Conflict(
             "this Idempotency-Key was already used for a different request; use a new key".into(),
         ),
-        SubmitError::Publish(cause) => {
-            tracing::warn!(error = %cause, "could not publish a job's messages; nothing was stored");
-            ApiError::Unavailable("the message broker is unavailable; the job was not accepted, retry later")
-        }
         SubmitError::Store(e) => e.into(),
     })?;
     if accepted.created {
