@@ -16,6 +16,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub key: String,
     pub client: reqwest::Client,
+    /// The scheduler that releases the app's jobs (stopped before the clean-up below).
+    pub scheduler: Option<crate::RunningScheduler>,
     pub resources: TestResources,
 }
 
@@ -44,13 +46,22 @@ impl TestApp {
             .await
             .expect("create a key")
             .key;
+        let scheduler = Some(crate::RunningScheduler::start(&settings).await);
         TestApp {
             address,
             settings,
             db,
             key,
             client: reqwest::Client::new(),
+            scheduler,
             resources,
+        }
+    }
+
+    /// Stops the app's scheduler, for a test that releases work itself.
+    pub async fn stop_scheduler(&mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.stop().await;
         }
     }
 

@@ -11,6 +11,7 @@ pub mod process;
 mod queues;
 mod redriver;
 mod resources;
+mod scheduler;
 pub mod runs;
 mod standin;
 mod work;
@@ -31,6 +32,7 @@ pub use standin::{
     fail_every_call_transiently, reject_images, set_latency, start_standin,
 };
 pub use work::stage_answer;
+pub use scheduler::RunningScheduler;
 pub use worker::RunningWorker;
 
 /// How long a test waits for a job to run, or for anything else that happens in the
