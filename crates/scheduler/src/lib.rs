@@ -16,14 +16,18 @@ pub mod fair;
 pub mod health;
 mod metrics;
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use broker::Publisher;
 use domain::job::Priority;
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use secrecy::ExposeSecret;
 use settings::{SchedulerSettings, Settings};
-use store::admission::{self, Backlog, Released};
+use store::admission::{self, Backlog, BacklogJob, Released};
 use tokio::{sync::watch, time::Instant};
 
 use crate::{caps::Caps, fair::Demand, health::HealthServer, metrics::Metrics};
@@ -189,12 +193,16 @@ impl Scheduler {
         let in_window = backlog.in_window();
         self.metrics.window.set(i64::from(in_window));
         let free = self.settings.window.saturating_sub(in_window);
+        let mut released: HashMap<uuid::Uuid, u32> = HashMap::new();
         if free > 0 {
             let shares = self.share(&backlog, free);
             for (tenant, slots) in shares {
-                report.released += self.release_for(&backlog, tenant, slots).await?;
+                report.released += self
+                    .release_for(&backlog, tenant, slots, &mut released)
+                    .await?;
             }
         }
+        report.released += self.overtake(&backlog, &mut released).await?;
         self.metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
         Ok(report)
     }
@@ -241,6 +249,7 @@ impl Scheduler {
         backlog: &Backlog,
         tenant: uuid::Uuid,
         slots: u32,
+        released_by_job: &mut HashMap<uuid::Uuid, u32>,
     ) -> anyhow::Result<u32> {
         let mut released = 0;
         for job in backlog
@@ -252,31 +261,98 @@ impl Scheduler {
             if wanted == 0 {
                 break;
             }
-            let mut batch = admission::claim(&self.db, job.id, job.priority, wanted).await?;
-            if (batch.len() as u32) < wanted {
-                let written =
-                    admission::materialize(&self.db, job.id, self.settings.materialize_chunk)
-                        .await?;
-                if written > 0 {
-                    self.metrics.materialized.inc_by(u64::from(written));
-                    let more = wanted - batch.len() as u32;
-                    batch.extend(admission::claim(&self.db, job.id, job.priority, more).await?);
-                }
+            let count = self.release_job(backlog, job, wanted).await?;
+            *released_by_job.entry(job.id).or_insert(0) += count;
+            released += count;
+        }
+        Ok(released)
+    }
+
+    /// Releases up to `wanted` items of `job`, writing more of its items when it has run out;
+    /// how many it released.
+    async fn release_job(
+        &mut self,
+        backlog: &Backlog,
+        job: &BacklogJob,
+        wanted: u32,
+    ) -> anyhow::Result<u32> {
+        let mut batch = admission::claim(&self.db, job.id, job.priority, wanted).await?;
+        if (batch.len() as u32) < wanted {
+            let written =
+                admission::materialize(&self.db, job.id, self.settings.materialize_chunk).await?;
+            if written > 0 {
+                self.metrics.materialized.inc_by(u64::from(written));
+                let more = wanted - batch.len() as u32;
+                batch.extend(admission::claim(&self.db, job.id, job.priority, more).await?);
             }
-            if batch.is_empty() {
+        }
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        self.publish(&batch).await?;
+        let count = batch.len() as u32;
+        self.metrics.released.inc_by(u64::from(count));
+        if backlog
+            .tenants
+            .get(&job.tenant_id)
+            .is_some_and(|t| t.calls_per_minute.is_some())
+        {
+            self.caps.spend(job.tenant_id, count * job.stages);
+        }
+        Ok(count)
+    }
+
+    /// Lets a tenant's higher-priority work past its own lower-priority work in the window: a
+    /// releasable job may be released beyond the window up to the tenant's items of lower
+    /// priority in the window, less its items of its own priority or higher there. The stage
+    /// queue's priorities then put it first. The queue so holds at most twice the window, and
+    /// only while a tenant mixes priorities.
+    async fn overtake(
+        &mut self,
+        backlog: &Backlog,
+        released_by_job: &mut HashMap<uuid::Uuid, u32>,
+    ) -> anyhow::Result<u32> {
+        let rank = |priority: Priority| priority.amqp_priority();
+        let mut released = 0;
+        for job in backlog.jobs.iter().filter(|job| job.releasable()) {
+            let tenant_jobs = || {
+                backlog
+                    .jobs
+                    .iter()
+                    .filter(|other| other.tenant_id == job.tenant_id)
+            };
+            let in_window = |other: &BacklogJob| {
+                other.in_window + released_by_job.get(&other.id).copied().unwrap_or(0)
+            };
+            let lower: u32 = tenant_jobs()
+                .filter(|other| rank(other.priority) < rank(job.priority))
+                .map(in_window)
+                .sum();
+            if lower == 0 {
                 continue;
             }
-            self.publish(&batch).await?;
-            let count = batch.len() as u32;
-            released += count;
-            self.metrics.released.inc_by(u64::from(count));
-            if backlog
+            let level: u32 = tenant_jobs()
+                .filter(|other| rank(other.priority) >= rank(job.priority))
+                .map(in_window)
+                .sum();
+            let mut extra = lower.saturating_sub(level);
+            if let Some(cap) = backlog
                 .tenants
-                .get(&tenant)
-                .is_some_and(|t| t.calls_per_minute.is_some())
+                .get(&job.tenant_id)
+                .and_then(|t| t.calls_per_minute)
             {
-                self.caps.spend(tenant, count * job.stages);
+                extra = extra.min(
+                    self.caps
+                        .available(job.tenant_id, cap, std::time::Instant::now())
+                        / job.stages,
+                );
             }
+            if extra == 0 {
+                continue;
+            }
+            let count = self.release_job(backlog, job, extra).await?;
+            *released_by_job.entry(job.id).or_insert(0) += count;
+            released += count;
         }
         Ok(released)
     }
