@@ -65,6 +65,37 @@ impl TestApp {
         }
     }
 
+    /// The job's items as `(item, image)`, in the job's order, once the scheduler has written
+    /// all of them (submission writes none).
+    pub async fn written_items(&self, job: Uuid) -> Vec<(Uuid, Uuid)> {
+        crate::eventually(
+            crate::RUN_TIMEOUT,
+            "the job's items to be written",
+            || async {
+                let left = self
+                .query_i64(&format!(
+                    "SELECT (total_items - materialized_items)::bigint FROM jobs WHERE id = '{job}'"
+                ))
+                .await;
+                (left == 0).then_some(())
+            },
+        )
+        .await;
+        self.sql_rows(
+            "SELECT id, image_id FROM job_items WHERE job_id = $1 ORDER BY position, id",
+            [job.into()],
+        )
+        .await
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<Uuid>("", "id").expect("an item id"),
+                row.try_get::<Uuid>("", "image_id").expect("an image id"),
+            )
+        })
+        .collect()
+    }
+
     /// A key for another tenant.
     pub async fn other_tenant_key(&self, name: &str) -> String {
         store::tenants::create_key(&self.db, name, None)

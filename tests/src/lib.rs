@@ -11,8 +11,8 @@ pub mod process;
 mod queues;
 mod redriver;
 mod resources;
-mod scheduler;
 pub mod runs;
+mod scheduler;
 mod standin;
 mod work;
 mod worker;
@@ -27,12 +27,12 @@ pub use fixtures::{
 };
 pub use redriver::{ADMIN_TOKEN, RedriverAdmin};
 pub use resources::{TestResources, amqp_url, database_server};
+pub use scheduler::RunningScheduler;
 pub use standin::{
     DeadLetteredRun, STANDIN_KEY, accept_only_key, app_rejecting_one, dead_lettered_run,
     fail_every_call_transiently, reject_images, set_latency, start_standin,
 };
 pub use work::stage_answer;
-pub use scheduler::RunningScheduler;
 pub use worker::RunningWorker;
 
 /// How long a test waits for a job to run, or for anything else that happens in the

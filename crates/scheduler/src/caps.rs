@@ -24,9 +24,17 @@ pub struct Caps {
 
 impl Caps {
     /// Calls `tenant` may be released now under `calls_per_minute`, the bucket refilled to `now`.
-    pub fn available(&mut self, tenant: Uuid, calls_per_minute: u32, now: Instant) -> u32 {
+    /// The bucket holds at least `one_release` tokens (the calls one item may make), so a cap
+    /// smaller than a burst of one item still releases, at the cap's pace.
+    pub fn available(
+        &mut self,
+        tenant: Uuid,
+        calls_per_minute: u32,
+        one_release: u32,
+        now: Instant,
+    ) -> u32 {
         let rate = f64::from(calls_per_minute) / 60.0;
-        let capacity = (rate * BURST_SECONDS).max(1.0);
+        let capacity = (rate * BURST_SECONDS).max(f64::from(one_release.max(1)));
         let bucket = self.buckets.entry(tenant).or_insert(Bucket {
             tokens: capacity,
             at: now,
@@ -62,14 +70,35 @@ mod tests {
         let tenant = Uuid::from_u128(1);
         let start = Instant::now();
         // 60 calls/min: 1 per second, a burst of 10.
-        assert_eq!(caps.available(tenant, 60, start), 10);
+        assert_eq!(caps.available(tenant, 60, 1, start), 10);
         caps.spend(tenant, 10);
-        assert_eq!(caps.available(tenant, 60, start), 0);
-        assert_eq!(caps.available(tenant, 60, start + Duration::from_secs(3)), 3);
+        assert_eq!(caps.available(tenant, 60, 1, start), 0);
+        assert_eq!(
+            caps.available(tenant, 60, 1, start + Duration::from_secs(3)),
+            3
+        );
         // Never more than the burst, however long it waited.
         assert_eq!(
-            caps.available(tenant, 60, start + Duration::from_secs(600)),
+            caps.available(tenant, 60, 1, start + Duration::from_secs(600)),
             10
+        );
+    }
+
+    #[test]
+    fn a_cap_below_one_items_calls_still_releases_at_its_pace() {
+        let mut caps = Caps::default();
+        let tenant = Uuid::from_u128(1);
+        let start = Instant::now();
+        // 12 calls/min, 3 stages an item: a burst of 2 would never allow one item.
+        assert_eq!(caps.available(tenant, 12, 3, start), 3);
+        caps.spend(tenant, 3);
+        assert_eq!(
+            caps.available(tenant, 12, 3, start + Duration::from_secs(10)),
+            2
+        );
+        assert_eq!(
+            caps.available(tenant, 12, 3, start + Duration::from_secs(15)),
+            3
         );
     }
 }

@@ -29,6 +29,8 @@ use secrecy::ExposeSecret;
 use settings::{SchedulerSettings, Settings};
 use store::admission::{self, Backlog, BacklogJob, Released};
 use tokio::{sync::watch, time::Instant};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::{caps::Caps, fair::Demand, health::HealthServer, metrics::Metrics};
 
@@ -68,8 +70,12 @@ impl Scheduler {
         options
             .max_connections(1)
             .min_connections(0)
-            .connect_timeout(Duration::from_secs(settings.database.connect_timeout_seconds))
-            .acquire_timeout(Duration::from_secs(settings.database.acquire_timeout_seconds))
+            .connect_timeout(Duration::from_secs(
+                settings.database.connect_timeout_seconds,
+            ))
+            .acquire_timeout(Duration::from_secs(
+                settings.database.acquire_timeout_seconds,
+            ))
             .connect_lazy(true)
             .sqlx_logging(false);
         let leader_session = Database::connect(options).await?;
@@ -170,10 +176,7 @@ impl Scheduler {
     pub async fn pass(&mut self) -> anyhow::Result<PassReport> {
         let started = Instant::now();
         let mut report = PassReport::default();
-        if self
-            .last_sweep
-            .is_none_or(|at| at.elapsed() >= SWEEP_EVERY)
-        {
+        if self.last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY) {
             self.last_sweep = Some(Instant::now());
             let swept = admission::sweep(
                 &self.db,
@@ -182,7 +185,10 @@ impl Scheduler {
             )
             .await?;
             if !swept.is_empty() {
-                tracing::warn!(items = swept.len(), "released items never started; publishing them again");
+                tracing::warn!(
+                    items = swept.len(),
+                    "released items never started; publishing them again"
+                );
                 self.publish(&swept).await?;
                 report.swept = swept.len() as u32;
                 self.metrics.swept.inc_by(swept.len() as u64);
@@ -203,7 +209,9 @@ impl Scheduler {
             }
         }
         report.released += self.overtake(&backlog, &mut released).await?;
-        self.metrics.pass_seconds.observe(started.elapsed().as_secs_f64());
+        self.metrics
+            .pass_seconds
+            .observe(started.elapsed().as_secs_f64());
         Ok(report)
     }
 
@@ -226,7 +234,7 @@ impl Scheduler {
                             .iter()
                             .find(|job| job.tenant_id == tenant.tenant_id && job.releasable())
                             .map_or(1, |job| job.stages);
-                        self.caps.available(tenant.tenant_id, cap, now) / stages
+                        self.caps.available(tenant.tenant_id, cap, stages, now) / stages
                     }
                     None => u32::MAX,
                 },
@@ -289,7 +297,13 @@ impl Scheduler {
         if batch.is_empty() {
             return Ok(0);
         }
-        self.publish(&batch).await?;
+        // The release continues the submission's trace.
+        let span = tracing::info_span!("release", job_id = %job.id, items = batch.len());
+        if let Some(traceparent) = &job.traceparent {
+            // Fails only when traces are off, when there is nothing to continue.
+            let _ = span.set_parent(broker::trace::context_of(traceparent));
+        }
+        self.publish(&batch).instrument(span).await?;
         let count = batch.len() as u32;
         self.metrics.released.inc_by(u64::from(count));
         if backlog
@@ -343,7 +357,7 @@ impl Scheduler {
             {
                 extra = extra.min(
                     self.caps
-                        .available(job.tenant_id, cap, std::time::Instant::now())
+                        .available(job.tenant_id, cap, job.stages, std::time::Instant::now())
                         / job.stages,
                 );
             }
