@@ -82,6 +82,7 @@ bench:
 	@scripts/bench.sh
 	@scripts/bench_worker.sh
 	@scripts/bench_dashboard.sh
+	@scripts/bench_admission.sh
 
 ## Run every command of the guides in docs/ against a system of their own (docs/README.md).
 docs-check:
