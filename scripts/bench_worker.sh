@@ -37,9 +37,10 @@ IMAGES=$(printf '%s\n' "$THROUGHPUT_ITEMS" "$EFFICIENCY_ITEMS" "$MEMORY_ITEMS" "
 
 # pika for the queue checks here and the topology clean-up in lib.sh; pillow for thumbnails.
 ensure_venv "pika==1.*" "pillow==11.*"
-cargo build -q --release -p api -p worker -p cohere-standin
+cargo build -q --release -p api -p worker -p scheduler -p cohere-standin
 
 WORK=
+SCHEDULER_PID=
 WORKER_PID=
 SECOND_WORKER_PID=
 STANDIN_PID=
@@ -53,7 +54,8 @@ cleanup() {
   stop_process "$WORKER_PID"
   stop_process "$SECOND_WORKER_PID"
   stop_process "$STANDIN_PID"
-  WORKER_PID= STANDIN_PID=
+  stop_process "$SCHEDULER_PID"
+  WORKER_PID= STANDIN_PID= SCHEDULER_PID=
   stop_isolated_api
   [ -z "$WORK" ] || rm -rf "$WORK"
 }
@@ -64,6 +66,9 @@ start_isolated_api target/release/api bench-worker
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 WORK=$(mktemp -d)
+# The scheduler releases the jobs' items into the stage queue (its default window).
+APP__SCHEDULER__HEALTH_PORT=0 target/release/scheduler 2>>"$WORK/scheduler.log" &
+SCHEDULER_PID=$!
 PREFIX=$ISOLATED_PREFIX
 AUTH="Authorization: Bearer $KEY"
 STANDIN_KEY="bench-$(python3 -c 'import secrets; print(secrets.token_hex(8))')"
