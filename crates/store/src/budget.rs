@@ -163,8 +163,14 @@ mod tests {
         };
         assert!(!spend(10.0, None, false).exhausted(), "no cap: never");
         assert!(!spend(0.99, Some(1.0), false).exhausted());
-        assert!(spend(1.0, Some(1.0), false).exhausted(), "reaching it is enough");
+        assert!(
+            spend(1.0, Some(1.0), false).exhausted(),
+            "reaching it is enough"
+        );
         assert!(spend(1.5, Some(1.0), false).exhausted());
-        assert!(spend(0.5, Some(1.0), true).exhausted(), "stopped stays stopped");
+        assert!(
+            spend(0.5, Some(1.0), true).exhausted(),
+            "stopped stays stopped"
+        );
     }
 }

@@ -143,7 +143,9 @@ where
         } => {
             let jobs = lock_jobs(
                 &txn,
-                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant_id = $2 FOR UPDATE"),
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant_id = $2 FOR UPDATE"
+                ),
                 vec![job_id.into(), tenant.0.into()],
             )
             .await?;

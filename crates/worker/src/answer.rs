@@ -139,7 +139,11 @@ mod tests {
         );
         let result = stage_result(&stage(), None, &answer, 1, &prices);
         // Billed tokens, not the counted ones: 1,000 at $3/M and 200 at $12/M.
-        assert!((result.cost_usd - 0.0054).abs() < 1e-12, "{}", result.cost_usd);
+        assert!(
+            (result.cost_usd - 0.0054).abs() < 1e-12,
+            "{}",
+            result.cost_usd
+        );
 
         // A model the table does not list is priced at the fallback.
         let mut other = stage();

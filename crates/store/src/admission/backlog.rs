@@ -105,27 +105,30 @@ pub async fn backlog<C: ConnectionTrait>(db: &C) -> Result<Backlog, StoreError> 
             over_budget: row.try_get("", "over_budget")?,
             stopped: row.try_get("", "stopped")?,
         };
-        let tenant = backlog
-            .tenants
-            .entry(job.tenant_id)
-            .or_insert(TenantShare {
-                tenant_id: job.tenant_id,
-                weight: row.try_get::<i32>("", "share_weight")?.max(1) as u32,
-                calls_per_minute: row
-                    .try_get::<Option<i32>>("", "calls_per_minute")?
-                    .map(|cap| cap.max(1) as u32),
-                in_window: 0,
-            });
+        let tenant = backlog.tenants.entry(job.tenant_id).or_insert(TenantShare {
+            tenant_id: job.tenant_id,
+            weight: row.try_get::<i32>("", "share_weight")?.max(1) as u32,
+            calls_per_minute: row
+                .try_get::<Option<i32>>("", "calls_per_minute")?
+                .map(|cap| cap.max(1) as u32),
+            in_window: 0,
+        });
         tenant.in_window += job.in_window;
         backlog.jobs.push(job);
     }
     backlog.jobs.sort_by(|a, b| {
-        (a.tenant_id, std::cmp::Reverse(a.priority.amqp_priority()), a.created_at, a.id).cmp(&(
-            b.tenant_id,
-            std::cmp::Reverse(b.priority.amqp_priority()),
-            b.created_at,
-            b.id,
-        ))
+        (
+            a.tenant_id,
+            std::cmp::Reverse(a.priority.amqp_priority()),
+            a.created_at,
+            a.id,
+        )
+            .cmp(&(
+                b.tenant_id,
+                std::cmp::Reverse(b.priority.amqp_priority()),
+                b.created_at,
+                b.id,
+            ))
     });
     Ok(backlog)
 }

@@ -157,7 +157,9 @@ pub async fn submit(
                     [tenant.0.into(), submission.library_id.into()],
                 ))
                 .await?
-                .ok_or_else(|| StoreError::Database(sea_orm::DbErr::RecordNotFound("count".into())))?;
+                .ok_or_else(|| {
+                    StoreError::Database(sea_orm::DbErr::RecordNotFound("count".into()))
+                })?;
             let count: i64 = row.try_get("", "images")?;
             let newest: Option<chrono::DateTime<chrono::FixedOffset>> =
                 row.try_get("", "newest")?;
