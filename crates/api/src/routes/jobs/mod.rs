@@ -179,6 +179,7 @@ pub async fn submit_job(
     JsonBody(body): JsonBody<SubmitJob>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
+    let traceparent = broker::trace::current_traceparent();
     let submission = Submission {
         pipeline_id: body.pipeline_id,
         library_id: body.library_id,
@@ -188,6 +189,7 @@ pub async fn submit_job(
         request_hash: &body.request_hash,
         preview: None,
         max_cost_usd: body.max_cost_usd,
+        traceparent: traceparent.as_deref(),
     };
     accept(&state, tenant, submission).await
 }
