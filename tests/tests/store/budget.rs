@@ -2,7 +2,7 @@
 //! (`store::work::apply`), a job stopped once its spend reaches its cap
 //! (`store::budget::stop_if_exhausted`), items skipped by a worker (`Change::Skip`), and a
 //! retry that raises the cap and resumes the job (`store::retry::reopen`). Items are written and
-//! released with `store::admission` as the scheduler does, so no scheduler runs here.
+//! released with `store::admission` as the scheduler does: the app's scheduler is stopped.
 
 use domain::{
     job::{ItemStatus, JobStatus, Priority, StopReason},
@@ -109,7 +109,9 @@ async fn assert_costs_add_up(app: &TestApp, job: Uuid) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_over_its_cap_stops_once_and_a_retry_with_a_higher_cap_resumes_it() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
+    // This test writes and releases items itself.
+    app.stop_scheduler().await;
     // Reached by the second answer, not by the first.
     let cap = answer_cost() * 1.5;
     let job = submit(&app, 6, one_stage(), json!({ "max_cost_usd": cap })).await;
@@ -325,7 +327,9 @@ async fn a_job_over_its_cap_stops_once_and_a_retry_with_a_higher_cap_resumes_it(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_whose_items_were_all_skipped_after_running_ends_completed_and_says_why() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
+    // This test writes and releases items itself.
+    app.stop_scheduler().await;
     let job = submit(&app, 2, two_stages(), json!({ "max_cost_usd": 1.0 })).await;
     let released = write_and_release(&app, job, 10, 10).await;
     // Both pass the first stage, then a worker skips both at the second, before anyone
@@ -364,7 +368,9 @@ async fn a_job_whose_items_were_all_skipped_after_running_ends_completed_and_say
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_skip_for_a_stage_the_item_has_left_changes_nothing() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
+    // This test writes and releases items itself.
+    app.stop_scheduler().await;
     let job = submit(&app, 1, two_stages(), json!({ "max_cost_usd": 1.0 })).await;
     let released = write_and_release(&app, job, 10, 10).await;
     app.record_answer(released[0], false).await;
