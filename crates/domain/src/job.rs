@@ -218,7 +218,7 @@ mod tests {
     #[test]
     fn all_lists_every_variant_once() {
         assert_eq!(JobStatus::ALL.len(), 6);
-        assert_eq!(ItemStatus::ALL.len(), 6);
+        assert_eq!(ItemStatus::ALL.len(), 7);
         assert_eq!(ErrorClass::ALL.len(), 5);
         assert_eq!(Priority::ALL.len(), 3);
     }

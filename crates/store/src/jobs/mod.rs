@@ -78,6 +78,7 @@ pub fn counts(job: &jobs::Model) -> domain::event::JobCounts {
         filtered_out: job.filtered_out_items,
         failed: job.failed_items,
         cancelled: job.cancelled_items,
+        skipped: job.skipped_items,
     }
 }
 
@@ -257,6 +258,7 @@ pub fn event(job: &jobs::Model, kind: JobEventKind) -> JobEvent {
         kind,
         status: job.status,
         counts: counts(job),
+        stop_reason: job.stop_reason,
     }
 }
 
