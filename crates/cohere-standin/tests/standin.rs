@@ -273,17 +273,36 @@ async fn image_tokens_are_billed_by_cohere_s_rule_from_the_image_s_size() {
         let client = &client;
         async move {
             let response = client.chat(&request).await.unwrap();
-            response.usage.unwrap().billed_units.unwrap().input_tokens.unwrap() - 1.0
+            response
+                .usage
+                .unwrap()
+                .billed_units
+                .unwrap()
+                .input_tokens
+                .unwrap()
+                - 1.0
         }
     };
     // 451 × 300: low at auto; at high, one tile and the preview.
     assert_eq!(billed_for(CHELSEA, "image/png", None).await, 256.0);
-    assert_eq!(billed_for(CHELSEA, "image/png", Some(Detail::Low)).await, 256.0);
-    assert_eq!(billed_for(CHELSEA, "image/png", Some(Detail::High)).await, 512.0);
+    assert_eq!(
+        billed_for(CHELSEA, "image/png", Some(Detail::Low)).await,
+        256.0
+    );
+    assert_eq!(
+        billed_for(CHELSEA, "image/png", Some(Detail::High)).await,
+        512.0
+    );
     // 1411 × 1411: high at auto, shrunk to 1411 (fits), 3 × 3 tiles and the preview.
     assert_eq!(billed_for(RETINA, "image/jpeg", None).await, 10.0 * 256.0);
-    assert_eq!(billed_for(RETINA, "image/jpeg", Some(Detail::Low)).await, 256.0);
-    for (image, media_type, size) in [(CHELSEA, "image/png", (451, 300)), (RETINA, "image/jpeg", (1411, 1411))] {
+    assert_eq!(
+        billed_for(RETINA, "image/jpeg", Some(Detail::Low)).await,
+        256.0
+    );
+    for (image, media_type, size) in [
+        (CHELSEA, "image/png", (451, 300)),
+        (RETINA, "image/jpeg", (1411, 1411)),
+    ] {
         for detail in [ImageDetail::Auto, ImageDetail::Low, ImageDetail::High] {
             assert_eq!(
                 billed_for(image, media_type, Some(detail.into())).await,
@@ -411,7 +430,10 @@ async fn images_cohere_cannot_take_are_400() {
     no_size.resize(64, 0);
     let error = client.chat(&png_request(&no_size, "x")).await.unwrap_err();
     assert_eq!(status_error(&error), 400);
-    assert!(error.api_message().unwrap().contains("invalid image"), "{error}");
+    assert!(
+        error.api_message().unwrap().contains("invalid image"),
+        "{error}"
+    );
 
     let too_many = ChatRequest::new(
         MODEL,

@@ -72,8 +72,8 @@ impl ImageTokenRule {
 
     /// The fewest and the most tokens an image of unknown size can cost at `detail`.
     pub fn range(&self, detail: ImageDetail) -> Range<u32> {
-        let most = (self.high_tiles(self.high_long_side, self.high_short_side) + 1)
-            * self.tokens_per_tile;
+        let most =
+            (self.high_tiles(self.high_long_side, self.high_short_side) + 1) * self.tokens_per_tile;
         match detail {
             ImageDetail::Low => Range::exact(self.tokens_per_tile),
             ImageDetail::High => Range {

@@ -33,6 +33,7 @@ pub use pipeline::{
     DEFAULT_MODEL, ImageDetail, MAX_STAGES, PipelineSnapshot, PipelineSpec, StageSpec,
 };
 pub use selection::{
-    IdList, IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB, MAX_LIBRARY_IMAGES_PER_JOB,
+    IdList, IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB,
+    MAX_LIBRARY_IMAGES_PER_JOB,
 };
 pub use validation::{FieldError, MAX_NAME_LEN, Name, ValidationErrors, validate_name};

@@ -9,6 +9,7 @@ pub mod breakers;
 pub mod dead_letters;
 pub mod entities;
 pub mod error;
+pub mod estimate;
 pub mod images;
 pub mod items;
 pub mod jobs;
