@@ -5,6 +5,7 @@
 mod auth;
 mod bulk_jobs;
 mod errors;
+mod estimates;
 mod images;
 mod job_items;
 mod job_retry;
