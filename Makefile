@@ -10,13 +10,13 @@ export APP__HTTP__PORT ?= $(APP_PORT)
 
 .PHONY: run build test fmt-check clippy nextest chaos cohere-wire schemathesis openapi bench web web-test web-e2e k8s-check alerts-check clients-check docs-check
 
-## Build the UI and the binaries, migrate, start api + worker + re-driver (+ the offline Cohere
+## Build the UI and the binaries, migrate, start api + scheduler + worker + re-driver (+ the offline Cohere
 ## stand-in without a key), seed a demo, print the dashboard's URL and the key to sign in with.
 run: web build
 	@scripts/run.sh
 
 build:
-	$(CARGO) build --release -p api -p worker -p cohere-standin -p redriver
+	$(CARGO) build --release -p api -p worker -p scheduler -p cohere-standin -p redriver
 
 ## The web UI: locked dependencies, API types generated from openapi/openapi.json, web/dist.
 web:
@@ -38,7 +38,7 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 nextest:
-	$(CARGO) build -p api -p worker -p redriver
+	$(CARGO) build -p api -p worker -p scheduler -p redriver
 	$(CARGO) nextest run --workspace --no-fail-fast -E 'not binary(chaos)'
 
 ## Chaos tests: SIGKILLed worker processes, RabbitMQ and PostgreSQL restarted mid-job. They stop

@@ -80,10 +80,11 @@ echo "== tsc --noEmit -p $CLIENTS/tsconfig.json"
 tsc --noEmit -p $CLIENTS/tsconfig.json
 
 # --- the services -----------------------------------------------------------------------------
-cargo build -q -p api -p worker -p cohere-standin -p redriver
+cargo build -q -p api -p worker -p scheduler -p cohere-standin -p redriver
 
 WORK=
 WORKER_PID=
+SCHEDULER_PID=
 STANDIN_PID=
 REDRIVER_PID=
 stop_process() {
@@ -95,9 +96,10 @@ stop_process() {
 cleanup() {
   local status=$?
   stop_process "$WORKER_PID"
+  stop_process "$SCHEDULER_PID"
   stop_process "$REDRIVER_PID"
   stop_process "$STANDIN_PID"
-  WORKER_PID= REDRIVER_PID= STANDIN_PID=
+  WORKER_PID= SCHEDULER_PID= REDRIVER_PID= STANDIN_PID=
   if [ "$status" -ne 0 ] && [ -n "$WORK" ]; then
     for log in "$WORK"/*.log; do
       [ -s "$log" ] && { echo "--- last lines of $(basename "$log")" >&2; tail -n 20 "$log" >&2; }
@@ -128,6 +130,8 @@ wait_http "$STANDIN_URL/health" 30
 APP__COHERE__BASE_URL=$STANDIN_URL APP__COHERE__API_KEY=$STANDIN_KEY APP__WORKER__HEALTH_PORT=0 APP__TELEMETRY__LOG_FILTER=warn \
   target/debug/worker >"$WORK/worker.log" 2>&1 &
 WORKER_PID=$!
+APP__SCHEDULER__HEALTH_PORT=0 APP__TELEMETRY__LOG_FILTER=warn target/debug/scheduler >"$WORK/scheduler.log" 2>&1 &
+SCHEDULER_PID=$!
 
 REDRIVER_TOKEN=$(python3 -c 'import secrets; print(secrets.token_hex(16))')
 REDRIVER_PORT=$(free_port)

@@ -31,7 +31,7 @@ if [ ${#GUIDES[@]} -eq 0 ]; then
 fi
 
 ensure_venv "pika==1.*"
-cargo build -q -p api -p worker -p redriver -p cohere-standin
+cargo build -q -p api -p worker -p scheduler -p redriver -p cohere-standin
 
 # Short breaker pauses so the fault scenarios recover in seconds (the defaults are 5 s and 60 s),
 # and a rate limit, as in production, so the cluster-wide limiter is in use (high enough not to

@@ -11,7 +11,7 @@ source scripts/lib.sh
 [ -f web/dist/index.html ] || { echo "web/dist is not built: run make web first" >&2; exit 1; }
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || { echo "chromium is missing: apt-get install chromium" >&2; exit 1; }
 ensure_venv "pika==1.*"
-cargo build -q -p api -p worker -p redriver -p cohere-standin
+cargo build -q -p api -p worker -p scheduler -p redriver -p cohere-standin
 
 # Answers take a moment, so a job can be watched (and cancelled) while it runs.
 STANDIN_LATENCY_MS="300 900" start_isolated_system web-e2e

@@ -63,7 +63,7 @@ stop_isolated_api() {
   .venv/bin/python scripts/delete_topology.py "$ISOLATED_PREFIX" || true
 }
 
-# Starts a whole system of its own for a check: the api, a worker, the re-driver and the Cohere
+# Starts a whole system of its own for a check: the api, the scheduler, a worker, the re-driver and the Cohere
 # stand-in (binaries from $SYSTEM_BIN, default target/debug), on free ports with their own
 # database, broker prefix and storage, removed again on exit (stop_isolated_system is the EXIT
 # trap). The stand-in answers after STANDIN_LATENCY_MS ("min max", default "20 120") ms. Exports
@@ -102,6 +102,8 @@ start_isolated_system() {
     --latency-min-ms "${latency[0]}" --latency-max-ms "${latency[1]}" >"$SYSTEM/standin.log" 2>&1 &
   SYSTEM_PIDS+=($!)
   "$bin/api" serve >"$SYSTEM/api.log" 2>&1 &
+  SYSTEM_PIDS+=($!)
+  APP__SCHEDULER__HEALTH_PORT=0 "$bin/scheduler" >"$SYSTEM/scheduler.log" 2>&1 &
   SYSTEM_PIDS+=($!)
   "$bin/worker" >"$SYSTEM/worker.log" 2>&1 &
   SYSTEM_PIDS+=($!)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: migrate, start the api and a worker (and the offline Cohere stand-in when no
+# `make run`: migrate, start the api, the scheduler and a worker (and the offline Cohere stand-in when no
 # Cohere key is configured), create a development tenant, seed a demo library and pipeline,
 # and print how to use them.
 set -euo pipefail
@@ -30,6 +30,8 @@ fi
 
 KEY=$(target/release/api admin create-key --tenant dev --label "make run")
 target/release/api serve &
+PIDS+=($!)
+target/release/scheduler &
 PIDS+=($!)
 target/release/worker &
 PIDS+=($!)
@@ -68,7 +70,7 @@ cat <<MSG
   Sign in with the development tenant's API key (shown once; keep it):
     $KEY
 
-  The system is running: api, worker, re-driver$( [ -n "${STANDIN_PORT:-}" ] && echo ", offline Cohere stand-in" ).
+  The system is running: api, scheduler, worker, re-driver$( [ -n "${STANDIN_PORT:-}" ] && echo ", offline Cohere stand-in" ).
     API:        $BASE/api          docs: $BASE/docs/
     Readiness:  $BASE/readyz       worker: http://127.0.0.1:${APP__WORKER__HEALTH_PORT:-9091}/readyz (circuit breakers), /metrics
     Re-driver:  http://127.0.0.1:$REDRIVER_PORT/admin/dead-letters

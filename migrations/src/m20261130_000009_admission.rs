@@ -16,6 +16,8 @@ use sea_orm_migration::prelude::*;
 ///   the budget cap.
 /// - `cost_usd` on results and stages: every cost is priced from billed tokens.
 /// - `images.width` / `height`: what the estimate's image-token rule needs (NULL: unknown).
+/// - `jobs.traceparent`: the submission's trace context, which the scheduler's releases
+///   continue, so one trace runs from the submit request to every Cohere call.
 pub struct Migration;
 
 impl MigrationName for Migration {
@@ -37,7 +39,8 @@ ALTER TABLE jobs
     ADD COLUMN materialized_through_id uuid,
     ADD COLUMN max_cost_usd double precision CHECK (max_cost_usd > 0),
     ADD COLUMN skipped_items integer NOT NULL DEFAULT 0,
-    ADD COLUMN stop_reason text CHECK (stop_reason IN ('budget_exhausted'));
+    ADD COLUMN stop_reason text CHECK (stop_reason IN ('budget_exhausted')),
+    ADD COLUMN traceparent text;
 -- Jobs from before admission have every item written and released.
 UPDATE jobs SET materialized_items = total_items;
 
@@ -49,9 +52,15 @@ ALTER TABLE job_items DROP CONSTRAINT job_items_status_check;
 ALTER TABLE job_items ADD CONSTRAINT job_items_status_check
     CHECK (status IN ('pending', 'running', 'passed', 'filtered_out', 'failed', 'cancelled', 'skipped'));
 UPDATE job_items SET released_at = updated_at WHERE status IN ('pending', 'running');
+UPDATE job_items i SET position = p.position
+FROM (SELECT id, (row_number() OVER (PARTITION BY job_id ORDER BY created_at, id))::int AS position
+      FROM job_items) p
+WHERE i.id = p.id;
 -- What the scheduler releases next, per job, in order.
 CREATE INDEX job_items_unreleased ON job_items (job_id, position)
     WHERE status = 'pending' AND released_at IS NULL;
+-- Items are listed in their job's order.
+CREATE INDEX job_items_job_position ON job_items (job_id, position);
 -- The windows: released items not finished yet.
 CREATE INDEX job_items_in_window ON job_items (job_id, released_at)
     WHERE released_at IS NOT NULL AND status IN ('pending', 'running');
@@ -73,6 +82,7 @@ ALTER TABLE job_results DROP COLUMN IF EXISTS cost_usd;
 DROP INDEX IF EXISTS jobs_unfinished;
 DROP INDEX IF EXISTS job_items_in_window;
 DROP INDEX IF EXISTS job_items_unreleased;
+DROP INDEX IF EXISTS job_items_job_position;
 UPDATE job_items SET status = 'cancelled' WHERE status = 'skipped';
 ALTER TABLE job_items DROP CONSTRAINT job_items_status_check;
 ALTER TABLE job_items ADD CONSTRAINT job_items_status_check
@@ -82,7 +92,8 @@ ALTER TABLE job_items DROP COLUMN IF EXISTS position, DROP COLUMN IF EXISTS rele
 ALTER TABLE jobs DROP COLUMN IF EXISTS image_ids, DROP COLUMN IF EXISTS images_as_of,
     DROP COLUMN IF EXISTS materialized_items, DROP COLUMN IF EXISTS materialized_through_created,
     DROP COLUMN IF EXISTS materialized_through_id, DROP COLUMN IF EXISTS max_cost_usd,
-    DROP COLUMN IF EXISTS skipped_items, DROP COLUMN IF EXISTS stop_reason;
+    DROP COLUMN IF EXISTS skipped_items, DROP COLUMN IF EXISTS stop_reason,
+    DROP COLUMN IF EXISTS traceparent;
 ALTER TABLE tenants DROP COLUMN IF EXISTS share_weight, DROP COLUMN IF EXISTS calls_per_minute;
 "#;
 

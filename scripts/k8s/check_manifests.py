@@ -13,9 +13,12 @@ schema validators (scripts/check_k8s.sh drives it).
 The rules: every pod non-root with a read-only root filesystem, no privilege escalation, every
 capability dropped, seccomp RuntimeDefault, an emptyDir on /tmp, requests and a memory limit;
 probes on each part's real health endpoints and port; every APP__ variable a real setting
-(crates/settings) and every secret key one the Secret template names; no Secret rendered; the
-worker's KEDA maxReplicaCount equal to the Cohere-budget formula and its queue the stage queue;
-Services, PDBs, autoscalers and monitors pointing at what exists; a default-deny NetworkPolicy.
+(crates/settings) and every secret key one the Secret template names; each part given the
+Secret keys it needs and no other; no Secret rendered; the worker's KEDA maxReplicaCount equal
+to the Cohere-budget formula, its queue the stage queue, and the scheduler's window deep enough
+for the trigger to reach maxReplicaCount; Services, PDBs, autoscalers and monitors pointing at
+what exists; a default-deny NetworkPolicy, each part let out to DNS, Postgres and RabbitMQ,
+HTTPS out only for the parts that need it, and Prometheus let in on each part's port.
 """
 
 import copy
@@ -28,18 +31,32 @@ import sys
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-SETTINGS = ROOT / "crates/settings/src/lib.rs"
+SETTINGS = ROOT / "crates/settings/src"
 SECRET_TEMPLATE = ROOT / "k8s/base/secret.example.yaml"
 SECRET_NAME = "image-pipelines-secrets"
 CR_GROUPS = ("keda.sh", "monitoring.coreos.com")
 LATENCY_ANNOTATION = "image-pipelines/cohere-latency-seconds"
 
-# The health endpoints each part serves, and on which port (README.md, docs/redriver.md).
+# The health endpoints each part serves, and on which port (README.md, docs/redriver.md,
+# k8s/base/scheduler-deployment.yaml); whether it goes out on HTTPS (object store, Cohere).
 PARTS = {
-    "api": {"port": 8080, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"},
-    "worker": {"port": 9091, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"},
-    "redriver": {"port": 8090, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz"},
+    "api": {"port": 8080, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz", "https": True},
+    "worker": {"port": 9091, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz", "https": True},
+    "scheduler": {"port": 9093, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz", "https": False},
+    "redriver": {"port": 8090, "liveness": "/healthz", "readiness": "/readyz", "startup": "/healthz", "https": False},
 }
+
+# The Secret keys each workload (by its component label) must be given, and may be given.
+S3_KEYS = {"APP__STORAGE__S3__ACCESS_KEY_ID", "APP__STORAGE__S3__SECRET_ACCESS_KEY"}
+SECRETS = {
+    "api": ({"APP__DATABASE__URL", "APP__AMQP__URL"}, S3_KEYS),
+    "worker": ({"APP__DATABASE__URL", "APP__AMQP__URL", "APP__COHERE__API_KEY"}, S3_KEYS),
+    "scheduler": ({"APP__DATABASE__URL", "APP__AMQP__URL"}, set()),
+    "redriver": ({"APP__DATABASE__URL", "APP__AMQP__URL"}, {"APP__REDRIVER__ADMIN_TOKEN"}),
+    "migrate": ({"APP__DATABASE__URL"}, set()),
+}
+# The HPA's default tolerance: it scales only when the metric is more than 10 % off target.
+HPA_TOLERANCE = 0.1
 
 
 def load(path):
@@ -56,7 +73,7 @@ def ref(obj):
 
 def setting_keys():
     """APP__SECTION__KEY names the settings crate accepts: (exact keys, prefixes of map keys)."""
-    source = SETTINGS.read_text()
+    source = "\n".join(path.read_text() for path in sorted(SETTINGS.glob("*.rs")))
     structs = {}
     for name, body in re.findall(r"pub struct (\w+) \{(.*?)\n\}", source, re.S):
         structs[name] = re.findall(r"^\s*pub (\w+): ([^\n]+?),?$", body, re.M)
@@ -152,6 +169,7 @@ class Checker:
             f"{where}: automountServiceAccountToken: false (nothing here calls the Kubernetes API)",
         )
         empty_dirs = {v["name"] for v in spec.get("volumes", []) if "emptyDir" in v}
+        given = set()
         for container in spec.get("initContainers", []) + spec["containers"]:
             at = f"{where} container {container['name']}"
             sc = container.get("securityContext", {})
@@ -181,10 +199,20 @@ class Checker:
                     self.expect(known_setting(env["name"]), f"{at}: {env['name']} is not a setting in crates/settings")
                 secret_ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if secret_ref:
+                    given.add(secret_ref["key"])
                     self.expect(
                         secret_ref["name"] == SECRET_NAME and secret_ref["key"] in secret_keys,
                         f"{at}: secret {secret_ref['name']}/{secret_ref['key']} is in k8s/base/secret.example.yaml",
                     )
+        component = workload["spec"]["template"]["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+        self.expect(component in SECRETS, f"{where}: pods labelled with a known component (found {component})")
+        if component in SECRETS:
+            needed, optional = SECRETS[component]
+            self.expect(needed <= given, f"{where}: given the Secret keys it needs (missing {sorted(needed - given)})")
+            self.expect(
+                given <= needed | optional,
+                f"{where}: given only the Secret keys it uses (not {sorted(given - needed - optional)})",
+            )
 
     def probes(self, deployment, expected):
         where = ref(deployment)
@@ -251,6 +279,7 @@ class Checker:
         auths = {o["metadata"]["name"]: o for o in self.of_kind("TriggerAuthentication")}
         for trigger in spec["triggers"]:
             self.expect(trigger["type"] == "rabbitmq", f"{where}: a rabbitmq trigger")
+            self.queue_depth(where, trigger, spec.get("maxReplicaCount"), config, concurrency)
             self.expect(
                 trigger.get("metadata", {}).get("queueName") == queue,
                 f"{where}: trigger queue {trigger.get('metadata', {}).get('queueName')} is the stage queue {queue}",
@@ -270,6 +299,39 @@ class Checker:
                     ),
                     f"{ref(auth)}: host from {SECRET_NAME}, a key the Secret template names",
                 )
+
+    def queue_depth(self, where, trigger, maximum, config, concurrency):
+        """The scheduler keeps at most its window of items released, so the stage queue never
+        holds more than the window less what the workers hold (their prefetch): the trigger's
+        messages-per-replica must let that depth add the last replica, HPA tolerance included."""
+        metadata = trigger.get("metadata", {})
+        self.expect(
+            metadata.get("mode") == "QueueLength",
+            f"{where}: trigger mode QueueLength (the scheduler's window bounds the queue's length)",
+        )
+        try:
+            window = int(config["APP__SCHEDULER__WINDOW"])
+            value = float(metadata["value"])
+            prefetch = int(config.get("APP__WORKER__PREFETCH", "0")) or 2 * concurrency
+        except (KeyError, ValueError) as err:
+            self.expect(
+                False,
+                f"{where}: the queue-depth rule needs APP__SCHEDULER__WINDOW in the ConfigMap and the "
+                f"trigger's value ({err!r})",
+            )
+            return
+        self.expect(
+            value < window,
+            f"{where}: trigger value {value:g} below the scheduler's window {window} (the queue never gets deeper)",
+        )
+        if isinstance(maximum, int):
+            needed = (maximum - 1) * ((1 + HPA_TOLERANCE) * value + prefetch)
+            self.expect(
+                window > needed,
+                f"{where}: APP__SCHEDULER__WINDOW {window} must exceed (maxReplicaCount {maximum} - 1) x "
+                f"(1.1 x trigger value {value:g} + prefetch {prefetch}) = {needed:g}, or the stage queue never "
+                f"gets deep enough for KEDA to add the last worker",
+            )
 
     def services_and_budgets(self, deployments):
         def pods_selected(selector):
@@ -304,7 +366,7 @@ class Checker:
                     not isinstance(minimum, int) or minimum < replicas,
                     f"{ref(pdb)}: minAvailable {minimum} with as few as {replicas} replicas would block node drains",
                 )
-        for name in ("api", "worker"):
+        for name in ("api", "worker", "scheduler"):
             self.expect(
                 any(d["metadata"]["name"] == name for p in self.of_kind("PodDisruptionBudget") for d in pods_selected(p["spec"]["selector"])),
                 f"Deployment/{name} has a PodDisruptionBudget",
@@ -347,14 +409,23 @@ class Checker:
                 expected["port"] in ingress_ports,
                 f"NetworkPolicy lets Prometheus (at least) reach {part} on {expected['port']}",
             )
-            egress_ports = {
-                port.get("port")
+            egress_rules = [
+                rule
                 for p in policies
                 if selects(p, labels) and "Egress" in p["spec"].get("policyTypes", [])
                 for rule in p["spec"].get("egress", [])
-                for port in rule.get("ports", [])
-            }
+            ]
+            egress_ports = {port.get("port") for rule in egress_rules for port in rule.get("ports", [])}
+            any_port = any(not rule.get("ports") for rule in egress_rules)
             self.expect({53, 5432}.issubset(egress_ports), f"NetworkPolicy lets {part} reach DNS and Postgres")
+            self.expect(bool({5671, 5672} & egress_ports), f"NetworkPolicy lets {part} reach RabbitMQ")
+            if expected["https"]:
+                self.expect(443 in egress_ports, f"NetworkPolicy lets {part} reach HTTPS (443)")
+            else:
+                self.expect(
+                    443 not in egress_ports and not any_port,
+                    f"NetworkPolicy lets {part} out only where it must go (no HTTPS, no rule without ports)",
+                )
 
     def monitors(self, deployments):
         service_monitors = self.of_kind("ServiceMonitor")
@@ -496,6 +567,28 @@ def mutants(dev_path, prod_path, outdir):
     worker = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "worker")
     worker["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "APP__WORKER__CONCURENCY", "value": "8"})
     rules["misspelt-setting"] = objects
+    objects = copy.deepcopy(dev)
+    scheduler = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "scheduler")
+    scheduler["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "APP__SCHEDULER__WINDOWS", "value": "64"})
+    rules["misspelt-scheduler-setting"] = objects
+    objects = copy.deepcopy(prod)
+    config = next(o for o in objects if o["kind"] == "ConfigMap")
+    config["data"]["APP__SCHEDULER__WINDOW"] = "128"
+    rules["window-too-shallow-for-keda"] = objects
+    objects = copy.deepcopy(dev)
+    scheduler = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "scheduler")
+    scheduler["spec"]["template"]["spec"]["containers"][0]["env"].append(
+        {"name": "APP__COHERE__API_KEY", "valueFrom": {"secretKeyRef": {"name": SECRET_NAME, "key": "APP__COHERE__API_KEY"}}}
+    )
+    rules["scheduler-given-cohere-key"] = objects
+    objects = copy.deepcopy(dev)
+    https = next(o for o in objects if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "https-out")
+    https["spec"]["podSelector"]["matchExpressions"][0]["values"].append("scheduler")
+    rules["scheduler-https-out"] = objects
+    objects = copy.deepcopy(prod)
+    scheduler = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "scheduler")
+    scheduler["spec"]["replicas"] = 1
+    rules["scheduler-pdb-blocks-drain"] = objects
     for name, objs in rules.items():
         (outdir / f"mutant-rule-{name}.yaml").write_text(yaml.safe_dump_all(objs, sort_keys=False))
     print(" ".join(sorted(builtin)), "|", " ".join(sorted(rules)))

@@ -16,6 +16,8 @@ pub struct TestApp {
     pub db: DatabaseConnection,
     pub key: String,
     pub client: reqwest::Client,
+    /// The scheduler that releases the app's jobs (stopped before the clean-up below).
+    pub scheduler: Option<crate::RunningScheduler>,
     pub resources: TestResources,
 }
 
@@ -44,14 +46,54 @@ impl TestApp {
             .await
             .expect("create a key")
             .key;
+        let scheduler = Some(crate::RunningScheduler::start(&settings).await);
         TestApp {
             address,
             settings,
             db,
             key,
             client: reqwest::Client::new(),
+            scheduler,
             resources,
         }
+    }
+
+    /// Stops the app's scheduler, for a test that releases work itself.
+    pub async fn stop_scheduler(&mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.stop().await;
+        }
+    }
+
+    /// The job's items as `(item, image)`, in the job's order, once the scheduler has written
+    /// all of them (submission writes none).
+    pub async fn written_items(&self, job: Uuid) -> Vec<(Uuid, Uuid)> {
+        crate::eventually(
+            crate::RUN_TIMEOUT,
+            "the job's items to be written",
+            || async {
+                let left = self
+                .query_i64(&format!(
+                    "SELECT (total_items - materialized_items)::bigint FROM jobs WHERE id = '{job}'"
+                ))
+                .await;
+                (left == 0).then_some(())
+            },
+        )
+        .await;
+        self.sql_rows(
+            "SELECT id, image_id FROM job_items WHERE job_id = $1 ORDER BY position, id",
+            [job.into()],
+        )
+        .await
+        .iter()
+        .map(|row| {
+            (
+                row.try_get::<Uuid>("", "id").expect("an item id"),
+                row.try_get::<Uuid>("", "image_id").expect("an image id"),
+            )
+        })
+        .collect()
     }
 
     /// A key for another tenant.

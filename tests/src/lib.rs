@@ -12,6 +12,7 @@ mod queues;
 mod redriver;
 mod resources;
 pub mod runs;
+mod scheduler;
 mod standin;
 mod work;
 mod worker;
@@ -26,6 +27,7 @@ pub use fixtures::{
 };
 pub use redriver::{ADMIN_TOKEN, RedriverAdmin};
 pub use resources::{TestResources, amqp_url, database_server};
+pub use scheduler::RunningScheduler;
 pub use standin::{
     DeadLetteredRun, STANDIN_KEY, accept_only_key, app_rejecting_one, dead_lettered_run,
     fail_every_call_transiently, reject_images, set_latency, start_standin,

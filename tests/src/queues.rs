@@ -18,11 +18,38 @@ impl TestApp {
         )
     }
 
-    /// Takes up to `max` messages off this test's stage queue (acknowledging them).
+    /// Takes up to `max` messages off this test's stage queue (acknowledging them), once the
+    /// scheduler has released what it can: it waits until no unfinished job has items left to
+    /// release (or the window is full), then for the message of every released item still
+    /// waiting for its stage (fewer when a worker took some meanwhile; at most `max`).
     pub async fn drain_stage_queue(&self, max: usize) -> Vec<(Value, BasicProperties)> {
+        let window = self.settings.scheduler.window as i64;
+        let released = crate::eventually(
+            crate::RUN_TIMEOUT,
+            "the scheduler to release the waiting items",
+            || async move {
+                let waiting = self.query_i64(WAITING_TO_BE_RELEASED).await;
+                let in_window = self.query_i64(IN_WINDOW).await;
+                (waiting == 0 || in_window >= window).then_some(in_window)
+            },
+        )
+        .await;
+        let wanted = (released.max(0) as usize).min(max);
         let topology = broker::Topology::from_settings(&self.resources.settings());
-        self.take_messages(&topology.stage_queue(), max)
-            .await
+        let mut taken = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            taken.extend(
+                self.take_messages(&topology.stage_queue(), max - taken.len())
+                    .await,
+            );
+            // The scheduler publishes right after it marks items released.
+            if taken.len() >= wanted || tokio::time::Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        taken
             .into_iter()
             .map(|delivery| {
                 let body = serde_json::from_slice(&delivery.data).expect("message is JSON");
@@ -67,3 +94,17 @@ impl TestApp {
             .collect()
     }
 }
+
+/// Items of unfinished, unstopped jobs that the scheduler has yet to release (written or not).
+const WAITING_TO_BE_RELEASED: &str = r#"
+SELECT coalesce(sum(j.total_items - j.materialized_items), 0)::bigint
+     + (SELECT count(*) FROM job_items i JOIN jobs j2 ON j2.id = i.job_id
+        WHERE i.status = 'pending' AND i.released_at IS NULL
+          AND j2.status IN ('queued', 'running') AND j2.stop_reason IS NULL)
+FROM jobs j WHERE j.status IN ('queued', 'running') AND j.stop_reason IS NULL"#;
+
+/// Items released and not finished: each has its message in the stage queue or in a worker.
+const IN_WINDOW: &str = r#"
+SELECT count(*) FROM job_items i JOIN jobs j ON j.id = i.job_id
+WHERE i.released_at IS NOT NULL AND i.status IN ('pending', 'running')
+  AND j.status IN ('queued', 'running')"#;

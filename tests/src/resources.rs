@@ -56,6 +56,9 @@ impl TestResources {
         // Short delay queues, so retries through them finish within a test.
         settings.retry.delays_seconds = vec![1, 2];
         settings.worker.health_port = 0;
+        settings.scheduler.health_port = 0;
+        // Tests wait on the scheduler's passes: keep them close together.
+        settings.scheduler.tick_millis = 50;
         settings
     }
 

@@ -38,6 +38,18 @@ enum AdminCommand {
         #[arg(long)]
         label: Option<String>,
     },
+    /// Set a tenant's weight in the fair share of the Cohere budget (default 1) and its optional
+    /// calls-per-minute cap. The scheduler applies it from its next pass.
+    SetShare {
+        #[arg(long)]
+        tenant: String,
+        /// Relative weight among the tenants with work, 1 to 1000.
+        #[arg(long, default_value_t = 1)]
+        weight: u32,
+        /// Most calls per minute for this tenant; leave out for no cap.
+        #[arg(long)]
+        calls_per_minute: Option<u32>,
+    },
 }
 
 #[actix_web::main]
@@ -68,6 +80,22 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let key = api::admin::create_key(&settings, &tenant, label.as_deref()).await?;
             println!("{key}");
+        }
+        Command::Admin {
+            command:
+                AdminCommand::SetShare {
+                    tenant,
+                    weight,
+                    calls_per_minute,
+                },
+        } => {
+            api::admin::set_share(&settings, &tenant, weight, calls_per_minute).await?;
+            println!(
+                "tenant {tenant}: weight {weight}, {}",
+                calls_per_minute.map_or("no calls-per-minute cap".to_string(), |cap| {
+                    format!("at most {cap} calls per minute")
+                })
+            );
         }
     }
     // Exports the last spans.

@@ -165,3 +165,21 @@ mod tests {
         assert!(!extract(Some(&headers)).span().span_context().is_valid());
     }
 }
+
+/// The W3C `traceparent` of the current span, to store with work that is published later
+/// (`None` while traces are off).
+pub fn current_traceparent() -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&tracing::Span::current().context(), &mut carrier);
+    });
+    carrier.remove(TRACEPARENT)
+}
+
+/// The trace context a stored `traceparent` names.
+pub fn context_of(traceparent: &str) -> Context {
+    let carrier =
+        std::collections::HashMap::from([(TRACEPARENT.to_string(), traceparent.to_string())]);
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+}

@@ -115,7 +115,7 @@ pub async fn list<C: ConnectionTrait>(
         .query_all_raw(stmt(
             &format!(
                 "SELECT {ITEM_COLUMNS} FROM job_items i LEFT JOIN images img ON img.id = i.image_id
-                 WHERE {condition} ORDER BY i.id LIMIT $4 OFFSET $5"
+                 WHERE {condition} ORDER BY i.position, i.id LIMIT $4 OFFSET $5"
             ),
             values,
         ))

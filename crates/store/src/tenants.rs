@@ -90,3 +90,36 @@ pub async fn tenant_for_key_hash<C: ConnectionTrait>(
         .await?;
     Ok(found.map(|k| TenantId(k.tenant_id)))
 }
+
+/// A tenant's part in the fair share of the Cohere budget.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// Weight among the tenants with work (1 to 1,000; 1 by default).
+    pub weight: i32,
+    /// Optional cap on its calls per minute.
+    pub calls_per_minute: Option<i32>,
+}
+
+/// Sets the share of the tenant called `name`; [`StoreError::NotFound`] if there is none.
+/// The scheduler applies it from its next pass.
+pub async fn set_share<C: ConnectionTrait>(
+    db: &C,
+    name: &str,
+    share: Share,
+) -> Result<(), StoreError> {
+    let updated = db
+        .execute_raw(sea_orm::Statement::from_sql_and_values(
+            sea_orm::DatabaseBackend::Postgres,
+            "UPDATE tenants SET share_weight = $2, calls_per_minute = $3 WHERE name = $1",
+            [
+                name.into(),
+                share.weight.into(),
+                share.calls_per_minute.into(),
+            ],
+        ))
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}

@@ -308,6 +308,7 @@ async fn when_the_broker_is_unreachable_a_retry_is_503_and_changes_nothing() {
             request_hash: "test",
             preview: None,
             max_cost_usd: None,
+            traceparent: None,
         },
     )
     .await

@@ -194,23 +194,34 @@ async fn a_retried_submission_with_the_same_idempotency_key_returns_the_same_job
 }
 
 #[tokio::test]
-async fn when_the_broker_is_unreachable_the_submission_is_503_and_no_job_is_left_behind() {
-    let app = TestApp::spawn_with(|s| {
+async fn while_the_broker_is_unreachable_a_submission_is_accepted_and_waits_in_postgres() {
+    let mut app = TestApp::spawn_with(|s| {
         s.amqp.url = secrecy::SecretString::from("amqp://guest:guest@127.0.0.1:1/%2f");
         s.amqp.timeout_seconds = 2;
     })
     .await;
+    app.stop_scheduler().await;
     let library = app.create_library("photos").await;
     app.upload(library, &["chelsea.png"]).await;
     let pipeline = app.create_pipeline("p", one_stage()).await;
-    let response = app
-        .submit(&json!({"pipeline_id": pipeline, "library_id": library}))
-        .await;
-    assert!(response.headers().contains_key("retry-after"));
-    let refused = problem(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(refused.code, "service_unavailable");
-    assert_eq!(app.query_i64("SELECT count(*) FROM jobs").await, 0);
-    assert_eq!(app.query_i64("SELECT count(*) FROM job_items").await, 0);
+    // Nothing is published at submission: the job is stored and the scheduler releases it
+    // once the broker is back.
+    let job = app.submit_job(pipeline, library).await;
+    assert_eq!(app.job(job).await.status, JobStatus::Queued);
+
+    // A scheduler that cannot publish hands its claims back: nothing stays marked released.
+    let mut scheduler = scheduler::Scheduler::build(&app.settings).await.unwrap();
+    assert!(scheduler.pass().await.is_err());
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM job_items WHERE released_at IS NOT NULL")
+            .await,
+        0
+    );
+    assert_eq!(
+        app.query_i64("SELECT count(*) FROM job_items WHERE status = 'pending'")
+            .await,
+        1
+    );
 
     let ready = app.anonymous(Method::GET, "/readyz").send().await.unwrap();
     assert_eq!(ready.status(), 503);
@@ -251,10 +262,11 @@ async fn cancelling_a_queued_job_cancels_every_item_and_is_idempotent() {
     assert_eq!(cancelled.counts.pending, 0);
     assert_eq!(cancelled.percent_complete, 100.0);
     assert!(cancelled.finished_at.is_some());
+    // Items written before the cancellation are cancelled; the rest are never written.
     assert_eq!(
-        app.query_i64("SELECT count(*) FROM job_items WHERE status = 'cancelled'")
+        app.query_i64("SELECT count(*) FROM job_items WHERE status <> 'cancelled'")
             .await,
-        2
+        0
     );
 
     let fetched = app.job(job).await;

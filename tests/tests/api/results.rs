@@ -25,24 +25,8 @@ async fn job_with_images(app: &TestApp, images: &[&str]) -> Job {
     let id = app.submit_job(pipeline, library).await;
     Job {
         id,
-        items: items_of(app, id).await,
+        items: app.written_items(id).await,
     }
-}
-
-async fn items_of(app: &TestApp, job_id: Uuid) -> Vec<(Uuid, Uuid)> {
-    app.sql_rows(
-        "SELECT id, image_id FROM job_items WHERE job_id = $1 ORDER BY created_at, id",
-        [job_id.into()],
-    )
-    .await
-    .iter()
-    .map(|row| {
-        (
-            row.try_get::<Uuid>("", "id").unwrap(),
-            row.try_get::<Uuid>("", "image_id").unwrap(),
-        )
-    })
-    .collect()
 }
 
 fn base_time() -> DateTime<Utc> {
@@ -476,6 +460,7 @@ async fn an_export_of_2500_results_returns_every_one_exactly_once_in_order() {
     app.add_url_images(library, 1250).await.unwrap();
     let pipeline = app.create_pipeline("survey", two_stages()).await;
     let job_id = app.submit_job(pipeline, library).await;
+    app.written_items(job_id).await;
     // Two stages for each of 1,250 items, all at one instant (`now()` is fixed in a
     // statement), so chunk boundaries fall among equal times and the id breaks the tie.
     app.sql_execute(

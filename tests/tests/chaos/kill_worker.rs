@@ -17,6 +17,8 @@ use system_tests::{
 
 use crate::services::ensure_services_up;
 
+/// More than the scheduler's window (128 by default): items are released as others finish
+/// while workers die.
 const IMAGES: usize = 500;
 /// Worker A, the one killed: calls in flight at once, and deliveries held (the same, so at most
 /// that many deliveries are in its hands when it dies).

@@ -3,6 +3,7 @@
 //! class does to items, dead letters and the circuit breaker, one trace from the api's request
 //! to the Cohere call, and the worker's metrics.
 
+mod admission;
 mod failures;
 mod metrics;
 mod pipeline_runs;

@@ -111,6 +111,7 @@ pub async fn preview_job(
     JsonBody(body): JsonBody<PreviewJob>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
+    let traceparent = broker::trace::current_traceparent();
     let submission = Submission {
         pipeline_id: Uuid::nil(),
         library_id: body.library_id,
@@ -120,6 +121,7 @@ pub async fn preview_job(
         request_hash: &body.request_hash,
         preview: Some(&body.stage),
         max_cost_usd: None,
+        traceparent: traceparent.as_deref(),
     };
     accept(&state, tenant, submission).await
 }

@@ -27,6 +27,8 @@ pub struct BacklogJob {
     pub over_budget: bool,
     /// Stopped (its cap was reached): nothing more is released.
     pub stopped: bool,
+    /// The submission's trace context, which releases continue.
+    pub traceparent: Option<String>,
 }
 
 impl BacklogJob {
@@ -85,7 +87,7 @@ pub async fn backlog<C: ConnectionTrait>(db: &C) -> Result<Backlog, StoreError> 
                         AND i.status = 'pending' AND i.released_at IS NULL)) AS unreleased,
                    (j.stop_reason IS NULL AND j.max_cost_usd IS NOT NULL
                       AND j.cost_usd >= j.max_cost_usd) AS over_budget,
-                   j.stop_reason IS NOT NULL AS stopped,
+                   j.stop_reason IS NOT NULL AS stopped, j.traceparent,
                    t.share_weight, t.calls_per_minute
                FROM jobs j JOIN tenants t ON t.id = j.tenant_id
                WHERE j.status IN ('queued', 'running')"#,
@@ -104,28 +106,32 @@ pub async fn backlog<C: ConnectionTrait>(db: &C) -> Result<Backlog, StoreError> 
             unreleased: row.try_get("", "unreleased")?,
             over_budget: row.try_get("", "over_budget")?,
             stopped: row.try_get("", "stopped")?,
+            traceparent: row.try_get("", "traceparent")?,
         };
-        let tenant = backlog
-            .tenants
-            .entry(job.tenant_id)
-            .or_insert(TenantShare {
-                tenant_id: job.tenant_id,
-                weight: row.try_get::<i32>("", "share_weight")?.max(1) as u32,
-                calls_per_minute: row
-                    .try_get::<Option<i32>>("", "calls_per_minute")?
-                    .map(|cap| cap.max(1) as u32),
-                in_window: 0,
-            });
+        let tenant = backlog.tenants.entry(job.tenant_id).or_insert(TenantShare {
+            tenant_id: job.tenant_id,
+            weight: row.try_get::<i32>("", "share_weight")?.max(1) as u32,
+            calls_per_minute: row
+                .try_get::<Option<i32>>("", "calls_per_minute")?
+                .map(|cap| cap.max(1) as u32),
+            in_window: 0,
+        });
         tenant.in_window += job.in_window;
         backlog.jobs.push(job);
     }
     backlog.jobs.sort_by(|a, b| {
-        (a.tenant_id, std::cmp::Reverse(a.priority.amqp_priority()), a.created_at, a.id).cmp(&(
-            b.tenant_id,
-            std::cmp::Reverse(b.priority.amqp_priority()),
-            b.created_at,
-            b.id,
-        ))
+        (
+            a.tenant_id,
+            std::cmp::Reverse(a.priority.amqp_priority()),
+            a.created_at,
+            a.id,
+        )
+            .cmp(&(
+                b.tenant_id,
+                std::cmp::Reverse(b.priority.amqp_priority()),
+                b.created_at,
+                b.id,
+            ))
     });
     Ok(backlog)
 }

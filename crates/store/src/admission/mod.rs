@@ -35,7 +35,10 @@ pub async fn materialize(
     // The job's row lock orders this with other writers of the same job (a second
     // scheduler, a cancellation); the unique (job_id, image_id) makes a repeat harmless.
     let written = txn
-        .query_one_raw(stmt(MATERIALIZE, vec![job_id.into(), i64::from(limit).into()]))
+        .query_one_raw(stmt(
+            MATERIALIZE,
+            vec![job_id.into(), i64::from(limit).into()],
+        ))
         .await?
         .map(|row| row.try_get::<i64>("", "written"))
         .transpose()?

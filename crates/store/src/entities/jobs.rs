@@ -66,6 +66,9 @@ pub struct Model {
     pub skipped_items: i32,
     #[sea_orm(column_type = "Text", nullable)]
     pub stop_reason: Option<StopReason>,
+    /// The submission's W3C `traceparent`, continued by the scheduler's releases.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -38,6 +38,8 @@ pub struct Submission<'a> {
     pub preview: Option<&'a StageSpec>,
     /// Spend at which the job stops starting calls.
     pub max_cost_usd: Option<f64>,
+    /// The submitting request's trace context, which the job's releases continue.
+    pub traceparent: Option<&'a str>,
 }
 
 /// The job and whether this call created it (false: an idempotent replay).
@@ -179,6 +181,7 @@ pub async fn submit(
         materialized_through_id: Set(None),
         max_cost_usd: Set(submission.max_cost_usd),
         stop_reason: Set(None),
+        traceparent: Set(submission.traceparent.map(str::to_string)),
     })
     .exec_with_returning(&txn)
     .await;

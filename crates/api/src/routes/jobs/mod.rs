@@ -148,6 +148,7 @@ pub async fn submit_job(
     JsonBody(body): JsonBody<SubmitJob>,
 ) -> Result<HttpResponse, ApiError> {
     let key = idempotency_key(&req)?;
+    let traceparent = broker::trace::current_traceparent();
     let submission = Submission {
         pipeline_id: body.pipeline_id,
         library_id: body.library_id,
@@ -157,6 +158,7 @@ pub async fn submit_job(
         request_hash: &body.request_hash,
         preview: None,
         max_cost_usd: None,
+        traceparent: traceparent.as_deref(),
     };
     accept(&state, tenant, submission).await
 }
