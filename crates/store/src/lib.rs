@@ -10,6 +10,7 @@ pub mod budget;
 pub mod dead_letters;
 pub mod entities;
 pub mod error;
+pub mod estimate;
 pub mod images;
 pub mod items;
 pub mod jobs;

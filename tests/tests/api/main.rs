@@ -6,6 +6,7 @@ mod auth;
 mod budget;
 mod bulk_jobs;
 mod errors;
+mod estimates;
 mod images;
 mod job_items;
 mod job_retry;

@@ -5,6 +5,7 @@
 
 mod admission;
 mod costs;
+mod estimates;
 mod failures;
 mod metrics;
 mod pipeline_runs;

@@ -24,6 +24,7 @@ use crate::{
 };
 
 pub use self::submit::{Accepted, Submission, SubmitError, submit};
+pub(crate) use self::submit::{check_library_images, named_images, pipeline_snapshot};
 
 /// A job with its per-stage progress.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! `/api/jobs`: submit, details, history, cancel, retry.
 
 mod control;
+mod estimate;
 mod view;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -32,6 +33,7 @@ use crate::{
 };
 
 pub(crate) use self::control::{cancel, publish_event, retry, retry_with_cap};
+pub use self::estimate::{CostRange, JobEstimate, PriceSource, StageEstimate, TokenRange};
 pub use self::view::{Job, JobSummary, StageProgress, Usage};
 
 const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -194,18 +196,15 @@ pub async fn submit_job(
     accept(&state, tenant, submission).await
 }
 
-/// Submits a job (see [`submit_job`]) and answers 202 with it.
-pub(crate) async fn accept(
-    state: &AppState,
-    tenant: TenantId,
-    submission: Submission<'_>,
-) -> Result<HttpResponse, ApiError> {
-    let priority = submission.priority;
-    let accepted = store::jobs::submit(&state.db, tenant, submission)
-        .await
-        .map_err(|err| match err {
-        SubmitError::UnknownPipeline(_) => ApiError::invalid("/pipeline_id", "no pipeline with this id"),
-        SubmitError::UnknownLibrary(_) => ApiError::invalid("/library_id", "no library with this id"),
+/// Why a submission (or its estimate) was refused, for the client.
+pub(crate) fn submit_error(err: SubmitError) -> ApiError {
+    match err {
+        SubmitError::UnknownPipeline(_) => {
+            ApiError::invalid("/pipeline_id", "no pipeline with this id")
+        }
+        SubmitError::UnknownLibrary(_) => {
+            ApiError::invalid("/library_id", "no library with this id")
+        }
         SubmitError::ImagesNotInLibrary(missing) => {
             let shown: Vec<String> = missing.iter().take(10).map(Uuid::to_string).collect();
             ApiError::invalid(
@@ -226,14 +225,26 @@ pub(crate) async fn accept(
             "this Idempotency-Key was already used for a different request; use a new key".into(),
         ),
         SubmitError::Store(e) => e.into(),
-    })?;
+    }
+}
+
+/// Submits a job (see [`submit_job`]) and answers 202 with it.
+pub(crate) async fn accept(
+    state: &AppState,
+    tenant: TenantId,
+    submission: Submission<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let priority = submission.priority;
+    let accepted = store::jobs::submit(&state.db, tenant, submission)
+        .await
+        .map_err(submit_error)?;
     if accepted.created {
         state.metrics.job_submitted(priority);
         tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
         // After the commit, so a listener that reads the job finds it.
         publish_event(state, &accepted.job.job, JobEventKind::Created).await;
     }
-    let job = Job::try_from(accepted.job)?;
+    let job = Job::live(state, tenant, accepted.job).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/jobs/{}", job.id)))
         .insert_header((
@@ -261,7 +272,7 @@ pub async fn get_job(
             let view = store::jobs::get(&state.db, tenant, *path)
                 .await
                 .map_err(|e| ApiError::from_store(e, "job"))?;
-            let job = Job::try_from(view)?;
+            let job = Job::live(&state, tenant, view).await?;
             Ok::<_, ApiError>(Bytes::from(
                 serde_json::to_vec(&job).map_err(ApiError::internal)?,
             ))
@@ -439,12 +450,13 @@ pub async fn retry_job(
     OptionalJsonBody(cap): OptionalJsonBody<RetryJob>,
 ) -> Result<web::Json<Job>, ApiError> {
     let view = retry_with_cap(&state, tenant, *path, cap.flatten()).await?;
-    Ok(web::Json(Job::try_from(view)?))
+    Ok(web::Json(Job::live(&state, tenant, view).await?))
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // `/jobs/history` before `/jobs/{job_id}` so "history" is not read as an id.
     cfg.service(submit_job)
+        .service(self::estimate::estimate_job)
         .service(job_history)
         .service(get_job)
         .service(cancel_job)

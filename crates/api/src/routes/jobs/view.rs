@@ -7,13 +7,14 @@ use domain::{
 };
 use serde::{Deserialize, Serialize};
 use store::{
+    TenantId,
     entities::{job_stage_stats, jobs},
     jobs::JobView,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::{budget, error::ApiError, state::AppState};
 
 /// Progress of one stage of a job.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -60,12 +61,18 @@ pub struct Job {
     /// Share of items in a terminal state, 0 to 100.
     pub percent_complete: f64,
     pub stages: Vec<StageProgress>,
+    /// Tokens and cost so far (`cost_usd` grows as results are written).
     pub usage: Usage,
     /// The job's budget cap in US dollars, if it has one.
     pub max_cost_usd: Option<f64>,
     /// Why the job stopped starting calls before all its items were analysed (its
     /// `counts.skipped` items never ran); absent while it has not.
     pub stop_reason: Option<StopReason>,
+    /// Seconds until the job is likely done, while it is unfinished: its remaining calls plus
+    /// those of its tenant's jobs ahead of it (higher priority, or older of the same; both
+    /// as remaining items × stages, an upper bound), at the tenant's share of the Cohere
+    /// budget (see `POST /api/jobs/estimate`). `null` once the job finished.
+    pub eta_seconds: Option<u64>,
     pub error_summary: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -168,12 +175,27 @@ impl TryFrom<JobView> for Job {
             usage: usage(&job),
             max_cost_usd: job.max_cost_usd,
             stop_reason: job.stop_reason,
+            eta_seconds: None,
             error_summary: job.error_summary,
             created_at: job.created_at.into(),
             updated_at: job.updated_at.into(),
             started_at: job.started_at.map(Into::into),
             finished_at: job.finished_at.map(Into::into),
         })
+    }
+}
+
+impl Job {
+    /// The job as the API shows it, with its live ETA (one query while it is unfinished).
+    pub(crate) async fn live(
+        state: &AppState,
+        tenant: TenantId,
+        view: JobView,
+    ) -> Result<Job, ApiError> {
+        let eta = budget::live_eta(state, tenant, &view.job).await?;
+        let mut job = Job::try_from(view)?;
+        job.eta_seconds = eta;
+        Ok(job)
     }
 }
 
