@@ -68,8 +68,9 @@ impl JobStatus {
 
 named_enum! {
     /// Where one image of a job is:
-    /// `pending → running → passed | filtered_out | failed | cancelled`; a failed item may go back to
-    /// `pending` on retry or re-drive.
+    /// `pending → running → passed | filtered_out | failed | cancelled | skipped`; a failed item may
+    /// go back to `pending` on retry or re-drive, a skipped one on a retry that raises the job's
+    /// budget cap.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
     pub enum ItemStatus as "item status" {
         /// Waiting for its first (or next retried) stage.
