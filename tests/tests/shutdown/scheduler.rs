@@ -37,7 +37,7 @@ async fn released(app: &TestApp, job: Uuid) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scheduler_stopped_with_sigterm_exits_at_once_and_another_replica_takes_over() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_with(|s| s.scheduler.window = WINDOW).await;
     app.stop_scheduler().await;
     let library = app.create_library("photos").await;
     app.add_url_images(library, 20).await.unwrap();
