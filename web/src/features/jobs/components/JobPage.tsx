@@ -1,6 +1,6 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { useJob, useJobErrors, useJobItems } from '../hooks/queries';
+import { useJob, useJobErrors, useJobEta, useJobItems } from '../hooks/queries';
 import { useJobEvents, type StreamState } from '../hooks/useJobEvents';
 import { useCancelJob } from '../hooks/useCancelJob';
 import { useRetryJob } from '../hooks/useRetryJob';
@@ -17,6 +17,7 @@ import { Thumb } from '../../../components/Thumb';
 import { isTerminal, type ItemStatus, type Job } from '../../../api/types';
 import { useUrlState } from '../../../lib/urlState';
 import { dateTime, label, num, shortId } from '../../../lib/format';
+import { duration, etaLeft, usd } from '../../../lib/estimate';
 
 // `stage` is -1 for every stage; `outcome` empty for every state; `item` is the open drawer.
 const DEFAULTS = { stage: -1, outcome: '', item: '' };
@@ -72,7 +73,8 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
         <Stat k="Failed" v={num(job.counts.failed)} />
         <Stat k="Throughput" v={throughput(job)} />
         <Stat k="Tokens in / out" v={`${num(job.usage.input_tokens)} / ${num(job.usage.output_tokens)}`} />
-        <Stat k="Estimated cost" v={`$${job.usage.cost_usd.toFixed(4)}`} />
+        <Stat k={done ? 'Cost' : 'Cost so far'} v={usd(job.usage.cost_usd)} />
+        <EtaStat job={job} />
       </div>
       {job.error_summary && (
         <div className="alert error" role="alert">
@@ -127,6 +129,21 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
   );
 }
 
+/** Time left while the job runs: the api's ETA, re-read as the job moves, counted down in between. */
+function EtaStat({ job }: { job: Job }) {
+  const live = !isTerminal(job.status);
+  const eta = useJobEta(job.id, live);
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [live]);
+  if (!live) return <Stat k="Time left" v="done" />;
+  const left = eta.data ? etaLeft(eta.data.eta_seconds, eta.data.read_at, now) : null;
+  return <Stat k="Time left" v={left === null ? '…' : left === 0 ? 'finishing' : `≈ ${duration(left)}`} />;
+}
+
 function Stat({ k, v }: { k: string; v: string }) {
   return (
     <div className="stat">
@@ -152,6 +169,7 @@ const STATUS_MARK: Record<ItemStatus, string> = {
   pending: '… pending',
   running: '↻ running',
   cancelled: '– cancelled',
+  skipped: '– skipped',
 };
 
 /** The job's images (or one funnel segment of them) with their state; one request per 200. */
