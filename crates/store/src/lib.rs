@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod breakers;
+pub mod budget;
 pub mod dead_letters;
 pub mod entities;
 pub mod error;

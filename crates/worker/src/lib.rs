@@ -2,6 +2,7 @@
 //! stage's prompt, stores the result, applies the stage's filter and moves the item on.
 
 pub mod answer;
+pub mod budget;
 pub mod call;
 pub mod cancel;
 pub mod consumer;
@@ -67,6 +68,7 @@ impl Worker {
             cancellations: Arc::new(Cancellations::default()),
             metrics: metrics::Metrics::new(&registry)?,
             max_attempts: settings.retry.max_attempts,
+            prices: settings.cohere.prices.clone(),
         });
         Ok(Self {
             ctx,

@@ -3,6 +3,7 @@
 //! messages out. Some tests run a worker to bring a job to the state they read.
 
 mod auth;
+mod budget;
 mod bulk_jobs;
 mod errors;
 mod estimates;

@@ -36,7 +36,7 @@ function throughput(job: Job): string {
   if (!job.started_at) return '—';
   const end = job.finished_at ? Date.parse(job.finished_at) : Date.now();
   const secs = Math.max(1, (end - Date.parse(job.started_at)) / 1000);
-  const done = job.counts.passed + job.counts.filtered_out + job.counts.failed + job.counts.cancelled;
+  const done = job.counts.passed + job.counts.filtered_out + job.counts.failed + job.counts.cancelled + job.counts.skipped;
   const perMin = (done / secs) * 60;
   return `${perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1)} images/min`;
 }
@@ -73,9 +73,18 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
         <Stat k="Failed" v={num(job.counts.failed)} />
         <Stat k="Throughput" v={throughput(job)} />
         <Stat k="Tokens in / out" v={`${num(job.usage.input_tokens)} / ${num(job.usage.output_tokens)}`} />
-        <Stat k={done ? 'Cost' : 'Cost so far'} v={usd(job.usage.cost_usd)} />
+        <Stat
+          k={`${done ? 'Cost' : 'Cost so far'}${job.max_cost_usd != null ? ' / cap' : ''}`}
+          v={job.max_cost_usd != null ? `${usd(job.usage.cost_usd)} / ${usd(job.max_cost_usd)}` : usd(job.usage.cost_usd)}
+        />
         <EtaStat job={job} />
       </div>
+      {job.stop_reason === 'budget_exhausted' && (
+        <div className="alert warn" role="status">
+          <strong>Stopped:</strong> the job&apos;s spend reached its cap; {num(job.counts.skipped)} images were skipped. Retry with a higher cap to
+          run them.
+        </div>
+      )}
       {job.error_summary && (
         <div className="alert error" role="alert">
           <strong>Errors:</strong> {job.error_summary}
@@ -160,6 +169,7 @@ const OUTCOMES: { value: ItemStatus; label: string }[] = [
   { value: 'pending', label: 'pending' },
   { value: 'running', label: 'running' },
   { value: 'cancelled', label: 'cancelled' },
+  { value: 'skipped', label: 'skipped' },
 ];
 
 const STATUS_MARK: Record<ItemStatus, string> = {
@@ -169,7 +179,7 @@ const STATUS_MARK: Record<ItemStatus, string> = {
   pending: '… pending',
   running: '↻ running',
   cancelled: '– cancelled',
-  skipped: '– skipped',
+  skipped: '⊘ skipped',
 };
 
 /** The job's images (or one funnel segment of them) with their state; one request per 200. */
