@@ -72,6 +72,7 @@ async fn an_estimate_refuses_what_a_submission_refuses_and_creates_nothing() {
         json!({"pipeline_id": pipeline, "library_id": library, "image_ids": []}),
         json!({"pipeline_id": pipeline, "library_id": library, "colour": "blue"}),
         json!({"pipeline_id": "not-a-uuid", "library_id": library}),
+        json!({"pipeline_id": pipeline, "library_id": library, "max_cost_usd": 0}),
     ];
     let mut estimated = Vec::new();
     for body in &cases {

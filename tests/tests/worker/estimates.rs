@@ -62,4 +62,13 @@ async fn a_job_is_billed_within_a_fifth_of_its_estimated_input_tokens_and_its_et
         "estimated {} input tokens, billed {billed}",
         estimate.input_tokens.low
     );
+    // Output is assumed at each stage's max_tokens, which no answer exceeds: the job cost no
+    // more than the high end.
+    assert!(finished.usage.cost_usd > 0.0);
+    assert!(
+        finished.usage.cost_usd <= estimate.cost_usd.high + 1e-9,
+        "cost {} over the estimate {:?}",
+        finished.usage.cost_usd,
+        estimate.cost_usd
+    );
 }

@@ -1,6 +1,6 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { useJob, useJobErrors, useJobItems } from '../hooks/queries';
+import { useJob, useJobErrors, useJobEta, useJobItems } from '../hooks/queries';
 import { useJobEvents, type StreamState } from '../hooks/useJobEvents';
 import { useCancelJob } from '../hooks/useCancelJob';
 import { useRetryJob } from '../hooks/useRetryJob';
@@ -17,6 +17,7 @@ import { Thumb } from '../../../components/Thumb';
 import { isTerminal, type ItemStatus, type Job } from '../../../api/types';
 import { useUrlState } from '../../../lib/urlState';
 import { dateTime, label, num, shortId } from '../../../lib/format';
+import { duration, etaLeft, usd } from '../../../lib/estimate';
 
 // `stage` is -1 for every stage; `outcome` empty for every state; `item` is the open drawer.
 const DEFAULTS = { stage: -1, outcome: '', item: '' };
@@ -73,9 +74,10 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
         <Stat k="Throughput" v={throughput(job)} />
         <Stat k="Tokens in / out" v={`${num(job.usage.input_tokens)} / ${num(job.usage.output_tokens)}`} />
         <Stat
-          k={job.max_cost_usd != null ? 'Cost / cap' : 'Cost'}
-          v={job.max_cost_usd != null ? `$${job.usage.cost_usd.toFixed(4)} / $${job.max_cost_usd.toFixed(4)}` : `$${job.usage.cost_usd.toFixed(4)}`}
+          k={`${done ? 'Cost' : 'Cost so far'}${job.max_cost_usd != null ? ' / cap' : ''}`}
+          v={job.max_cost_usd != null ? `${usd(job.usage.cost_usd)} / ${usd(job.max_cost_usd)}` : usd(job.usage.cost_usd)}
         />
+        <EtaStat job={job} />
       </div>
       {job.stop_reason === 'budget_exhausted' && (
         <div className="alert warn" role="status">
@@ -134,6 +136,21 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
       {url.item && <ItemDrawer job={job} itemId={url.item} onClose={() => setUrl({ item: '' })} />}
     </>
   );
+}
+
+/** Time left while the job runs: the api's ETA, re-read as the job moves, counted down in between. */
+function EtaStat({ job }: { job: Job }) {
+  const live = !isTerminal(job.status);
+  const eta = useJobEta(job.id, live);
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [live]);
+  if (!live) return <Stat k="Time left" v="done" />;
+  const left = eta.data ? etaLeft(eta.data.eta_seconds, eta.data.read_at, now) : null;
+  return <Stat k="Time left" v={left === null ? '…' : left === 0 ? 'finishing' : `≈ ${duration(left)}`} />;
 }
 
 function Stat({ k, v }: { k: string; v: string }) {
