@@ -32,7 +32,9 @@ use tokio::{sync::watch, time::Instant};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{caps::Caps, fair::Demand, health::HealthServer, metrics::Metrics};
+use http_support::probes::ProbeServer;
+
+use crate::{caps::Caps, fair::Demand, metrics::Metrics};
 
 /// The advisory lock the leading replica holds (one per database).
 const LEADER_LOCK: i64 = 0x5c4e_d01e;
@@ -93,8 +95,8 @@ impl Scheduler {
     }
 
     /// Starts `/healthz`, `/readyz` and `/metrics` on `scheduler.health_host:health_port`.
-    pub fn serve_health(&self) -> std::io::Result<HealthServer> {
-        HealthServer::start(
+    pub fn serve_health(&self) -> std::io::Result<ProbeServer> {
+        health::start(
             self.db.clone(),
             self.publisher.clone(),
             self.registry.clone(),

@@ -24,8 +24,7 @@ use store::objects::Objects;
 use tokio::sync::watch;
 
 use crate::{
-    cancel::Cancellations, context::Context, fetch::Fetcher, guard::Guard, health::HealthServer,
-    jobs::JobCache,
+    cancel::Cancellations, context::Context, fetch::Fetcher, guard::Guard, jobs::JobCache,
 };
 
 /// A worker ready to consume.
@@ -79,8 +78,8 @@ impl Worker {
     }
 
     /// Starts `/healthz`, `/readyz` and `/metrics` on `worker.health_host:health_port`.
-    pub fn serve_health(&self) -> std::io::Result<HealthServer> {
-        HealthServer::start(
+    pub fn serve_health(&self) -> std::io::Result<http_support::probes::ProbeServer> {
+        health::start(
             self.ctx.clone(),
             self.registry.clone(),
             &self.settings.worker.health_host,
