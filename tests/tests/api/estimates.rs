@@ -18,7 +18,8 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 use settings::PriceTable;
 use system_tests::{
-    STANDIN_KEY, TestApp, body_as, eventually, one_stage, sample_image, start_standin,
+    SAMPLE_IMAGES, STANDIN_KEY, TestApp, body_as, eventually, one_stage, sample_image,
+    start_standin,
 };
 use uuid::Uuid;
 
@@ -474,21 +475,7 @@ async fn estimated_input_tokens_are_within_a_fifth_of_what_the_stand_in_bills_fo
     let mut app = TestApp::spawn().await;
     let standin = start_standin(&mut app.settings);
     let library = app.create_library("samples").await;
-    let samples = [
-        "astronaut.png",
-        "brick.png",
-        "camera.png",
-        "chelsea.png",
-        "coffee.png",
-        "coins.png",
-        "grass.png",
-        "horse.png",
-        "hubble_deep_field.jpg",
-        "retina.jpg",
-        "rocket.jpg",
-        "text.png",
-    ];
-    app.upload(library, &samples).await;
+    app.upload(library, &SAMPLE_IMAGES).await;
     let stages = json!([
         {"name": "auto", "system_prompt": "You are terse.", "prompt": "What is in this image?", "max_tokens": 30},
         {"name": "low", "prompt": "Name the main colour.", "image_detail": "low", "max_tokens": 30},
@@ -500,7 +487,7 @@ async fn estimated_input_tokens_are_within_a_fifth_of_what_the_stand_in_bills_fo
         &json!({"pipeline_id": pipeline, "library_id": library}),
     )
     .await;
-    assert_eq!(estimate.images, samples.len() as u64);
+    assert_eq!(estimate.images, SAMPLE_IMAGES.len() as u64);
     assert_eq!(estimate.images_of_unknown_size, 0);
 
     // What the stand-in bills for the requests the workers send (same builder).
@@ -513,7 +500,7 @@ async fn estimated_input_tokens_are_within_a_fifth_of_what_the_stand_in_bills_fo
     let stages: Vec<StageSpec> = serde_json::from_value(stages).unwrap();
     for (index, stage) in stages.iter().enumerate() {
         let mut billed = 0.0;
-        for name in samples {
+        for name in SAMPLE_IMAGES {
             let media_type = if name.ends_with(".jpg") {
                 "image/jpeg"
             } else {

@@ -5,28 +5,14 @@ use api::routes::jobs::{Job, JobEstimate};
 use domain::job::JobStatus;
 use reqwest::StatusCode;
 use serde_json::json;
-use system_tests::{RunningWorker, TestApp, start_standin};
+use system_tests::{RunningWorker, SAMPLE_IMAGES, TestApp, start_standin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_is_billed_within_a_fifth_of_its_estimated_input_tokens_and_its_eta_ends_with_it() {
     let mut app = TestApp::spawn().await;
     let _standin = start_standin(&mut app.settings);
     let library = app.create_library("samples").await;
-    let samples = [
-        "astronaut.png",
-        "brick.png",
-        "camera.png",
-        "chelsea.png",
-        "coffee.png",
-        "coins.png",
-        "grass.png",
-        "horse.png",
-        "hubble_deep_field.jpg",
-        "retina.jpg",
-        "rocket.jpg",
-        "text.png",
-    ];
-    app.upload(library, &samples).await;
+    app.upload(library, &SAMPLE_IMAGES).await;
     // No filter: every image goes through every stage, as the estimate's input tokens assume.
     let stages = json!([
         {"name": "look", "system_prompt": "You are terse.", "prompt": "What is in this image?", "max_tokens": 40},
