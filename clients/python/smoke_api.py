@@ -18,6 +18,7 @@ from pathlib import Path
 from image_pipelines_client import AuthenticatedClient
 from image_pipelines_client.api.images import register_image_url, upload_images
 from image_pipelines_client.api.jobs import (
+    estimate_job,
     export_results,
     get_job,
     job_events,
@@ -47,6 +48,7 @@ from image_pipelines_client.models import (
     Job,
     JobEventCancelRequested,
     JobEventCreated,
+    JobEstimate,
     JobEventProgress,
     JobResult,
     JobStatus,
@@ -190,12 +192,14 @@ def main():
     step("register an image URL")
     by_url = expect(
         register_image_url.sync_detailed(
-            library.id, client=client, body=RegisterImageUrl(url="https://example.org/cat.jpg")
+            library.id, client=client, body=RegisterImageUrl(url="https://example.org/cat.jpg", width=640, height=480)
         ),
         201,
         Image,
     )
     assert by_url.url == "https://example.org/cat.jpg" and by_url.source == "url", by_url
+    assert (by_url.width, by_url.height) == (640, 480), by_url
+    assert (cat.width, cat.height) == (451, 300), cat
 
     step("create a two-stage pipeline whose filter nests all/any/not with field and regex checks")
     sent = definition(f"Animal survey {run}", "Describe the animal.")
@@ -216,8 +220,15 @@ def main():
     updated = expect(update_pipeline.sync_detailed(created.id, client=client, body=changed), 200, Pipeline)
     assert updated.version == 2 and updated.stages == changed.stages
 
-    step("submit a job with an idempotency key (twice: the same job)")
+    step("estimate the job before submitting it: calls, tokens from the images' sizes, cost range, ETA")
     submission = SubmitJob(pipeline_id=created.id, library_id=library.id, image_ids=[cat.id, rocket.id])
+    estimate = expect(estimate_job.sync_detailed(client=client, body=submission), 200, JobEstimate)
+    assert (estimate.images, estimate.max_calls, estimate.images_of_unknown_size) == (2, 4, 0), estimate
+    assert estimate.input_tokens.low == estimate.input_tokens.high > 0, estimate.input_tokens
+    assert 0 < estimate.cost_usd.low <= estimate.cost_usd.high, estimate.cost_usd
+    assert estimate.prices.as_of and estimate.eta_seconds >= 0, estimate
+
+    step("submit a job with an idempotency key (twice: the same job)")
     key = f"client-smoke-{run}"
     job = expect(submit_job.sync_detailed(client=client, body=submission, idempotency_key=key), 202, Job)
     again = expect(submit_job.sync_detailed(client=client, body=submission, idempotency_key=key), 202, Job)

@@ -72,6 +72,15 @@ export async function createAndSubmit(libraryId: string): Promise<string> {
   const pipeline = created.data;
   const stageFilter: Filter | null | undefined = pipeline.stages[0]?.filter;
   void stageFilter;
+  const estimate = await api.POST("/api/jobs/estimate", {
+    body: { pipeline_id: pipeline.id, library_id: libraryId, priority: "high" },
+  });
+  if (!estimate.data) {
+    throw new Error(estimate.error.detail);
+  }
+  const { cost_usd: cost, eta_seconds: eta }: { cost_usd: { low: number; high: number }; eta_seconds: number } =
+    estimate.data;
+  void [cost, eta];
   const submitted = await api.POST("/api/jobs/submit", {
     params: { header: { "Idempotency-Key": "survey-1" } },
     body: { pipeline_id: pipeline.id, library_id: libraryId, priority: "high" },

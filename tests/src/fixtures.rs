@@ -77,3 +77,19 @@ pub fn passes_first_stage(image: &[u8]) -> bool {
         .expect("a JSON answer")["animal"]
         == json!(true)
 }
+
+/// Every sample image of `samples/images`: photos, scans, text, of many sizes.
+pub const SAMPLE_IMAGES: [&str; 12] = [
+    "astronaut.png",
+    "brick.png",
+    "camera.png",
+    "chelsea.png",
+    "coffee.png",
+    "coins.png",
+    "grass.png",
+    "horse.png",
+    "hubble_deep_field.jpg",
+    "retina.jpg",
+    "rocket.jpg",
+    "text.png",
+];

@@ -23,7 +23,7 @@ pub use app::TestApp;
 pub use client::{body_as, problem};
 pub use events::{EventReader, ServerEvent};
 pub use fixtures::{
-    distinct_images, id_of, one_stage, passes_first_stage, sample_image, two_stages,
+    SAMPLE_IMAGES, distinct_images, id_of, one_stage, passes_first_stage, sample_image, two_stages,
 };
 pub use redriver::{ADMIN_TOKEN, RedriverAdmin};
 pub use resources::{TestResources, amqp_url, database_server};

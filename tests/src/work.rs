@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use crate::TestApp;
 
-/// A stage's answer as the worker records it (10 input and 2 output tokens); `passed` is the
-/// filter's verdict.
+/// A stage's answer as the worker records it (10 input and 2 output tokens, 8 and 2 billed,
+/// priced at the default price of its model); `passed` is the filter's verdict.
 pub fn stage_answer(passed: bool) -> StageResult {
     StageResult {
         model: "command-a-vision-07-2025".into(),
@@ -23,6 +23,9 @@ pub fn stage_answer(passed: bool) -> StageResult {
         billed_input_tokens: 8,
         billed_output_tokens: 2,
         latency_ms: 5,
+        cost_usd: settings::PriceTable::default()
+            .for_model("command-a-vision-07-2025")
+            .cost_usd(8, 2),
     }
 }
 

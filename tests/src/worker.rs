@@ -11,7 +11,7 @@ use crate::TestApp;
 pub struct RunningWorker {
     stop: tokio::sync::watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
-    health: Option<worker::health::HealthServer>,
+    health: Option<http_support::probes::ProbeServer>,
 }
 
 impl RunningWorker {

@@ -1,4 +1,5 @@
 import AxeBuilder from '@axe-core/playwright';
+import type { Locator } from '@playwright/test';
 import { test, expect, rejectImages, sampleFiles, uniqueName, API_KEY } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
@@ -120,6 +121,49 @@ test('submit, watch the job finish live, funnel matches the api, open a drawer, 
   await page.getByRole('link', { name: 'CSV' }).click();
   const csv = await (await download).path();
   expect(csv).toBeTruthy();
+});
+
+/** The figure (`.stat .v`) labelled `name` under `scope`. */
+function figure(scope: Locator, name: string): Locator {
+  return scope.locator('.stat').filter({ has: scope.page().locator('.k', { hasText: new RegExp(`^${name}$`) }) }).locator('.v');
+}
+
+test('the submit form estimates the job before it exists; the job page shows cost so far and time left', async ({ page, data, bigLibrary, api, shoot }) => {
+  const jobsBefore = (await (await api.get('/api/jobs/history?limit=1')).json()).total as number;
+  const expected = (await (await api.post('/api/jobs/estimate', { data: { pipeline_id: data.pipelineId, library_id: bigLibrary.id } })).json()) as { max_calls: number };
+  expect(expected.max_calls).toBe(bigLibrary.imageCount * 2);
+  await page.goto(`/submit?pipeline=${data.pipelineId}&library=${bigLibrary.id}`);
+  const estimate = page.getByRole('region', { name: 'Estimate' });
+  await expect(figure(estimate, 'Images')).toHaveText(bigLibrary.imageCount.toLocaleString('en-US'));
+  await expect(figure(estimate, 'Model calls, at most')).toHaveText(expected.max_calls.toLocaleString('en-US'));
+  await expect(figure(estimate, 'Estimated cost')).toHaveText(/^\$[\d.,]+ – \$[\d.,]+$/);
+  await expect(figure(estimate, 'Estimated time')).toHaveText(/^≈ \d+ (s|min|h|d)/);
+  await expect(estimate).toContainText('Prices as of');
+  // Choosing images estimates them instead.
+  await page.getByLabel('Choose images').check();
+  await page.getByRole('group', { name: 'Images to analyse' }).getByRole('checkbox').first().click();
+  await expect(figure(estimate, 'Images')).toHaveText('1');
+  await expect(figure(estimate, 'Model calls, at most')).toHaveText('2');
+  await page.getByRole('radio', { name: /^All \d/ }).check();
+  await expect(figure(estimate, 'Images')).toHaveText(bigLibrary.imageCount.toLocaleString('en-US'));
+  await noSeriousA11yViolations(page);
+  await shoot('submit-estimate');
+  // Estimating made no job.
+  expect((await (await api.get('/api/jobs/history?limit=1')).json()).total).toBe(jobsBefore);
+
+  await page.getByRole('button', { name: 'Review and submit' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toContainText(/Estimated cost \$[\d.,]+ – \$[\d.,]+, done in about \d+/);
+  await dialog.getByRole('button', { name: 'Submit job' }).click();
+  await page.getByRole('link', { name: /follow job/ }).click();
+  const jobId = page.url().split('/jobs/')[1]!.split(/[?#]/)[0]!;
+  await expect(figure(page.locator('main'), 'Time left')).toHaveText(/^(≈ \d+ (s|min|h|d).*|finishing)$/);
+  await expect(figure(page.locator('main'), 'Cost so far')).toHaveText(/^\$[\d.,]+$/);
+  await shoot('job-eta');
+  expect((await api.post(`/api/jobs/${jobId}/cancel`)).status()).toBe(200);
+  await expect(page.locator('.status').first()).toHaveText('cancelled', { timeout: 30_000 });
+  await expect(figure(page.locator('main'), 'Time left')).toHaveText('done');
+  await expect(figure(page.locator('main'), 'Cost')).toHaveText(/^\$[\d.,]+$/);
 });
 
 test('jobs list, cancel a running job', async ({ page, data, bigLibrary, shoot }) => {

@@ -85,6 +85,32 @@ impl<T: RequestBody> FromRequest for JsonBody<T> {
     }
 }
 
+/// An optional JSON request body: `None` when the request has none (no `Content-Length` and no
+/// `Transfer-Encoding`, or a `Content-Length` of 0), else exactly [`JsonBody`].
+pub struct OptionalJsonBody<T: RequestBody>(pub Option<T::Parsed>);
+
+impl<T: RequestBody> FromRequest for OptionalJsonBody<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let headers = req.headers();
+        let length = headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let empty = match length {
+            Some(length) => length == 0,
+            None => !headers.contains_key(header::TRANSFER_ENCODING),
+        };
+        if empty {
+            return Box::pin(async { Ok(OptionalJsonBody(None)) });
+        }
+        let body = JsonBody::<T>::from_request(req, payload);
+        Box::pin(async move { Ok(OptionalJsonBody(Some(body.await?.0))) })
+    }
+}
+
 /// PostgreSQL text and jsonb cannot hold U+0000, and no field here has a use for it: refuse
 /// it (with the field's path) rather than fail when storing.
 fn reject_nul_characters(body: &[u8]) -> Result<(), ApiError> {

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod budget;
 pub mod cache;
 pub mod error;
 pub mod events;

@@ -100,6 +100,7 @@ impl Application {
             ),
             job_views,
             metrics: ApiMetrics::new()?,
+            budget: crate::budget::Budget::from_settings(settings),
             shutdown: Shutdown::new(),
         });
 

@@ -8,7 +8,7 @@ use store::{TenantId, objects::Objects};
 use uuid::Uuid;
 
 use crate::{
-    auth::KeyCache, cache::TtlCache, events::EventHub, metrics::ApiMetrics,
+    auth::KeyCache, budget::Budget, cache::TtlCache, events::EventHub, metrics::ApiMetrics,
     routes::tenant_events::rereads::Rereads,
 };
 
@@ -26,6 +26,8 @@ pub struct AppState {
     /// once.
     pub job_views: Arc<TtlCache<(TenantId, Uuid), Bytes>>,
     pub metrics: ApiMetrics,
+    /// Prices, rate limits and the scheduler's window, for estimates and ETAs.
+    pub budget: Budget,
     /// Begun on SIGTERM: readiness fails and event streams end.
     pub shutdown: Shutdown,
 }

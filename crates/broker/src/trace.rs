@@ -98,6 +98,24 @@ fn extract_from(headers: Option<&FieldTable>, traceparent_from: &str) -> Context
     })
 }
 
+/// The W3C `traceparent` of the current span, to store with work that is published later
+/// (`None` while traces are off).
+pub fn current_traceparent() -> Option<String> {
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let mut carrier = std::collections::HashMap::new();
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&tracing::Span::current().context(), &mut carrier);
+    });
+    carrier.remove(TRACEPARENT)
+}
+
+/// The trace context a stored `traceparent` names.
+pub fn context_of(traceparent: &str) -> Context {
+    let carrier =
+        std::collections::HashMap::from([(TRACEPARENT.to_string(), traceparent.to_string())]);
+    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -164,22 +182,4 @@ mod tests {
         headers.insert(TRACEPARENT.into(), AMQPValue::LongString("garbage".into()));
         assert!(!extract(Some(&headers)).span().span_context().is_valid());
     }
-}
-
-/// The W3C `traceparent` of the current span, to store with work that is published later
-/// (`None` while traces are off).
-pub fn current_traceparent() -> Option<String> {
-    use tracing_opentelemetry::OpenTelemetrySpanExt;
-    let mut carrier = std::collections::HashMap::new();
-    opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(&tracing::Span::current().context(), &mut carrier);
-    });
-    carrier.remove(TRACEPARENT)
-}
-
-/// The trace context a stored `traceparent` names.
-pub fn context_of(traceparent: &str) -> Context {
-    let carrier =
-        std::collections::HashMap::from([(TRACEPARENT.to_string(), traceparent.to_string())]);
-    opentelemetry::global::get_text_map_propagator(|propagator| propagator.extract(&carrier))
 }

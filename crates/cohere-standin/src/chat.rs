@@ -11,6 +11,7 @@ use cohere::{
     AssistantMessage, BilledUnits, ChatRequest, ChatResponse, ContentPart, Detail, FinishReason,
     Message, ResponseContent, ResponseFormat, Tokens, Usage,
 };
+use domain::{ImageDetail, estimate};
 use futures::StreamExt as _;
 use rand::Rng as _;
 use serde_json::Value;
@@ -48,13 +49,30 @@ pub const MAX_IMAGE_BYTES_TOTAL: usize = 20 * 1024 * 1024;
 /// Largest request body read (20 MB of images in base64, plus text).
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
-/// Billed input tokens per image, by detail (`auto` when unset).
-fn image_tokens(detail: Option<Detail>) -> u64 {
-    match detail {
-        Some(Detail::Low) => 64,
-        Some(Detail::High) => 768,
-        Some(Detail::Auto) | None => 256,
-    }
+/// Billed input tokens of one image: Cohere's documented rule for the model, the detail
+/// (`auto` when unset) and the image's size ([`domain::estimate::ImageTokenRule`]). An https
+/// image is not fetched, so its size is unknown: it is billed the most an image can cost at
+/// that detail.
+fn image_tokens(model: &str, image: &Image) -> u64 {
+    let detail = match image.detail {
+        Some(Detail::Low) => ImageDetail::Low,
+        Some(Detail::High) => ImageDetail::High,
+        Some(Detail::Auto) | None => ImageDetail::Auto,
+    };
+    let tokens = match image.size {
+        Some((width, height)) => estimate::image_tokens(model, detail, width, height),
+        None => estimate::image_token_rule(model).range(detail).high,
+    };
+    u64::from(tokens)
+}
+
+/// The width and height an image's header declares (its pixels are not decoded).
+fn image_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
 }
 
 /// Tokens of the prompt template Cohere adds around the messages (counted in `tokens`, not
@@ -68,10 +86,13 @@ struct Image {
     /// The decoded bytes, or the URL string.
     key: Vec<u8>,
     detail: Option<Detail>,
+    /// Width and height, read from a data URI's image (`None`: an https URL, not fetched).
+    size: Option<(u32, u32)>,
 }
 
 /// A request that passed validation.
 struct Validated {
+    model: String,
     prompt: String,
     images: Vec<Image>,
     schema: Option<Value>,
@@ -334,7 +355,7 @@ fn validate(request: &ChatRequest) -> Result<Validated, ApiError> {
         )));
     }
     let mut total = 0;
-    let mut images = Vec::with_capacity(image_urls.len());
+    let mut keys = Vec::with_capacity(image_urls.len());
     for (index, image_url) in image_urls.into_iter().enumerate() {
         let key = image_bytes(&image_url.url, index)?;
         if key.decoded {
@@ -345,13 +366,29 @@ fn validate(request: &ChatRequest) -> Result<Validated, ApiError> {
                 )));
             }
         }
+        keys.push((key, image_url.detail));
+    }
+    // Sizes are read once the request is known to be within bounds.
+    let mut images = Vec::with_capacity(keys.len());
+    for (index, (key, detail)) in keys.into_iter().enumerate() {
+        let size = if key.decoded {
+            Some(image_size(&key.bytes).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "image {index}: invalid image: its size could not be read"
+                ))
+            })?)
+        } else {
+            None
+        };
         images.push(Image {
             sha: sha256_hex(&key.bytes),
             key: key.bytes,
-            detail: image_url.detail,
+            detail,
+            size,
         });
     }
     Ok(Validated {
+        model: model.to_string(),
         prompt: texts.join("\n"),
         images,
         schema,
@@ -437,17 +474,13 @@ fn draw_latency(config: &RuntimeConfig) -> Duration {
     Duration::from_millis(millis)
 }
 
-fn estimate_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
-}
-
 /// The 200 answer.
 fn respond(request: &Validated) -> HttpResponse {
     let keys: Vec<&[u8]> = request.images.iter().map(|i| i.key.as_slice()).collect();
     let answer = answer(&image_key(&keys), &request.prompt, request.schema.as_ref());
 
     let mut text = answer.text;
-    let mut output_tokens = estimate_tokens(&text).max(1);
+    let mut output_tokens = estimate::text_tokens(&text).max(1);
     let mut finish_reason = FinishReason::Complete;
     if let Some(max) = request.max_tokens.map(u64::from)
         && output_tokens > max
@@ -459,11 +492,11 @@ fn respond(request: &Validated) -> HttpResponse {
         output_tokens = max;
         finish_reason = FinishReason::MaxTokens;
     }
-    let input_tokens = estimate_tokens(&request.prompt)
+    let input_tokens = estimate::text_tokens(&request.prompt)
         + request
             .images
             .iter()
-            .map(|image| image_tokens(image.detail))
+            .map(|image| image_tokens(&request.model, image))
             .sum::<u64>();
 
     let response = ChatResponse {

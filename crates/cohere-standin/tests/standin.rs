@@ -10,7 +10,7 @@ use cohere::{
     ResponseFormat,
 };
 use cohere_standin::{Running, StandInConfig, answer, sha256_hex, spawn};
-use domain::job::ErrorClass;
+use domain::{ImageDetail, estimate::image_tokens, job::ErrorClass};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -20,6 +20,10 @@ const MODEL: &str = "command-a-vision-07-2025";
 const CHELSEA: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../samples/images/chelsea.png"
+));
+const RETINA: &[u8] = include_bytes!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../samples/images/retina.jpg"
 ));
 const HORSE: &[u8] = include_bytes!(concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -245,12 +249,68 @@ async fn an_https_image_is_answered_for_its_url_without_fetching_it() {
         response.text(),
         answer(url.as_bytes(), "What is it?", None).text
     );
+    // Not fetched, so of unknown size: billed as a low-detail image, 256 tokens.
     let billed = response.usage.unwrap().billed_units.unwrap();
-    assert_eq!(billed.input_tokens, Some(3.0 + 64.0));
+    assert_eq!(billed.input_tokens, Some(3.0 + 256.0));
     assert_eq!(
         calls(&standin).await["by_image"][sha256_hex(url.as_bytes())],
         1
     );
+}
+
+#[tokio::test]
+async fn image_tokens_are_billed_by_cohere_s_rule_from_the_image_s_size() {
+    let standin = start();
+    let client = client(&standin);
+    let billed_for = |image: &'static [u8], media_type: &'static str, detail| {
+        let request = ChatRequest::new(
+            MODEL,
+            vec![Message::user(vec![
+                ContentPart::text("Abcd"),
+                ContentPart::image(ImageUrl::data_uri(media_type, image, detail)),
+            ])],
+        );
+        let client = &client;
+        async move {
+            let response = client.chat(&request).await.unwrap();
+            response
+                .usage
+                .unwrap()
+                .billed_units
+                .unwrap()
+                .input_tokens
+                .unwrap()
+                - 1.0
+        }
+    };
+    // 451 × 300: low at auto; at high, one tile and the preview.
+    assert_eq!(billed_for(CHELSEA, "image/png", None).await, 256.0);
+    assert_eq!(
+        billed_for(CHELSEA, "image/png", Some(Detail::Low)).await,
+        256.0
+    );
+    assert_eq!(
+        billed_for(CHELSEA, "image/png", Some(Detail::High)).await,
+        512.0
+    );
+    // 1411 × 1411: high at auto, shrunk to 1411 (fits), 3 × 3 tiles and the preview.
+    assert_eq!(billed_for(RETINA, "image/jpeg", None).await, 10.0 * 256.0);
+    assert_eq!(
+        billed_for(RETINA, "image/jpeg", Some(Detail::Low)).await,
+        256.0
+    );
+    for (image, media_type, size) in [
+        (CHELSEA, "image/png", (451, 300)),
+        (RETINA, "image/jpeg", (1411, 1411)),
+    ] {
+        for detail in [ImageDetail::Auto, ImageDetail::Low, ImageDetail::High] {
+            assert_eq!(
+                billed_for(image, media_type, Some(detail.into())).await,
+                f64::from(image_tokens(MODEL, detail, size.0, size.1)),
+                "{size:?} at {detail}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -363,6 +423,16 @@ async fn images_cohere_cannot_take_are_400() {
     assert_eq!(
         status_error(&client.chat(&not_an_image).await.unwrap_err()),
         400
+    );
+
+    // A PNG signature whose header declares no size.
+    let mut no_size = CHELSEA[..16].to_vec();
+    no_size.resize(64, 0);
+    let error = client.chat(&png_request(&no_size, "x")).await.unwrap_err();
+    assert_eq!(status_error(&error), 400);
+    assert!(
+        error.api_message().unwrap().contains("invalid image"),
+        "{error}"
     );
 
     let too_many = ChatRequest::new(

@@ -5,12 +5,15 @@
 //! database increments with every change, so a reader can order events from many workers and
 //! drop ones older than what it has already shown. It also names the job's tenant, so a
 //! tenant-wide stream filters events without a lookup per event.
+//!
+//! `counts.skipped` and `stop_reason` came later than version 3's first readers: both default
+//! when absent (0, none), so events with and without them decode alike and the version stays.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::job::{ItemStatus, JobStatus};
+use crate::job::{ItemStatus, JobStatus, StopReason};
 
 pub const JOB_EVENT_VERSION: u32 = 3;
 
@@ -27,6 +30,11 @@ pub struct JobCounts {
     pub filtered_out: i32,
     pub failed: i32,
     pub cancelled: i32,
+    /// Never analysed: the job stopped first (its `stop_reason`), including items it had not
+    /// written yet.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub skipped: i32,
 }
 
 /// One item's move in a [`JobEventKind::Progress`] event.
@@ -65,6 +73,9 @@ pub struct JobEvent {
     pub kind: JobEventKind,
     pub status: JobStatus,
     pub counts: JobCounts,
+    /// Why the job stopped starting calls before all its items were analysed, once it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<StopReason>,
 }
 
 impl JobEvent {
@@ -127,6 +138,7 @@ mod tests {
                 running: 1,
                 ..JobCounts::default()
             },
+            stop_reason: None,
         };
         let json: serde_json::Value = serde_json::from_slice(&event.encode()).unwrap();
         assert_eq!(json["type"], "progress");
@@ -138,6 +150,32 @@ mod tests {
             ..event
         };
         assert_eq!(last.name(), "job_finished");
+    }
+
+    #[test]
+    fn an_event_without_skipped_counts_or_a_stop_reason_still_decodes() {
+        let older = serde_json::json!({
+            "v": JOB_EVENT_VERSION, "job_id": Uuid::nil(), "tenant_id": Uuid::nil(), "seq": 3,
+            "type": "progress", "items": [], "status": "running",
+            "counts": {"total": 2, "pending": 1, "running": 1, "passed": 0, "filtered_out": 0,
+                       "failed": 0, "cancelled": 0},
+        });
+        let event = JobEvent::decode(older.to_string().as_bytes()).expect("an event");
+        assert_eq!(event.counts.skipped, 0);
+        assert_eq!(event.stop_reason, None);
+
+        let stopped = JobEvent {
+            stop_reason: Some(StopReason::BudgetExhausted),
+            counts: JobCounts {
+                skipped: 1,
+                ..event.counts
+            },
+            ..event
+        };
+        let json: serde_json::Value = serde_json::from_slice(&stopped.encode()).unwrap();
+        assert_eq!(json["stop_reason"], "budget_exhausted");
+        assert_eq!(json["counts"]["skipped"], 1);
+        assert_eq!(JobEvent::decode(&stopped.encode()), Some(stopped));
     }
 
     #[test]

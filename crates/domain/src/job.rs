@@ -68,8 +68,9 @@ impl JobStatus {
 
 named_enum! {
     /// Where one image of a job is:
-    /// `pending → running → passed | filtered_out | failed | cancelled`; a failed item may go back to
-    /// `pending` on retry or re-drive.
+    /// `pending → running → passed | filtered_out | failed | cancelled | skipped`; a failed item may
+    /// go back to `pending` on retry or re-drive, a skipped one on a retry that raises the job's
+    /// budget cap.
     #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
     pub enum ItemStatus as "item status" {
         /// Waiting for its first (or next retried) stage.
@@ -218,7 +219,7 @@ mod tests {
     #[test]
     fn all_lists_every_variant_once() {
         assert_eq!(JobStatus::ALL.len(), 6);
-        assert_eq!(ItemStatus::ALL.len(), 6);
+        assert_eq!(ItemStatus::ALL.len(), 7);
         assert_eq!(ErrorClass::ALL.len(), 5);
         assert_eq!(Priority::ALL.len(), 3);
     }

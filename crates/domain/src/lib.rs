@@ -1,14 +1,16 @@
 //! Pure types and rules shared by every part of the system.
 //!
 //! No I/O and no async here: the pipeline, stage and filter model (with validation and filter
-//! evaluation), the stage message contract, job and item statuses, error classes and image
-//! media types. Everything a caller usually needs is re-exported at the crate root.
+//! evaluation), the stage message contract, job and item statuses, error classes, image
+//! media types, and the arithmetic of estimates (Cohere's image-token
+//! rule, shares, ETAs). Everything a caller usually needs is re-exported at the crate root.
 //!
 //! The `sea-orm` feature (enabled by `store`) only adds database column mappings for the
 //! named enums, so entities hold them directly; it does no I/O.
 
 mod names;
 
+pub mod estimate;
 pub mod event;
 pub mod filter;
 pub mod job;

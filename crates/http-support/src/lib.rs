@@ -9,6 +9,7 @@
 //! - [`routes`]: the documented routes ([`RouteTable`]) and the fallback for requests no
 //!   handler takes (405 with `Allow`, else 404).
 //! - [`health`]: `/healthz`, and `/readyz` over each service's [`health::Dependencies`].
+//! - [`probes`]: the probe and metrics server of a service without an API (worker, scheduler).
 //! - [`startup`]: what every binary does first (the TLS crypto provider).
 //! - [`shutdown`]: the signal that starts a graceful shutdown and the [`Shutdown`] flag
 //!   readiness, event streams and background loops watch.
@@ -22,6 +23,7 @@
 
 pub mod health;
 pub mod openapi;
+pub mod probes;
 pub mod problem;
 pub mod request;
 pub mod routes;

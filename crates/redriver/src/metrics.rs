@@ -50,7 +50,7 @@ impl RedriverMetrics {
         )?;
         let oldest_pending = Gauge::new(
             "queue_oldest_pending_seconds",
-            "Age of the oldest item waiting for its stage (pending, of an unfinished job), read from PostgreSQL at scrape time; 0 when none waits.",
+            "Age of the oldest item released into the stage queue and waiting for a worker (pending, of an unfinished job), read from PostgreSQL at scrape time; 0 when none waits.",
         )?;
         registry.register(Box::new(dead_letters.clone()))?;
         registry.register(Box::new(redrives.clone()))?;

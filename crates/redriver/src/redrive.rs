@@ -428,6 +428,10 @@ async fn redrive_chunk(ctx: &Redriver, chunk: &[Target]) -> Result<Step, String>
             tracing::warn!(error = %cause, "could not re-open items");
             "the database is unavailable".to_string()
         }
+        // Only a job's retry changes or checks budget caps, never a re-drive of items.
+        other @ (ReopenError::Uncapped
+        | ReopenError::CapNotAboveSpend { .. }
+        | ReopenError::BudgetExhausted { .. }) => other.to_string(),
     })?;
     let reopened_items: HashSet<Uuid> = reopened.reopened.into_iter().collect();
     let letters: Vec<Uuid> = chunk

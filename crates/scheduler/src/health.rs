@@ -1,25 +1,23 @@
-//! The scheduler's small HTTP server: `/healthz`, `/readyz` (Postgres and RabbitMQ reachable)
-//! and `/metrics`.
+//! The scheduler's `/healthz`, `/readyz` (Postgres and RabbitMQ reachable) and `/metrics`.
 
-use std::{net::SocketAddr, pin::Pin, sync::Arc};
+use std::{pin::Pin, sync::Arc};
 
-use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
 use broker::Publisher;
 use http_support::{
     health::{Dependencies, readiness},
+    probes::ProbeServer,
     shutdown::Shutdown,
 };
 use prometheus::Registry;
 use sea_orm::DatabaseConnection;
 
-struct Shared {
+struct Connections {
     db: DatabaseConnection,
     publisher: Arc<Publisher>,
     shutdown: Shutdown,
-    registry: Registry,
 }
 
-impl Dependencies for Shared {
+impl Dependencies for Connections {
     fn database(&self) -> Pin<Box<dyn Future<Output = bool> + Send + '_>> {
         Box::pin(store::ping(&self.db))
     }
@@ -33,58 +31,26 @@ impl Dependencies for Shared {
     }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
-    readiness(shared.get_ref()).await.response()
-}
-
-async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    telemetry::metrics::respond(&shared.registry)
-}
-
-/// A running health server.
-pub struct HealthServer {
-    pub address: SocketAddr,
-    handle: ServerHandle,
-}
-
-impl HealthServer {
-    /// Binds `host:port` (port 0: a free one) and serves in the background.
-    pub fn start(
-        db: DatabaseConnection,
-        publisher: Arc<Publisher>,
-        registry: Registry,
-        host: &str,
-        port: u16,
-    ) -> std::io::Result<Self> {
-        let shared = web::Data::new(Shared {
-            db,
-            publisher,
-            shutdown: Shutdown::new(),
-            registry,
-        });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(readyz))
-                .route("/metrics", web::get().to(metrics))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind((host, port))?;
-        let address = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        tracing::info!(%address, "health and metrics endpoints listening");
-        Ok(Self { address, handle })
-    }
-
-    pub async fn stop(self) {
-        self.handle.stop(true).await;
-    }
+/// Starts the scheduler's probe server on `host:port` (port 0: a free one).
+pub fn start(
+    db: DatabaseConnection,
+    publisher: Arc<Publisher>,
+    registry: Registry,
+    host: &str,
+    port: u16,
+) -> std::io::Result<ProbeServer> {
+    let connections = Arc::new(Connections {
+        db,
+        publisher,
+        shutdown: Shutdown::new(),
+    });
+    ProbeServer::start(
+        host,
+        port,
+        move || {
+            let connections = connections.clone();
+            async move { readiness(connections.as_ref()).await.response() }
+        },
+        move || telemetry::metrics::respond(&registry),
+    )
 }

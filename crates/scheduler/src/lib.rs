@@ -32,7 +32,9 @@ use tokio::{sync::watch, time::Instant};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{caps::Caps, fair::Demand, health::HealthServer, metrics::Metrics};
+use http_support::probes::ProbeServer;
+
+use crate::{caps::Caps, fair::Demand, metrics::Metrics};
 
 /// The advisory lock the leading replica holds (one per database).
 const LEADER_LOCK: i64 = 0x5c4e_d01e;
@@ -93,8 +95,8 @@ impl Scheduler {
     }
 
     /// Starts `/healthz`, `/readyz` and `/metrics` on `scheduler.health_host:health_port`.
-    pub fn serve_health(&self) -> std::io::Result<HealthServer> {
-        HealthServer::start(
+    pub fn serve_health(&self) -> std::io::Result<ProbeServer> {
+        health::start(
             self.db.clone(),
             self.publisher.clone(),
             self.registry.clone(),
@@ -196,6 +198,7 @@ impl Scheduler {
         }
 
         let backlog = admission::backlog(&self.db).await?;
+        self.stop_over_budget(&backlog).await;
         let in_window = backlog.in_window();
         self.metrics.window.set(i64::from(in_window));
         let free = self.settings.window.saturating_sub(in_window);
@@ -213,6 +216,26 @@ impl Scheduler {
             .pass_seconds
             .observe(started.elapsed().as_secs_f64());
         Ok(report)
+    }
+
+    /// Stops the jobs whose spend reached their cap: what they have not started is skipped
+    /// (a job with nothing in flight then finishes). Workers stop such a job too when they
+    /// find it over its cap; a job whose last calls crossed it has no worker left to do so.
+    async fn stop_over_budget(&self, backlog: &Backlog) {
+        for job in backlog.jobs.iter().filter(|job| job.over_budget) {
+            match store::budget::stop_if_exhausted(&self.db, job.id).await {
+                Ok(Some(event)) => {
+                    tracing::info!(job_id = %job.id, "the job's spend reached its cap; stopped");
+                    if let Err(error) = self.publisher.publish_events(&[event]).await {
+                        tracing::warn!(%error, job_id = %job.id, "could not publish a budget stop's event");
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, job_id = %job.id, "could not stop a job over its budget")
+                }
+            }
+        }
     }
 
     /// The free slots each tenant with something to release gets.

@@ -3,7 +3,7 @@
 //! failed items grouped by error class. Reached only through a job of the tenant's.
 
 use domain::{
-    job::{ErrorClass, ItemStatus},
+    job::{ErrorClass, ItemStatus, StopReason},
     pipeline::PipelineSnapshot,
 };
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, QueryFilter, QueryOrder};
@@ -38,6 +38,8 @@ pub struct ItemRow {
     pub attempts: i32,
     pub error_class: Option<ErrorClass>,
     pub last_error: Option<String>,
+    /// Why it was skipped, when it was.
+    pub skip_reason: Option<StopReason>,
     pub updated_at: sea_orm::prelude::DateTimeWithTimeZone,
 }
 
@@ -75,7 +77,7 @@ async fn job_of_tenant<C: ConnectionTrait>(
 }
 
 const ITEM_COLUMNS: &str = r#"i.id, i.image_id, img.filename AS image_name, i.status,
-    i.current_stage, i.attempts, i.error_class, i.last_error, i.updated_at"#;
+    i.current_stage, i.attempts, i.error_class, i.last_error, i.skip_reason, i.updated_at"#;
 
 /// A page of a job's items, in the order they were created (the library's order).
 pub async fn list<C: ConnectionTrait>(

@@ -6,9 +6,11 @@
 
 pub mod admission;
 pub mod breakers;
+pub mod budget;
 pub mod dead_letters;
 pub mod entities;
 pub mod error;
+pub mod estimate;
 pub mod images;
 pub mod items;
 pub mod jobs;

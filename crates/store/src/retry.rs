@@ -4,9 +4,15 @@
 //! Re-opening undoes exactly what failing an item added (see [`crate::work::apply`]'s
 //! `Change::Fail`): the item goes back to `pending` at its stage, one `processed` and one
 //! `failed` come off that stage's counters, one `failed` item becomes `pending` again on the
-//! job, and a finished job runs again. Like a submission ([`crate::jobs::submit`]), the
-//! stage messages are published, and confirmed, before the transaction commits; they carry
-//! the re-opened header, so a worker that sees one before the commit waits for it.
+//! job, and a finished job runs again. The stage messages are published, and confirmed,
+//! before the transaction commits; they carry the re-opened header, so a worker that sees one
+//! before the commit waits for it. A re-opened item is marked released (`released_at`), so it
+//! counts in its tenant's window like any item the scheduler released.
+//!
+//! A job's retry also resumes a job its budget stopped ([`crate::budget`]), when the cap
+//! (raised by the retry, or as it is) is above the spend: its skipped items go back to
+//! `pending` unreleased, the items it never wrote are to be written again, and its
+//! `stop_reason` is cleared. Nothing is published for them: the scheduler releases them.
 
 use std::{
     collections::{BTreeMap, HashSet},
@@ -27,10 +33,18 @@ use crate::{
 };
 
 /// Which failed items to re-open.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ReopenScope {
-    /// Every failed item of one job of the tenant (a job retry).
-    Job { tenant: TenantId, job_id: Uuid },
+    /// Every failed item of one job of the tenant (a job retry), and its skipped items when
+    /// its budget stopped it and the cap is (or, with `max_cost_usd`, becomes) above its
+    /// spend.
+    Job {
+        tenant: TenantId,
+        job_id: Uuid,
+        /// A new cap for the job: it must already have one, and the new one must be above the
+        /// spend.
+        max_cost_usd: Option<f64>,
+    },
     /// These items, of any tenant (the dead-letter re-driver).
     Items(Vec<Uuid>),
 }
@@ -42,8 +56,12 @@ pub struct Reopened {
     pub messages: Vec<(StageMessage, Priority)>,
     /// One `progress` event per job with re-opened items; publish them (best effort).
     pub events: Vec<JobEvent>,
-    /// The item ids re-opened.
+    /// The item ids re-opened (failed items).
     pub reopened: Vec<Uuid>,
+    /// Items of a job its budget stopped that will run again: the skipped items written,
+    /// which are `pending` again, and the ones never written, which will be. None is
+    /// published: the scheduler releases them.
+    pub resumed: i64,
     /// Item ids not re-opened: not failed (or unknown), or their job is cancelled or gone.
     /// For [`ReopenScope::Job`], the job's failed items when the job is cancelled.
     pub skipped: Vec<Uuid>,
@@ -56,6 +74,16 @@ pub enum ReopenError<E> {
     /// The broker did not take the messages; nothing was changed.
     #[error("could not publish the re-opened items' messages")]
     Publish(#[source] E),
+    /// A new cap was asked for a job that has none; nothing was changed.
+    #[error("the job has no spending cap to change")]
+    Uncapped,
+    /// The new cap is not above what the job has spent; nothing was changed.
+    #[error("the new cap must be above the job's spend ({spent_usd} USD)")]
+    CapNotAboveSpend { spent_usd: f64 },
+    /// The job's spend reached its cap, and no higher cap was given: whatever ran again would
+    /// be skipped at once. Nothing was changed.
+    #[error("the job's spend ({spent_usd} USD) reached its cap ({max_cost_usd} USD)")]
+    BudgetExhausted { spent_usd: f64, max_cost_usd: f64 },
 }
 
 impl<E> From<sea_orm::DbErr> for ReopenError<E> {
@@ -68,6 +96,9 @@ impl<E> From<sea_orm::DbErr> for ReopenError<E> {
 struct LockedJob {
     status: JobStatus,
     priority: Priority,
+    cost_usd: f64,
+    max_cost_usd: Option<f64>,
+    skipped_items: i32,
 }
 
 /// An item as locked by [`reopen`].
@@ -80,13 +111,17 @@ struct LockedItem {
 
 /// Re-opens the failed items of `scope` in one transaction: locks the jobs (in id order),
 /// then the items (in id order); moves each failed item of a job that is not cancelled back
-/// to `pending` at its current stage (attempts, error and finish time cleared), takes back
-/// the counters its failure added, and puts a finished job back to `running`. It then calls
-/// `publish` with one message per re-opened item (at the item's stage, attempt 0, with the
-/// job's priority) and commits only once `publish` has succeeded.
+/// to `pending` at its current stage (attempts, error and finish time cleared, released now),
+/// takes back the counters its failure added, and puts a finished job back to `running`. It
+/// then calls `publish` with one message per re-opened item (at the item's stage, attempt 0,
+/// with the job's priority) and commits only once `publish` has succeeded.
+///
+/// For a job scope it also resumes what the job's budget skipped (see the module's doc) and
+/// sets the new cap; a new cap is refused ([`ReopenError::Uncapped`],
+/// [`ReopenError::CapNotAboveSpend`]) before anything changes.
 ///
 /// A job scope naming no job of the tenant is [`StoreError::NotFound`]. Nothing to re-open is
-/// not an error: the answer is then empty (and `publish` is not called).
+/// not an error: the answer is then empty (`publish` is not called, and a new cap is not set).
 pub async fn reopen<F, Fut, E>(
     db: &DatabaseConnection,
     scope: ReopenScope,
@@ -99,24 +134,66 @@ where
     let txn = db.begin().await?;
     // Jobs first, then items, each in id order: the order workers and cancellations take
     // these locks in. Once a job is locked no worker batch can move its items.
+    let mut resume: Option<Resume> = None;
     let (jobs, items, requested) = match scope {
-        ReopenScope::Job { tenant, job_id } => {
+        ReopenScope::Job {
+            tenant,
+            job_id,
+            max_cost_usd,
+        } => {
             let jobs = lock_jobs(
                 &txn,
-                "SELECT id, status, priority FROM jobs WHERE id = $1 AND tenant_id = $2 FOR UPDATE",
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant_id = $2 FOR UPDATE"
+                ),
                 vec![job_id.into(), tenant.0.into()],
             )
             .await?;
-            if jobs.is_empty() {
+            let Some(job) = jobs.get(&job_id) else {
                 return Err(StoreError::NotFound.into());
+            };
+            if let Some(cap) = max_cost_usd {
+                if job.max_cost_usd.is_none() {
+                    return Err(ReopenError::Uncapped);
+                }
+                if cap <= job.cost_usd {
+                    return Err(ReopenError::CapNotAboveSpend {
+                        spent_usd: job.cost_usd,
+                    });
+                }
             }
+            let cap = max_cost_usd.or(job.max_cost_usd);
+            if let Some(cap) = cap
+                && cap <= job.cost_usd
+                && job.status != JobStatus::Cancelled
+            {
+                return Err(ReopenError::BudgetExhausted {
+                    spent_usd: job.cost_usd,
+                    max_cost_usd: cap,
+                });
+            }
+            let resumes = job.status != JobStatus::Cancelled && job.skipped_items > 0;
             let items = lock_items(
                 &txn,
                 r#"SELECT id, job_id, status, current_stage FROM job_items
-                   WHERE job_id = $1 AND status = 'failed' ORDER BY id FOR UPDATE"#,
-                vec![job_id.into()],
+                   WHERE job_id = $1 AND (status = 'failed' OR ($2 AND status = 'skipped'))
+                   ORDER BY id FOR UPDATE"#,
+                vec![job_id.into(), resumes.into()],
             )
             .await?;
+            let (skipped, items): (Vec<LockedItem>, Vec<LockedItem>) = items
+                .into_iter()
+                .partition(|item| item.status == ItemStatus::Skipped);
+            resume = Some(Resume {
+                job_id,
+                skipped: skipped.iter().map(|item| item.id).collect(),
+                unwritten: if resumes {
+                    i64::from(job.skipped_items) - skipped.len() as i64
+                } else {
+                    0
+                },
+                max_cost_usd,
+            });
             let requested = items.iter().map(|item| item.id).collect();
             (jobs, items, requested)
         }
@@ -125,9 +202,11 @@ where
             let requested: Vec<Uuid> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
             let jobs = lock_jobs(
                 &txn,
-                r#"SELECT id, status, priority FROM jobs
-                   WHERE id IN (SELECT job_id FROM job_items WHERE id = ANY($1))
-                   ORDER BY id FOR UPDATE"#,
+                &format!(
+                    r#"SELECT {JOB_COLUMNS} FROM jobs
+                       WHERE id IN (SELECT job_id FROM job_items WHERE id = ANY($1))
+                       ORDER BY id FOR UPDATE"#
+                ),
                 vec![requested.clone().into()],
             )
             .await?;
@@ -175,35 +254,37 @@ where
     }
     let (reopened, skipped): (Vec<Uuid>, Vec<Uuid>) =
         requested.into_iter().partition(|id| reopening.contains(id));
-    if reopened.is_empty() {
+    let resume = resume.filter(|r| !r.skipped.is_empty() || r.unwritten > 0);
+    if reopened.is_empty() && resume.is_none() {
         txn.commit().await?;
         return Ok(Reopened {
             skipped,
             ..Reopened::default()
         });
     }
-
-    let (stage_jobs, (stage_indexes, stage_counts)): (Vec<Uuid>, (Vec<i32>, Vec<i32>)) = per_stage
-        .iter()
-        .map(|(&(job, stage), &n)| (job, (stage, n)))
-        .unzip();
-    let (job_ids, job_counts): (Vec<Uuid>, Vec<i32>) = per_job
-        .iter()
-        .map(|(&job, items)| (job, items.len() as i32))
-        .unzip();
-    let rows = txn
-        .query_all_raw(stmt(
-            REOPEN,
-            vec![
-                reopened.clone().into(),
-                stage_jobs.into(),
-                stage_indexes.into(),
-                stage_counts.into(),
-                job_ids.into(),
-                job_counts.into(),
-            ],
-        ))
-        .await?;
+    let mut rows = Vec::new();
+    if !reopened.is_empty() {
+        rows = reopen_failed(&txn, &reopened, &per_job, per_stage).await?;
+    }
+    let mut resumed = 0;
+    if let Some(resume) = resume {
+        resumed = resume.skipped.len() as i64 + resume.unwritten;
+        let row = txn
+            .query_one_raw(stmt(
+                RESUME,
+                vec![
+                    resume.job_id.into(),
+                    resume.skipped.into(),
+                    resume.unwritten.into(),
+                    resume.max_cost_usd.into(),
+                ],
+            ))
+            .await?
+            .ok_or_else(|| StoreError::corrupt("a locked job vanished"))?;
+        // The job's row as the last statement left it.
+        rows.retain(|r| r.try_get::<Uuid>("", "id").ok() != Some(resume.job_id));
+        rows.push(row);
+    }
     let mut events = Vec::with_capacity(rows.len());
     for row in &rows {
         let job_id: Uuid = row.try_get("", "id").map_err(StoreError::from)?;
@@ -212,22 +293,66 @@ where
     }
     events.sort_by_key(|event| event.job_id);
 
-    // Dropping `txn` on this error rolls everything back.
-    publish(messages.clone())
-        .await
-        .map_err(ReopenError::Publish)?;
+    if !messages.is_empty() {
+        // Dropping `txn` on this error rolls everything back.
+        publish(messages.clone())
+            .await
+            .map_err(ReopenError::Publish)?;
+    }
     txn.commit().await?;
     tracing::info!(
         items = reopened.len(),
+        resumed,
         jobs = events.len(),
-        "failed items re-opened"
+        "items re-opened"
     );
     Ok(Reopened {
         messages,
         events,
         reopened,
+        resumed,
         skipped,
     })
+}
+
+/// What a job's retry resumes of a job its budget stopped.
+struct Resume {
+    job_id: Uuid,
+    /// Its skipped items (locked).
+    skipped: Vec<Uuid>,
+    /// Its items skipped before they were written.
+    unwritten: i64,
+    max_cost_usd: Option<f64>,
+}
+
+/// Runs [`REOPEN`] for the failed items `reopened`; the jobs' rows.
+async fn reopen_failed<C: ConnectionTrait>(
+    txn: &C,
+    reopened: &[Uuid],
+    per_job: &BTreeMap<Uuid, Vec<ItemProgress>>,
+    per_stage: BTreeMap<(Uuid, i32), i32>,
+) -> Result<Vec<sea_orm::QueryResult>, StoreError> {
+    let (stage_jobs, (stage_indexes, stage_counts)): (Vec<Uuid>, (Vec<i32>, Vec<i32>)) = per_stage
+        .iter()
+        .map(|(&(job, stage), &n)| (job, (stage, n)))
+        .unzip();
+    let (job_ids, job_counts): (Vec<Uuid>, Vec<i32>) = per_job
+        .iter()
+        .map(|(&job, items)| (job, items.len() as i32))
+        .unzip();
+    Ok(txn
+        .query_all_raw(stmt(
+            REOPEN,
+            vec![
+                reopened.to_vec().into(),
+                stage_jobs.into(),
+                stage_indexes.into(),
+                stage_counts.into(),
+                job_ids.into(),
+                job_counts.into(),
+            ],
+        ))
+        .await?)
 }
 
 /// [`reopen`], then the re-opened jobs' `progress` events through `announce`, best effort (a
@@ -261,7 +386,7 @@ where
 const REOPEN: &str = r#"
 WITH reopened AS (
     UPDATE job_items SET status = 'pending', attempts = 0, last_error = NULL,
-        error_class = NULL, finished_at = NULL, updated_at = now()
+        error_class = NULL, finished_at = NULL, updated_at = now(), released_at = now()
     WHERE id = ANY($1) AND status = 'failed'
     RETURNING 1
 ),
@@ -282,8 +407,45 @@ UPDATE jobs j SET
 FROM UNNEST($5::uuid[], $6::int[]) AS d(id, n)
 WHERE j.id = d.id
 RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
-    j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items
+    j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items, j.skipped_items,
+    j.stop_reason
 "#;
+
+/// Resumes a job its budget stopped. `$1`: the job (locked); `$2`: its skipped items (locked),
+/// back to `pending` and unreleased at their stage; `$3`: its items skipped before they were
+/// written, to be written again (`materialized_items` goes back by as many: the keyset cursor
+/// never moved past them); `$4`: the new cap, if any. Returns the job's row as [`job_event`]
+/// reads it.
+const RESUME: &str = r#"
+WITH resumed AS (
+    UPDATE job_items SET status = 'pending', skip_reason = NULL, finished_at = NULL,
+        released_at = NULL, updated_at = now()
+    WHERE id = ANY($2) AND status = 'skipped'
+    RETURNING 1
+),
+counted AS (
+    SELECT (SELECT count(*) FROM resumed)::int + $3::int AS n
+)
+UPDATE jobs j SET
+    skipped_items = j.skipped_items - c.n,
+    pending_items = j.pending_items + c.n,
+    materialized_items = j.materialized_items - $3::int,
+    stop_reason = NULL,
+    max_cost_usd = coalesce($4::float8, j.max_cost_usd),
+    status = CASE WHEN j.status IN ('completed', 'completed_with_errors', 'failed')
+                  THEN 'running' ELSE j.status END,
+    finished_at = NULL,
+    event_seq = j.event_seq + 1,
+    updated_at = now()
+FROM counted c
+WHERE j.id = $1
+RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
+    j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items, j.skipped_items,
+    j.stop_reason
+"#;
+
+/// What [`lock_jobs`] reads of each job.
+const JOB_COLUMNS: &str = "id, status, priority, cost_usd, max_cost_usd, skipped_items";
 
 async fn lock_jobs<C: ConnectionTrait>(
     txn: &C,
@@ -298,6 +460,9 @@ async fn lock_jobs<C: ConnectionTrait>(
                 LockedJob {
                     status: row.try_get("", "status")?,
                     priority: row.try_get("", "priority")?,
+                    cost_usd: row.try_get("", "cost_usd")?,
+                    max_cost_usd: row.try_get("", "max_cost_usd")?,
+                    skipped_items: row.try_get("", "skipped_items")?,
                 },
             ))
         })

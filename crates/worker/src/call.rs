@@ -10,6 +10,7 @@ use tracing::Instrument;
 
 use crate::{
     answer::stage_result,
+    budget,
     context::Context,
     fetch::FetchError,
     guard::Admission,
@@ -27,9 +28,13 @@ const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(60);
 const PROBE_WAIT: Duration = Duration::from_millis(200);
 
 /// Fetches the image and asks Cohere; the outcome to write, or how to hand the message back.
-/// A cancellation of the job stops it wherever it is, aborting a call in flight.
+/// A cancellation of the job stops it wherever it is, aborting a call in flight. A job whose
+/// spend reached its cap gets no new call: the item is skipped ([`budget::check`]).
 #[tracing::instrument(skip_all, fields(job_id = %call.message.job_id, item_id = %call.message.item_id, stage_index = call.message.stage_index))]
 pub async fn run(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
+    if let Some(skip) = budget::check(ctx, call).await? {
+        return Ok(skip);
+    }
     let job_id = call.message.job_id;
     tokio::select! {
         biased;
@@ -100,9 +105,10 @@ async fn analyse(ctx: &Context, call: &Call) -> Result<Change, Disposition> {
                 ctx.metrics.request("ok", started.elapsed());
                 let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
                 let filter = call.job.filter(call.message.stage_index);
-                let result = stage_result(stage, filter, &response, latency_ms);
+                let result = stage_result(stage, filter, &response, latency_ms, &ctx.prices);
                 ctx.metrics
                     .tokens(result.input_tokens, result.output_tokens);
+                ctx.metrics.cost(result.cost_usd);
                 return Ok(Change::Record {
                     message: call.message,
                     image_id: call.image_id,

@@ -20,4 +20,6 @@ pub struct Context {
     pub metrics: crate::metrics::Metrics,
     /// Deliveries of one stage of one item before a transient failure is dead-lettered.
     pub max_attempts: u32,
+    /// What each model's calls cost: every result is priced from its billed tokens.
+    pub prices: settings::PriceTable,
 }

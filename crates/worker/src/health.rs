@@ -2,18 +2,14 @@
 //! reachable, every circuit breaker closed or probing; the breakers' states are in the body
 //! either way) and `/metrics` (Prometheus text).
 
-use std::{net::SocketAddr, sync::Arc};
+use std::sync::Arc;
 
-use actix_web::{App, HttpResponse, HttpServer, dev::ServerHandle, web};
+use actix_web::HttpResponse;
+use http_support::probes::ProbeServer;
 use prometheus::Registry;
 use serde::Serialize;
 
 use crate::context::Context;
-
-struct Shared {
-    ctx: Arc<Context>,
-    registry: Registry,
-}
 
 #[derive(Serialize)]
 struct Readiness {
@@ -35,12 +31,7 @@ fn word(ok: bool) -> &'static str {
     if ok { "ok" } else { "unavailable" }
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
-async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
-    let ctx = &shared.ctx;
+async fn readyz(ctx: Arc<Context>) -> HttpResponse {
     let (database, broker) = tokio::join!(store::ping(&ctx.db), ctx.publisher.ready());
     let breakers = ctx.guard.breaker_states();
     let cohere = !breakers
@@ -63,44 +54,17 @@ async fn readyz(shared: web::Data<Shared>) -> HttpResponse {
     }
 }
 
-async fn metrics(shared: web::Data<Shared>) -> HttpResponse {
-    telemetry::metrics::respond(&shared.registry)
-}
-
-/// A running health server.
-pub struct HealthServer {
-    pub address: SocketAddr,
-    handle: ServerHandle,
-}
-
-impl HealthServer {
-    /// Binds `host:port` (port 0: a free one) and serves in the background.
-    pub fn start(
-        ctx: Arc<Context>,
-        registry: Registry,
-        host: &str,
-        port: u16,
-    ) -> std::io::Result<Self> {
-        let shared = web::Data::new(Shared { ctx, registry });
-        let server = HttpServer::new(move || {
-            App::new()
-                .app_data(shared.clone())
-                .route("/healthz", web::get().to(healthz))
-                .route("/readyz", web::get().to(readyz))
-                .route("/metrics", web::get().to(metrics))
-        })
-        .workers(1)
-        .disable_signals()
-        .bind((host, port))?;
-        let address = server.addrs()[0];
-        let server = server.run();
-        let handle = server.handle();
-        tokio::spawn(server);
-        tracing::info!(%address, "health and metrics endpoints listening");
-        Ok(Self { address, handle })
-    }
-
-    pub async fn stop(self) {
-        self.handle.stop(true).await;
-    }
+/// Starts the worker's `/healthz`, `/readyz` and `/metrics` on `host:port`.
+pub fn start(
+    ctx: Arc<Context>,
+    registry: Registry,
+    host: &str,
+    port: u16,
+) -> std::io::Result<ProbeServer> {
+    ProbeServer::start(
+        host,
+        port,
+        move || readyz(ctx.clone()),
+        move || telemetry::metrics::respond(&registry),
+    )
 }

@@ -2,6 +2,7 @@
 //! stage's prompt, stores the result, applies the stage's filter and moves the item on.
 
 pub mod answer;
+pub mod budget;
 pub mod call;
 pub mod cancel;
 pub mod consumer;
@@ -23,8 +24,7 @@ use store::objects::Objects;
 use tokio::sync::watch;
 
 use crate::{
-    cancel::Cancellations, context::Context, fetch::Fetcher, guard::Guard, health::HealthServer,
-    jobs::JobCache,
+    cancel::Cancellations, context::Context, fetch::Fetcher, guard::Guard, jobs::JobCache,
 };
 
 /// A worker ready to consume.
@@ -67,6 +67,7 @@ impl Worker {
             cancellations: Arc::new(Cancellations::default()),
             metrics: metrics::Metrics::new(&registry)?,
             max_attempts: settings.retry.max_attempts,
+            prices: settings.cohere.prices.clone(),
         });
         Ok(Self {
             ctx,
@@ -77,8 +78,8 @@ impl Worker {
     }
 
     /// Starts `/healthz`, `/readyz` and `/metrics` on `worker.health_host:health_port`.
-    pub fn serve_health(&self) -> std::io::Result<HealthServer> {
-        HealthServer::start(
+    pub fn serve_health(&self) -> std::io::Result<http_support::probes::ProbeServer> {
+        health::start(
             self.ctx.clone(),
             self.registry.clone(),
             &self.settings.worker.health_host,

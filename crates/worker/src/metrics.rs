@@ -28,6 +28,8 @@ pub struct Metrics {
     limiter_wait: Histogram,
     /// Tokens Cohere reported for successful calls, by kind (`input`, `output`).
     tokens: IntCounterVec,
+    /// What the successful calls cost, in US dollars (priced from their billed tokens).
+    cost: Counter,
 }
 
 impl Metrics {
@@ -72,8 +74,6 @@ impl Metrics {
             ),
             &["kind"],
         )?;
-        // Results carry no cost until prices are configured: registered (so dashboards and
-        // alerts find it) and zero until then.
         let cost = Counter::new(
             "worker_cost_usd_total",
             "Cost recorded with the stage results, in US dollars.",
@@ -92,6 +92,7 @@ impl Metrics {
             stage_duration,
             limiter_wait,
             tokens,
+            cost,
         })
     }
 
@@ -112,6 +113,13 @@ impl Metrics {
 
     pub fn limiter_waited(&self, wait: Duration) {
         self.limiter_wait.observe(wait.as_secs_f64());
+    }
+
+    /// The cost of a successful call, priced from its billed tokens.
+    pub fn cost(&self, usd: f64) {
+        if usd.is_finite() && usd > 0.0 {
+            self.cost.inc_by(usd);
+        }
     }
 
     pub fn tokens(&self, input: i64, output: i64) {

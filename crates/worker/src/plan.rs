@@ -226,6 +226,7 @@ mod tests {
                 version: 1,
                 stages,
             },
+            capped: false,
         }))
     }
 

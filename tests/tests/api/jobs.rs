@@ -562,6 +562,7 @@ async fn a_job_event_makes_the_next_get_read_the_job_afresh() {
         kind: JobEventKind::Progress { items: Vec::new() },
         status: JobStatus::Running,
         counts: JobCounts::default(),
+        stop_reason: None,
     };
     let heard = reader
         .publish_until(&app.publisher(), &event, |_| true)

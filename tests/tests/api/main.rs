@@ -3,8 +3,10 @@
 //! messages out. Some tests run a worker to bring a job to the state they read.
 
 mod auth;
+mod budget;
 mod bulk_jobs;
 mod errors;
+mod estimates;
 mod images;
 mod job_items;
 mod job_retry;

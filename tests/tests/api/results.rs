@@ -48,9 +48,9 @@ struct NewResult<'a> {
 async fn insert_result(app: &TestApp, job_id: Uuid, r: NewResult<'_>) {
     app.sql_execute(r#"INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
                    output_json, passed, filter_reason, finish_reason, input_tokens, output_tokens,
-                   billed_input_tokens, billed_output_tokens, latency_ms, created_at)
+                   billed_input_tokens, billed_output_tokens, latency_ms, cost_usd, created_at)
                VALUES (gen_random_uuid(), $1, $2, $3, $4, 'command-a-vision-07-2025', $5, $6, $7, $8,
-                   'COMPLETE', 1200, 35, 1100, 30, 850, $9)"#, [
+                   'COMPLETE', 1200, 35, 1100, 30, 850, 0.00305, $9)"#, [
                 job_id.into(),
                 r.item.0.into(),
                 r.item.1.into(),
@@ -160,7 +160,8 @@ async fn results_are_listed_by_stage_then_time_a_page_at_a_time_with_the_total()
                 "input_tokens": 1200,
                 "output_tokens": 35,
                 "billed_input_tokens": 1100,
-                "billed_output_tokens": 30
+                "billed_output_tokens": 30,
+                "cost_usd": 0.00305
             },
             "latency_ms": 850,
             "created_at": "2026-12-01T10:00:10Z"
@@ -358,7 +359,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
     records
 }
 
-const CSV_COLUMNS: [&str; 14] = [
+const CSV_COLUMNS: [&str; 15] = [
     "item_id",
     "image_id",
     "stage_index",
@@ -371,6 +372,7 @@ const CSV_COLUMNS: [&str; 14] = [
     "finish_reason",
     "input_tokens",
     "output_tokens",
+    "cost_usd",
     "latency_ms",
     "created_at",
 ];
@@ -443,8 +445,8 @@ async fn the_csv_export_round_trips_text_with_commas_quotes_and_line_breaks() {
     );
     assert_eq!(first[8], "", "no filter reason");
     assert_eq!(first[9], "COMPLETE");
-    assert_eq!(first[10..13], ["1200", "35", "850"]);
-    assert_eq!(first[13], "2026-12-01T10:00:01Z");
+    assert_eq!(first[10..14], ["1200", "35", "0.00305", "850"]);
+    assert_eq!(first[14], "2026-12-01T10:00:01Z");
 
     let second = &records[2];
     assert_eq!(second[4], "filtered_out");

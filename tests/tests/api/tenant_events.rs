@@ -46,6 +46,7 @@ async fn wait_until_listening(app: &TestApp, tenant: Uuid, reader: &mut EventRea
         kind: JobEventKind::Progress { items: Vec::new() },
         status: domain::job::JobStatus::Running,
         counts: JobCounts::default(),
+        stop_reason: None,
     };
     let probe_id = probe.job_id.to_string();
     reader

@@ -1,15 +1,16 @@
 #![allow(clippy::unwrap_used)]
-//! Graceful shutdown: the real `api`, `worker` and `redriver` binaries, started as processes
+//! Graceful shutdown: the real `api`, `worker`, `scheduler` and `redriver` binaries, started as processes
 //! against the test's database and broker prefix, get SIGTERM while they work. Each exits 0
 //! within its grace period, and nothing is lost: the api finishes the requests it accepted
 //! (no 5xx) and ends its event streams at once, the worker finishes or hands back what it
 //! holds, the re-driver finishes the step of the re-drive it is in.
 //!
 //! They stop no shared service, so they run with the other tests, after
-//! `cargo build -p api -p worker -p redriver` (the tests start `target/debug/...`).
+//! `cargo build -p api -p worker -p scheduler -p redriver` (the tests start `target/debug/...`).
 
 mod api;
 mod redriver;
+mod scheduler;
 mod worker;
 
 use std::{

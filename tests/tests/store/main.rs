@@ -4,6 +4,7 @@
 //! batched writes (`store::work`), re-opening failed items (`store::retry`) and the
 //! cluster-wide rate limiter (`resilience::RateLimiter`).
 
+mod budget;
 mod migrations;
 mod rate_limiter;
 mod reopen;

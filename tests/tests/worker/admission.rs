@@ -255,3 +255,27 @@ async fn a_tenants_calls_per_minute_cap_limits_its_releases_and_leaves_the_rest_
         "the cap holds across passes"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_serves_readiness_and_counts_its_releases_in_its_metrics() {
+    let app = app_with_window(10).await;
+    job_for(&app, &app.key, 4).await;
+    let mut scheduler = scheduler(&app).await;
+    let probes = scheduler.serve_health().expect("the probe server");
+    let base = format!("http://{}", probes.address);
+    assert_eq!(scheduler.pass().await.unwrap().released, 4);
+
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+    let text = system_tests::metrics::scrape(&format!("{base}/metrics")).await;
+    assert!(text.contains("scheduler_released_items_total 4"), "{text}");
+    assert!(
+        text.contains("scheduler_window_items 0"),
+        "the window before the pass: {text}"
+    );
+    assert!(
+        text.contains(r#"build_info{service="scheduler","#),
+        "{text}"
+    );
+    probes.stop().await;
+}

@@ -4,6 +4,8 @@
 //! to the Cohere call, and the worker's metrics.
 
 mod admission;
+mod costs;
+mod estimates;
 mod failures;
 mod metrics;
 mod pipeline_runs;

@@ -33,7 +33,14 @@ async fn a_worker_reports_tokens_stage_durations_and_cohere_latency() {
     );
     assert_sample(&text, "worker_rate_limiter_wait_seconds_count", 3.0);
     assert_sample(&text, r#"worker_cohere_calls_total{outcome="ok"}"#, 3.0);
-    assert_sample(&text, "worker_cost_usd_total", 0.0);
+    // Every result is priced from its billed tokens (the default price table here).
+    let cost = sample(&text, "worker_cost_usd_total").expect("cost");
+    assert!(cost > 0.0, "{text}");
+    assert!(
+        (cost - finished.usage.cost_usd).abs() < 1e-9,
+        "{cost} recorded, {} on the job",
+        finished.usage.cost_usd
+    );
     assert!(text.contains(r#"build_info{service="worker","#), "{text}");
     worker.stop().await;
 }

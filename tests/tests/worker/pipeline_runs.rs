@@ -316,6 +316,7 @@ async fn a_gap_in_a_jobs_events_is_filled_with_a_fresh_snapshot() {
         kind: JobEventKind::Progress { items: Vec::new() },
         status: domain::job::JobStatus::Running,
         counts: JobCounts::default(),
+        stop_reason: None,
     };
     let next = reader
         .publish_until(&app.publisher(), &event, |_| true)

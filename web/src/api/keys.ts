@@ -44,6 +44,10 @@ export const keys = {
     lists: () => ['jobs', 'list'] as const,
     list: (p: HistoryParams) => ['jobs', 'list', p] as const,
     detail: (id: string) => ['jobs', 'detail', id] as const,
+    /** The job's live ETA, read apart from its detail (which the event stream keeps). */
+    eta: (id: string) => ['jobs', 'detail', id, 'eta'] as const,
+    estimates: () => ['jobs', 'estimate'] as const,
+    estimate: (body: unknown) => ['jobs', 'estimate', body] as const,
     results: (id: string, p: Omit<ResultParams, 'limit' | 'offset'>) =>
       ['jobs', 'detail', id, 'results', p] as const,
     items: (id: string, p: { stage?: number; outcome?: string }) => ['jobs', 'detail', id, 'items', p] as const,

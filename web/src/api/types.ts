@@ -24,6 +24,7 @@ export type Verdict = S['Verdict'];
 export type ItemStatus = S['ItemStatus'];
 export type Readiness = S['Readiness'];
 export type SubmitJob = S['SubmitJob'];
+export type JobEstimate = S['JobEstimate'];
 export type Session = S['Session'];
 export type JobItem = S['JobItem'];
 export type JobItemDetail = S['JobItemDetail'];

@@ -3,9 +3,9 @@ import type { Job, JobEvent } from '../api/types';
 import { applyProgress, computeFunnel, share } from './funnel';
 
 const stage = (index: number, name: string, passed: number, filtered_out: number, failed: number) => ({
-  index, name, passed, filtered_out, failed, processed: passed + filtered_out + failed, input_tokens: 10, output_tokens: 5,
+  index, name, passed, filtered_out, failed, processed: passed + filtered_out + failed, input_tokens: 10, output_tokens: 5, cost_usd: 0,
 });
-const counts = { total: 10, pending: 0, running: 0, passed: 0, filtered_out: 0, failed: 0, cancelled: 0 };
+const counts = { total: 10, pending: 0, running: 0, passed: 0, filtered_out: 0, failed: 0, cancelled: 0, skipped: 0 };
 
 describe('funnel', () => {
   it('feeds each stage with the previous stage passed', () => {

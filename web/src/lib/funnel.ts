@@ -10,7 +10,7 @@ export interface FunnelStage {
   passed: number;
   filteredOut: number;
   failed: number;
-  /** Reached the stage but not finished with it yet (pending, running, or cancelled there). */
+  /** Reached the stage but not finished with it yet (pending, running, or cancelled or skipped there). */
   remaining: number;
   tokens: number;
 }
@@ -70,11 +70,13 @@ export function applyProgress(job: Job, event: JobEvent): Job {
       }
     }
   }
-  const done = event.counts.passed + event.counts.filtered_out + event.counts.failed + event.counts.cancelled;
+  const done =
+    event.counts.passed + event.counts.filtered_out + event.counts.failed + event.counts.cancelled + event.counts.skipped;
   return {
     ...job,
     status: event.status,
     counts: event.counts,
+    stop_reason: event.stop_reason ?? null,
     stages,
     percent_complete: event.counts.total > 0 ? (done / event.counts.total) * 100 : 0,
   };

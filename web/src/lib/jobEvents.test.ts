@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { JobEvent, JobSummary } from '../api/types';
 import { applyToPage, replaceRow, SeqTracker } from './jobEvents';
 
-const counts = { total: 4, pending: 4, running: 0, passed: 0, filtered_out: 0, failed: 0, cancelled: 0 };
+const counts = { total: 4, pending: 4, running: 0, passed: 0, filtered_out: 0, failed: 0, cancelled: 0, skipped: 0 };
 const job = (id: string) => ({ id, status: 'queued', counts, percent_complete: 0 }) as unknown as JobSummary;
 
 describe('tenant events on the job list', () => {
@@ -13,6 +13,15 @@ describe('tenant events on the job list', () => {
     expect(next.items[0]).toBe(page.items[0]);
     expect(next.items[1]).toMatchObject({ status: 'running', percent_complete: 75 });
     expect(page.items[1]!.status).toBe('queued');
+  });
+
+  it('counts skipped items as done and shows why the job stopped', () => {
+    const page = { items: [job('a')], total: 1 };
+    const ev = {
+      type: 'progress', items: [], v: 3, job_id: 'a', seq: 3, status: 'completed', stop_reason: 'budget_exhausted',
+      counts: { ...counts, pending: 0, passed: 1, skipped: 3 },
+    } as unknown as JobEvent;
+    expect(applyToPage(page, ev).items[0]).toMatchObject({ status: 'completed', percent_complete: 100, stop_reason: 'budget_exhausted' });
   });
 
   it('keeps the same page object when the job is not listed', () => {

@@ -2,7 +2,7 @@ import type { JobEvent, JobSummary } from '../api/types';
 
 /** Share of a job's items in a terminal state, as the api computes `percent_complete`. */
 export function percentDone(c: JobSummary['counts']): number {
-  const done = c.passed + c.filtered_out + c.failed + c.cancelled;
+  const done = c.passed + c.filtered_out + c.failed + c.cancelled + c.skipped;
   return c.total > 0 ? (done / c.total) * 100 : 0;
 }
 
@@ -15,7 +15,7 @@ export function applyToPage<P extends { items: JobSummary[] }>(page: P, ev: JobE
   if (i < 0) return page;
   const items = [...page.items];
   const job = items[i]!;
-  items[i] = { ...job, status: ev.status, counts: ev.counts, percent_complete: percentDone(ev.counts) };
+  items[i] = { ...job, status: ev.status, counts: ev.counts, percent_complete: percentDone(ev.counts), stop_reason: ev.stop_reason ?? null };
   return { ...page, items };
 }
 

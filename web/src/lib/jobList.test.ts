@@ -34,7 +34,7 @@ describe('job list sort in the URL', () => {
 
 describe('stage summary', () => {
   it('shows each stage as processed→passed, with failures only when there are some', () => {
-    const stage = { filtered_out: 0, input_tokens: 0, output_tokens: 0 };
+    const stage = { filtered_out: 0, input_tokens: 0, output_tokens: 0, cost_usd: 0 };
     expect(
       stageSummary([
         { ...stage, index: 0, name: 'detect', processed: 12, passed: 2, filtered_out: 9, failed: 1 },

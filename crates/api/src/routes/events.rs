@@ -139,12 +139,13 @@ impl Live {
             .await
             .ok()?;
         let seq = view.job.event_seq;
-        let job = Job::try_from(view).ok()?;
-        self.done = job.status.is_terminal();
-        (seq > self.last_seq || self.done).then(|| {
-            self.last_seq = seq;
-            frame("snapshot", seq, &job)
-        })
+        self.done = view.job.status.is_terminal();
+        if seq <= self.last_seq && !self.done {
+            return None;
+        }
+        let job = Job::live(&self.state, self.tenant, view).await.ok()?;
+        self.last_seq = seq;
+        Some(frame("snapshot", seq, &job))
     }
 }
 
@@ -214,7 +215,7 @@ pub async fn job_events(
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
     let seq = view.job.event_seq;
-    let job = Job::try_from(view)?;
+    let job = Job::live(&state, tenant, view).await?;
     let first = frame("snapshot", seq, &job);
     let live = Live {
         done: job.status.is_terminal(),

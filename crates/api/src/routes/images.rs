@@ -11,7 +11,10 @@ use domain::{
 };
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
-use store::{entities::images, images::NewUpload};
+use store::{
+    entities::images,
+    images::{NewUpload, NewUrl},
+};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -42,6 +45,11 @@ pub struct Image {
     pub size_bytes: Option<i64>,
     /// SHA-256 of the bytes, hex.
     pub content_hash: Option<String>,
+    /// Width in pixels: read from an upload's header, or given when a URL was registered;
+    /// absent when not known. Estimates use it.
+    pub width: Option<i32>,
+    /// Height in pixels (see `width`).
+    pub height: Option<i32>,
     /// Where to download the bytes of an uploaded image.
     pub content_url: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -62,6 +70,8 @@ impl From<images::Model> for Image {
             media_type: m.media_type,
             size_bytes: m.size_bytes,
             content_hash: m.content_hash,
+            width: m.width,
+            height: m.height,
             content_url,
             created_at: m.created_at.into(),
         }
@@ -100,12 +110,23 @@ pub struct RegisterImageUrl {
     /// Defaults to the last segment of the URL's path.
     #[schema(max_length = 255)]
     pub filename: Option<String>,
+    /// The image's width in pixels, if known (with `height`): job estimates count its image
+    /// tokens from it; without it they give the range an image of unknown size can cost.
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub width: Option<u32>,
+    /// The image's height in pixels (with `width`).
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub height: Option<u32>,
 }
+
+/// Largest width or height a URL image may be registered with.
+const MAX_DECLARED_SIDE: u32 = 100_000;
 
 /// An image URL to register, parsed: the file name is the given one or the URL's, trimmed.
 pub struct NewImageUrl {
     pub url: String,
     pub filename: String,
+    pub size: Option<(u32, u32)>,
 }
 
 impl RequestBody for RegisterImageUrl {
@@ -121,6 +142,23 @@ impl RequestBody for RegisterImageUrl {
         {
             errors.push("/filename", message);
         }
+        for (path, side) in [("/width", self.width), ("/height", self.height)] {
+            if side.is_some_and(|side| !(1..=MAX_DECLARED_SIDE).contains(&side)) {
+                errors.push(path, format!("must be 1 to {MAX_DECLARED_SIDE} pixels"));
+            }
+        }
+        let size = match (self.width, self.height) {
+            (Some(width), Some(height)) => Some((width, height)),
+            (None, None) => None,
+            (Some(_), None) => {
+                errors.push("/height", "must be given with width");
+                None
+            }
+            (None, Some(_)) => {
+                errors.push("/width", "must be given with height");
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
@@ -130,6 +168,7 @@ impl RequestBody for RegisterImageUrl {
         Ok(NewImageUrl {
             filename: filename.trim().to_owned(),
             url: self.url,
+            size,
         })
     }
 }
@@ -218,6 +257,7 @@ pub async fn upload_images(
         let upload = NewUpload {
             filename,
             media_type: media_type.mime().to_string(),
+            size: dimensions(&bytes),
             bytes,
         };
         let image =
@@ -290,6 +330,17 @@ async fn read_files(
     Ok(files)
 }
 
+/// The width and height an image's header declares (only the header is read). `None` when
+/// it cannot be read: the image is kept, and estimates treat its size as unknown.
+fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .ok()?
+        .into_dimensions()
+        .ok()
+        .filter(|&(width, height)| width > 0 && height > 0)
+}
+
 /// Largest multipart upload request, registered as app data.
 #[derive(Clone, Copy)]
 pub struct UploadLimit(pub usize);
@@ -308,7 +359,13 @@ pub async fn register_image_url(
     path: web::Path<Uuid>,
     JsonBody(body): JsonBody<RegisterImageUrl>,
 ) -> Result<HttpResponse, ApiError> {
-    let image = store::images::add_url(&state.db, tenant, *path, &body.url, &body.filename, None)
+    let new = NewUrl {
+        url: &body.url,
+        filename: &body.filename,
+        media_type: None,
+        size: body.size,
+    };
+    let image = store::images::add_url(&state.db, tenant, *path, new)
         .await
         .map_err(|e| ApiError::from_store(e, "library"))?;
     Ok(HttpResponse::Created()
@@ -449,5 +506,14 @@ mod tests {
         );
         assert_eq!(filename_from_url("https://example.org/"), "example.org");
         assert_eq!(filename_from_url("https://example.org"), "example.org");
+    }
+
+    #[test]
+    fn an_upload_s_size_is_read_from_its_header() {
+        let png = include_bytes!("../../../../samples/images/chelsea.png");
+        assert_eq!(dimensions(png), Some((451, 300)));
+        let jpeg = include_bytes!("../../../../samples/images/rocket.jpg");
+        assert_eq!(dimensions(jpeg), Some((640, 427)));
+        assert_eq!(dimensions(&png[..16]), None);
     }
 }

@@ -3,7 +3,7 @@
 
 use actix_web::{get, web};
 use chrono::{DateTime, Utc};
-use domain::job::{ErrorClass, ItemStatus, Verdict};
+use domain::job::{ErrorClass, ItemStatus, StopReason, Verdict};
 use serde::{Deserialize, Serialize};
 use store::{
     entities::job_results,
@@ -36,6 +36,8 @@ pub struct JobItem {
     /// Why it failed, when it did.
     pub error_class: Option<ErrorClass>,
     pub error: Option<String>,
+    /// Why it was skipped (never analysed at `stage_index`), when it was.
+    pub skip_reason: Option<StopReason>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -50,6 +52,7 @@ impl From<ItemRow> for JobItem {
             attempts: row.attempts,
             error_class: row.error_class,
             error: row.last_error,
+            skip_reason: row.skip_reason,
             updated_at: row.updated_at.into(),
         }
     }
@@ -112,6 +115,8 @@ pub enum StageState {
     Running,
     /// The job was cancelled with the item at this stage.
     Cancelled,
+    /// The job stopped (see the item's `skip_reason`) before this stage ran for the item.
+    Skipped,
     /// An earlier stage stopped the image, or it has not got here yet.
     NotReached,
 }
@@ -153,6 +158,7 @@ impl From<job_results::Model> for StageAnswer {
                 output_tokens: row.output_tokens,
                 billed_input_tokens: row.billed_input_tokens,
                 billed_output_tokens: row.billed_output_tokens,
+                cost_usd: row.cost_usd,
             },
             latency_ms: row.latency_ms,
             answered_at: row.created_at.into(),
@@ -219,9 +225,8 @@ pub async fn get_item(
                 ItemStatus::Running => StageState::Running,
                 ItemStatus::Failed => StageState::Failed,
                 ItemStatus::Cancelled => StageState::Cancelled,
-                ItemStatus::Passed | ItemStatus::FilteredOut | ItemStatus::Skipped => {
-                    StageState::NotReached
-                }
+                ItemStatus::Skipped => StageState::Skipped,
+                ItemStatus::Passed | ItemStatus::FilteredOut => StageState::NotReached,
             },
             (None, false) => StageState::NotReached,
         };

@@ -22,13 +22,15 @@ use crate::{
     state::AppState,
 };
 
-/// Tokens one stage call used.
+/// Tokens one stage call used and what it cost.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct TokenUsage {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub billed_input_tokens: i64,
     pub billed_output_tokens: i64,
+    /// The call's cost in US dollars: its billed tokens at its model's price.
+    pub cost_usd: f64,
 }
 
 /// The result of one stage for one image of a job.
@@ -182,11 +184,11 @@ pub struct ResultLines(#[allow(dead_code)] String);
 #[derive(ToSchema)]
 #[schema(
     value_type = String,
-    example = "item_id,image_id,stage_index,stage_name,verdict,model,output_text,output_json,filter_reason,finish_reason,input_tokens,output_tokens,latency_ms,created_at\r\n"
+    example = "item_id,image_id,stage_index,stage_name,verdict,model,output_text,output_json,filter_reason,finish_reason,input_tokens,output_tokens,cost_usd,latency_ms,created_at\r\n"
 )]
 pub struct ResultsCsv(#[allow(dead_code)] String);
 
-const CSV_HEADER: &str = "item_id,image_id,stage_index,stage_name,verdict,model,output_text,output_json,filter_reason,finish_reason,input_tokens,output_tokens,latency_ms,created_at\r\n";
+const CSV_HEADER: &str = "item_id,image_id,stage_index,stage_name,verdict,model,output_text,output_json,filter_reason,finish_reason,input_tokens,output_tokens,cost_usd,latency_ms,created_at\r\n";
 
 /// Appends one CSV field: quoted, with quotes doubled, when it holds a comma, quote, CR or LF.
 fn push_csv_field(out: &mut String, field: &str) {
@@ -205,7 +207,7 @@ fn push_csv_row(out: &mut String, result: &JobResult) {
         .as_ref()
         .map(serde_json::Value::to_string)
         .unwrap_or_default();
-    let fields: [&str; 14] = [
+    let fields: [&str; 15] = [
         &result.item_id.to_string(),
         &result.image_id.to_string(),
         &result.stage_index.to_string(),
@@ -218,6 +220,8 @@ fn push_csv_row(out: &mut String, result: &JobResult) {
         result.finish_reason.as_deref().unwrap_or_default(),
         &result.usage.input_tokens.to_string(),
         &result.usage.output_tokens.to_string(),
+        // Shortest form that reads back as the same number, as in JSON.
+        &result.usage.cost_usd.to_string(),
         &result.latency_ms.to_string(),
         // The same form as in JSON.
         &result

@@ -24,6 +24,7 @@ use crate::{
 };
 
 pub use self::submit::{Accepted, Submission, SubmitError, submit};
+pub(crate) use self::submit::{check_library_images, named_images, pipeline_snapshot};
 
 /// A job with its per-stage progress.
 #[derive(Debug, Clone)]
@@ -78,6 +79,7 @@ pub fn counts(job: &jobs::Model) -> domain::event::JobCounts {
         filtered_out: job.filtered_out_items,
         failed: job.failed_items,
         cancelled: job.cancelled_items,
+        skipped: job.skipped_items,
     }
 }
 
@@ -257,6 +259,7 @@ pub fn event(job: &jobs::Model, kind: JobEventKind) -> JobEvent {
         kind,
         status: job.status,
         counts: counts(job),
+        stop_reason: job.stop_reason,
     }
 }
 
@@ -318,18 +321,20 @@ pub async fn by_ids<C: ConnectionTrait>(
     with_stages(db, jobs).await
 }
 
-/// How long the oldest item waiting for its stage (`pending`, of a job not finished) has
-/// waited, in seconds, counted from when it became pending (submitted, or re-opened by a
-/// retry or re-drive); zero when none waits. One scan of the `job_items_pending_since`
-/// partial index.
+/// How long the oldest item waiting for a worker (`pending` and released into the stage queue,
+/// of a job not finished) has waited, in seconds, counted from when it was released or last
+/// became pending (re-opened by a retry or re-drive), whichever is later; zero when none waits.
+/// Items the scheduler has not released yet wait for their tenant's share by design and are
+/// not counted. One scan of the `job_items_pending_since` partial index.
 pub async fn oldest_pending_age_seconds<C: ConnectionTrait>(db: &C) -> Result<f64, StoreError> {
     let row = db
         .query_one_raw(Statement::from_string(
             DatabaseBackend::Postgres,
-            r#"SELECT extract(epoch FROM now() - i.updated_at)::float8 AS age
+            r#"SELECT extract(epoch FROM now() - greatest(i.updated_at, i.released_at))::float8 AS age
                FROM job_items i JOIN jobs j ON j.id = i.job_id
-               WHERE i.status = 'pending' AND j.status IN ('queued', 'running')
-               ORDER BY i.updated_at LIMIT 1"#,
+               WHERE i.status = 'pending' AND i.released_at IS NOT NULL
+                 AND j.status IN ('queued', 'running')
+               ORDER BY greatest(i.updated_at, i.released_at) LIMIT 1"#,
         ))
         .await?;
     Ok(match row {

@@ -105,20 +105,7 @@ pub async fn submit(
             version: 0,
             stages: vec![stage.clone()],
         },
-        None => {
-            let pipeline = match pipelines::get(&txn, tenant, submission.pipeline_id).await {
-                Err(StoreError::NotFound) => {
-                    return Err(SubmitError::UnknownPipeline(submission.pipeline_id));
-                }
-                other => other?,
-            };
-            PipelineSnapshot {
-                pipeline_id: pipeline.pipeline.id,
-                name: pipeline.pipeline.name.clone(),
-                version: pipeline.pipeline.version,
-                stages: pipeline.spec.stages.clone(),
-            }
-        }
+        None => pipeline_snapshot(&txn, tenant, submission.pipeline_id).await?,
     };
     match libraries::lock(&txn, tenant, submission.library_id, LockType::Update).await {
         Err(StoreError::NotFound) => {
@@ -129,34 +116,18 @@ pub async fn submit(
 
     let (total, image_ids, images_as_of) = match submission.images.ids() {
         Some(named) => {
-            // The named images, in the library's order.
-            let rows = txn
-                .query_all_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    r#"SELECT id FROM images
-                       WHERE tenant_id = $1 AND library_id = $2 AND id = ANY($3)
-                       ORDER BY created_at, id"#,
-                    [
-                        tenant.0.into(),
-                        submission.library_id.into(),
-                        named.to_vec().into(),
-                    ],
-                ))
-                .await?;
-            let found = rows
-                .iter()
-                .map(|row| row.try_get::<Uuid>("", "id"))
-                .collect::<Result<Vec<_>, _>>()?;
-            check_named(named, &found)?;
+            let found = named_images(&txn, tenant, submission.library_id, named).await?;
             (found.len(), Some(found), None)
         }
         None => {
             let row = txn
                 .query_one_raw(Statement::from_sql_and_values(
                     DatabaseBackend::Postgres,
+                    // The library is the tenant's (locked above), so its index alone
+                    // answers: no row of a million-image library is read.
                     r#"SELECT count(*) AS images, max(created_at) AS newest FROM images
-                       WHERE tenant_id = $1 AND library_id = $2"#,
-                    [tenant.0.into(), submission.library_id.into()],
+                       WHERE library_id = $1"#,
+                    [submission.library_id.into()],
                 ))
                 .await?
                 .ok_or_else(|| {
@@ -165,13 +136,8 @@ pub async fn submit(
             let count: i64 = row.try_get("", "images")?;
             let newest: Option<chrono::DateTime<chrono::FixedOffset>> =
                 row.try_get("", "newest")?;
-            match (count, newest) {
-                (0, _) | (_, None) => return Err(SubmitError::NoImages),
-                (count, _) if count as usize > MAX_LIBRARY_IMAGES_PER_JOB => {
-                    return Err(SubmitError::TooManyImages);
-                }
-                (count, newest) => (count as usize, None, newest),
-            }
+            check_library_images(count as u64)?;
+            (count as usize, None, newest)
         }
     };
 
@@ -273,6 +239,57 @@ pub async fn submit(
         job: JobView { job, stages },
         created: true,
     })
+}
+
+/// The snapshot of the tenant's pipeline `pipeline_id` a job runs.
+pub(crate) async fn pipeline_snapshot<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    pipeline_id: Uuid,
+) -> Result<PipelineSnapshot, SubmitError> {
+    let pipeline = match pipelines::get(db, tenant, pipeline_id).await {
+        Err(StoreError::NotFound) => return Err(SubmitError::UnknownPipeline(pipeline_id)),
+        other => other?,
+    };
+    Ok(PipelineSnapshot {
+        pipeline_id: pipeline.pipeline.id,
+        name: pipeline.pipeline.name,
+        version: pipeline.pipeline.version,
+        stages: pipeline.spec.stages,
+    })
+}
+
+/// The named images, in the library's order; every one must be in the library.
+pub(crate) async fn named_images<C: ConnectionTrait>(
+    db: &C,
+    tenant: TenantId,
+    library_id: Uuid,
+    named: &[Uuid],
+) -> Result<Vec<Uuid>, SubmitError> {
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(
+            DatabaseBackend::Postgres,
+            r#"SELECT id FROM images
+               WHERE tenant_id = $1 AND library_id = $2 AND id = ANY($3)
+               ORDER BY created_at, id"#,
+            [tenant.0.into(), library_id.into(), named.to_vec().into()],
+        ))
+        .await?;
+    let found = rows
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_named(named, &found)?;
+    Ok(found)
+}
+
+/// Checks that a whole library of `count` images fits a job.
+pub(crate) fn check_library_images(count: u64) -> Result<(), SubmitError> {
+    match count {
+        0 => Err(SubmitError::NoImages),
+        count if count > MAX_LIBRARY_IMAGES_PER_JOB as u64 => Err(SubmitError::TooManyImages),
+        _ => Ok(()),
+    }
 }
 
 /// Checks that every named image is in the library.

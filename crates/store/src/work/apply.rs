@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use domain::{
     event::{ItemProgress, JobEvent},
-    job::{ErrorClass, ItemStatus},
+    job::{ErrorClass, ItemStatus, StopReason},
     message::StageMessage,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
@@ -28,6 +28,8 @@ pub struct StageResult {
     pub billed_input_tokens: i64,
     pub billed_output_tokens: i64,
     pub latency_ms: i32,
+    /// What the call cost, priced from its billed tokens at the model's price.
+    pub cost_usd: f64,
 }
 
 /// One message's outcome, to be written by [`apply`].
@@ -49,6 +51,9 @@ pub enum Change {
     },
     /// The job was cancelled: the item ends `cancelled`.
     Cancel { message: StageMessage },
+    /// The job's spend reached its cap: the item ends `skipped` (`budget_exhausted`) at the
+    /// message's stage, without a call.
+    Skip { message: StageMessage },
     /// The stage's result is stored already (a redelivery): write nothing, find what is left.
     Resume { message: StageMessage },
 }
@@ -59,6 +64,7 @@ impl Change {
             Change::Record { message, .. }
             | Change::Fail { message, .. }
             | Change::Cancel { message }
+            | Change::Skip { message }
             | Change::Resume { message } => message,
         }
     }
@@ -85,6 +91,7 @@ struct ItemState {
     last_error: Option<String>,
     /// Deliveries the stage this change finished took.
     attempts: Option<i32>,
+    skip_reason: Option<StopReason>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +116,7 @@ struct ResultRow<'a> {
     billed_input_tokens: i64,
     billed_output_tokens: i64,
     latency_ms: i32,
+    cost_usd: f64,
 }
 
 #[derive(Serialize)]
@@ -123,6 +131,8 @@ struct ItemRow<'a> {
     last_error: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     attempts: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    skip_reason: Option<StopReason>,
 }
 
 /// Counter changes of one stage of one job.
@@ -136,6 +146,7 @@ struct StageDelta {
     failed: i32,
     input_tokens: i64,
     output_tokens: i64,
+    cost_usd: f64,
 }
 
 /// The counters of a job's stage, with one more item processed.
@@ -170,6 +181,7 @@ struct JobDelta {
     output_tokens: i64,
     billed_input_tokens: i64,
     billed_output_tokens: i64,
+    cost_usd: f64,
     #[serde(skip)]
     items: Vec<ItemProgress>,
 }
@@ -239,6 +251,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                     error_class: None,
                     last_error: None,
                     attempts: None,
+                    skip_reason: None,
                 },
             ))
         })
@@ -291,6 +304,8 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                 let stats = processed_at(&mut stages, message.job_id, stage);
                 stats.input_tokens += result.input_tokens;
                 stats.output_tokens += result.output_tokens;
+                stats.cost_usd += result.cost_usd;
+                job.cost_usd += result.cost_usd;
                 job.input_tokens += result.input_tokens;
                 job.output_tokens += result.output_tokens;
                 job.billed_input_tokens += result.billed_input_tokens;
@@ -317,6 +332,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                     billed_input_tokens: result.billed_input_tokens,
                     billed_output_tokens: result.billed_output_tokens,
                     latency_ms: result.latency_ms,
+                    cost_usd: result.cost_usd,
                 });
                 if result.passed && !last_stage {
                     item.status = ItemStatus::Running;
@@ -336,9 +352,13 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
                 item.last_error = Some(reason.clone());
             }
             Change::Cancel { .. } => item.status = ItemStatus::Cancelled,
+            Change::Skip { .. } => {
+                item.status = ItemStatus::Skipped;
+                item.skip_reason = Some(StopReason::BudgetExhausted);
+            }
         }
         item.changed = true;
-        if !matches!(change, Change::Cancel { .. }) {
+        if !matches!(change, Change::Cancel { .. } | Change::Skip { .. }) {
             item.attempts = Some(message.attempt as i32 + 1);
         }
         let at_stage = match change {
@@ -360,6 +380,7 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
             error_class: item.error_class,
             last_error: item.last_error.as_deref(),
             attempts: item.attempts,
+            skip_reason: item.skip_reason,
         })
         .collect();
     let mut events = Vec::new();
@@ -394,20 +415,22 @@ pub async fn apply(db: &DatabaseConnection, changes: &[Change]) -> Result<Applie
 }
 
 /// Writes a batch: result rows (a row already there wins), item states, per-stage counters,
-/// and per-job counters with the job's end when nothing is left pending or running. Each
+/// and per-job counters (tokens and cost too) with the job's end when nothing is left pending
+/// or running. Each
 /// job's event sequence number moves by one per batch. `$1`..`$4` are JSON arrays.
 const WRITE_BATCH: &str = r#"
 WITH new_results AS (
     INSERT INTO job_results (id, job_id, item_id, image_id, stage_index, model, output_text,
         output_json, passed, filter_reason, finish_reason, input_tokens, output_tokens,
-        billed_input_tokens, billed_output_tokens, latency_ms, created_at)
+        billed_input_tokens, billed_output_tokens, latency_ms, cost_usd, created_at)
     SELECT id, job_id, item_id, image_id, stage_index, model, output_text, output_json, passed,
         filter_reason, finish_reason, input_tokens, output_tokens, billed_input_tokens,
-        billed_output_tokens, latency_ms, now()
+        billed_output_tokens, latency_ms, cost_usd, now()
     FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, job_id uuid, item_id uuid, image_id uuid,
         stage_index int, model text, output_text text, output_json jsonb, passed bool,
         filter_reason text, finish_reason text, input_tokens bigint, output_tokens bigint,
-        billed_input_tokens bigint, billed_output_tokens bigint, latency_ms int)
+        billed_input_tokens bigint, billed_output_tokens bigint, latency_ms int,
+        cost_usd double precision)
     ON CONFLICT (item_id, stage_index) DO NOTHING
     RETURNING 1
 ),
@@ -416,9 +439,10 @@ moved_items AS (
         error_class = coalesce(u.error_class, i.error_class),
         last_error = coalesce(u.last_error, i.last_error),
         attempts = coalesce(u.attempts, i.attempts), updated_at = now(),
+        skip_reason = coalesce(u.skip_reason, i.skip_reason),
         finished_at = CASE WHEN u.finished THEN now() ELSE i.finished_at END
     FROM jsonb_to_recordset($2::jsonb) AS u(id uuid, status text, stage int, finished bool,
-        error_class text, last_error text, attempts int)
+        error_class text, last_error text, attempts int, skip_reason text)
     WHERE i.id = u.id
     RETURNING 1
 ),
@@ -426,9 +450,10 @@ stage_counts AS (
     UPDATE job_stage_stats s SET processed = s.processed + d.processed,
         passed = s.passed + d.passed, filtered_out = s.filtered_out + d.filtered_out,
         failed = s.failed + d.failed, input_tokens = s.input_tokens + d.input_tokens,
-        output_tokens = s.output_tokens + d.output_tokens
+        output_tokens = s.output_tokens + d.output_tokens, cost_usd = s.cost_usd + d.cost_usd
     FROM jsonb_to_recordset($3::jsonb) AS d(job_id uuid, stage_index int, processed int,
-        passed int, filtered_out int, failed int, input_tokens bigint, output_tokens bigint)
+        passed int, filtered_out int, failed int, input_tokens bigint, output_tokens bigint,
+        cost_usd double precision)
     WHERE s.job_id = d.job_id AND s.stage_index = d.stage_index
     RETURNING 1
 )
@@ -445,17 +470,29 @@ UPDATE jobs j SET
     output_tokens = j.output_tokens + d.output_tokens,
     billed_input_tokens = j.billed_input_tokens + d.billed_input_tokens,
     billed_output_tokens = j.billed_output_tokens + d.billed_output_tokens,
+    cost_usd = j.cost_usd + d.cost_usd,
     event_seq = j.event_seq + 1,
     updated_at = now(),
     started_at = coalesce(j.started_at, now()),
+    -- Items that never ran (cancelled, skipped) do not count for or against the job: it failed
+    -- when every item that ran failed.
     status = CASE
         WHEN j.status IN ('queued', 'running')
              AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0 THEN
-            CASE WHEN j.failed_items + d.failed >= j.total_items - j.cancelled_items - d.cancelled THEN 'failed'
+            CASE WHEN j.failed_items + d.failed > 0
+                      AND j.failed_items + d.failed >= j.total_items - j.cancelled_items - d.cancelled
+                          - j.skipped_items - d.skipped THEN 'failed'
                  WHEN j.failed_items + d.failed > 0 THEN 'completed_with_errors'
                  ELSE 'completed' END
         WHEN j.status = 'queued' THEN 'running'
         ELSE j.status END,
+    -- A job that ends with items skipped says why, even when its last item was skipped before
+    -- store::budget::stop_if_exhausted ran for it (skipping is only ever for its budget).
+    stop_reason = CASE
+        WHEN j.status IN ('queued', 'running') AND j.stop_reason IS NULL
+             AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0
+             AND j.skipped_items + d.skipped > 0 THEN 'budget_exhausted'
+        ELSE j.stop_reason END,
     finished_at = CASE
         WHEN j.status IN ('queued', 'running')
              AND j.pending_items + d.pending = 0 AND j.running_items + d.running = 0
@@ -464,8 +501,10 @@ UPDATE jobs j SET
         ELSE j.finished_at END
 FROM jsonb_to_recordset($4::jsonb) AS d(id uuid, pending int, running int, passed int,
     filtered_out int, failed int, cancelled int, skipped int, input_tokens bigint,
-    output_tokens bigint, billed_input_tokens bigint, billed_output_tokens bigint)
+    output_tokens bigint, billed_input_tokens bigint, billed_output_tokens bigint,
+    cost_usd double precision)
 WHERE j.id = d.id
 RETURNING j.id, j.tenant_id, j.status, j.event_seq, j.total_items, j.pending_items, j.running_items,
-    j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items
+    j.passed_items, j.filtered_out_items, j.failed_items, j.cancelled_items, j.skipped_items,
+    j.stop_reason
 "#;

@@ -35,6 +35,10 @@ pub struct JobHeader {
     pub tenant_id: Uuid,
     pub priority: Priority,
     pub snapshot: PipelineSnapshot,
+    /// The job has a spending cap (`max_cost_usd`). A retry may change the cap but never
+    /// adds or removes one, so this stays true; the cap and the spend themselves change and
+    /// are read fresh ([`crate::budget::spend`]).
+    pub capped: bool,
 }
 
 /// The headers of the given jobs (those that exist).
@@ -44,7 +48,8 @@ pub async fn job_headers(
 ) -> Result<Vec<JobHeader>, StoreError> {
     let rows = db
         .query_all_raw(stmt(
-            "SELECT id, tenant_id, priority, pipeline_snapshot FROM jobs WHERE id = ANY($1)",
+            r#"SELECT id, tenant_id, priority, pipeline_snapshot, max_cost_usd IS NOT NULL AS capped
+               FROM jobs WHERE id = ANY($1)"#,
             vec![job_ids.to_vec().into()],
         ))
         .await?;
@@ -56,6 +61,7 @@ pub async fn job_headers(
                 job_id,
                 tenant_id: row.try_get("", "tenant_id")?,
                 priority: row.try_get("", "priority")?,
+                capped: row.try_get("", "capped")?,
                 snapshot: serde_json::from_value(snapshot).map_err(|e| {
                     StoreError::corrupt(format!(
                         "job {job_id} has an unreadable pipeline snapshot: {e}"
@@ -153,7 +159,8 @@ pub async fn load(
     Ok(loaded)
 }
 
-/// The event for a job's row as the batch left it.
+/// The event for a job's row as the batch left it (read from `RETURNING j.id, j.tenant_id,
+/// j.status, j.event_seq`, the item counters `j.*_items` and `j.stop_reason`).
 pub(crate) fn job_event(
     row: &QueryResult,
     job_id: Uuid,
@@ -174,6 +181,8 @@ pub(crate) fn job_event(
             filtered_out: row.try_get("", "filtered_out_items")?,
             failed: row.try_get("", "failed_items")?,
             cancelled: row.try_get("", "cancelled_items")?,
+            skipped: row.try_get("", "skipped_items")?,
         },
+        stop_reason: row.try_get("", "stop_reason")?,
     })
 }

@@ -5,6 +5,8 @@ import { usePipelines, usePipeline } from '../pipelines/hooks/queries';
 import { useLibraries, useLibrary, useLibraryImages } from '../libraries/hooks/queries';
 import { useSubmitJob } from '../jobs/hooks/useSubmitJob';
 import { SubmissionKeys } from './idempotency';
+import { useJobEstimate } from './useJobEstimate';
+import { EstimatePanel } from './EstimatePanel';
 import { Field } from '../../components/Field';
 import { Confirm } from '../../components/Confirm';
 import { ErrorState, Loading } from '../../components/States';
@@ -13,6 +15,7 @@ import { PRIORITIES, type Image, type Priority, type SubmitJob } from '../../api
 import { useUrlState } from '../../lib/urlState';
 import { matchesName, parseRanges, setRange } from '../../lib/selection';
 import { num, shortId } from '../../lib/format';
+import { duration, usdRange } from '../../lib/estimate';
 
 const DEFAULTS = { pipeline: '', library: '' };
 
@@ -34,6 +37,7 @@ export function SubmitPage() {
   const body: SubmitJob | undefined =
     url.pipeline && url.library ? { pipeline_id: url.pipeline, library_id: url.library, priority, ...(mode === 'some' ? { image_ids: [...selected] } : {}) } : undefined;
   const errors = submit.error instanceof ApiError ? fieldErrorMap(submit.error.fieldErrors) : {};
+  const estimate = useJobEstimate(body && imageCount > 0 ? body : undefined);
 
   // A double click fires twice before React re-renders the button as busy.
   const inFlight = useRef(false);
@@ -137,6 +141,12 @@ export function SubmitPage() {
           {mode === 'some' && <ImagePicker libraryId={url.library} selected={selected} onChange={setSelected} />}
         </fieldset>
       )}
+      {body && imageCount > 0 && (
+        <div className="card" style={{ marginTop: '0.75rem' }}>
+          <h2 style={{ marginTop: 0 }}>Estimate</h2>
+          <EstimatePanel estimate={estimate} />
+        </div>
+      )}
       {submit.error && !confirming && <div className="alert error" role="alert">{submit.error.message}</div>}
       <div className="row" style={{ marginTop: '0.75rem' }}>
         <button type="submit" className="primary" disabled={!body || imageCount === 0 || submit.isPending}>
@@ -155,6 +165,11 @@ export function SubmitPage() {
         <p>
           {num(imageCount)} images × {stageCount} stages: at most <strong>{num(imageCount * stageCount)}</strong> model calls (fewer when filters stop images early).
         </p>
+        {estimate.data && !estimate.isPlaceholderData && (
+          <p>
+            Estimated cost <strong>{usdRange(estimate.data.cost_usd)}</strong>, done in about <strong>{duration(estimate.data.eta_seconds)}</strong>.
+          </p>
+        )}
         {submit.error && <div className="alert error" role="alert">{submit.error.message}</div>}
       </Confirm>
     </form>

@@ -37,17 +37,32 @@ pub(crate) async fn cancel(
     Ok(view)
 }
 
-/// Re-opens one job's failed items (see [`super::retry_job`]).
+/// Re-opens one job's failed items, and resumes what its budget skipped (see
+/// [`super::retry_job`]); what the bulk retry does for each job.
 pub(crate) async fn retry(
     state: &AppState,
     tenant: TenantId,
     job_id: Uuid,
 ) -> Result<JobView, ApiError> {
+    retry_with_cap(state, tenant, job_id, None).await
+}
+
+/// [`retry`], setting the job's cap to `max_cost_usd` when given.
+pub(crate) async fn retry_with_cap(
+    state: &AppState,
+    tenant: TenantId,
+    job_id: Uuid,
+    max_cost_usd: Option<f64>,
+) -> Result<JobView, ApiError> {
     let publisher = &state.publisher;
     let job_views = &state.job_views;
     let reopened = store::retry::reopen_and_announce(
         &state.db,
-        ReopenScope::Job { tenant, job_id },
+        ReopenScope::Job {
+            tenant,
+            job_id,
+            max_cost_usd,
+        },
         |messages| async move { publisher.publish_reopened(&messages).await },
         |events| async move {
             // Before the events go out, so a client reading the job on one gets the new view.
@@ -64,11 +79,25 @@ pub(crate) async fn retry(
             )
         }
         ReopenError::Store(e) => ApiError::from_store(e, "job"),
+        ReopenError::Uncapped => ApiError::invalid(
+            "/max_cost_usd",
+            "the job has no budget cap to raise",
+        ),
+        ReopenError::CapNotAboveSpend { spent_usd } => ApiError::invalid(
+            "/max_cost_usd",
+            format!("must be greater than what the job has spent ({spent_usd} USD)"),
+        ),
+        ReopenError::BudgetExhausted {
+            spent_usd,
+            max_cost_usd,
+        } => ApiError::Conflict(format!(
+            "the job's spend ({spent_usd} USD) reached its cap ({max_cost_usd} USD); retry with a higher max_cost_usd"
+        )),
     })?;
     let view = store::jobs::get(&state.db, tenant, job_id)
         .await
         .map_err(|e| ApiError::from_store(e, "job"))?;
-    if reopened.reopened.is_empty() {
+    if reopened.reopened.is_empty() && reopened.resumed == 0 {
         return Err(ApiError::Conflict(
             if view.job.status == JobStatus::Cancelled {
                 "the job is cancelled; its items cannot be retried".into()
@@ -77,6 +106,6 @@ pub(crate) async fn retry(
             },
         ));
     }
-    tracing::info!(%job_id, items = reopened.reopened.len(), "job retried");
+    tracing::info!(%job_id, items = reopened.reopened.len(), resumed = reopened.resumed, "job retried");
     Ok(view)
 }

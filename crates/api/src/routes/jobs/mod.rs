@@ -1,6 +1,7 @@
 //! `/api/jobs`: submit, details, history, cancel, retry.
 
 mod control;
+mod estimate;
 mod view;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
@@ -12,6 +13,7 @@ use domain::{
     selection::{
         IdListError, IdListProblem, ImageSelection, MAX_IMAGES_PER_JOB, MAX_LIBRARY_IMAGES_PER_JOB,
     },
+    validation::ValidationErrors,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,12 +27,13 @@ use uuid::Uuid;
 use crate::{
     auth::Tenant,
     error::ApiError,
-    extract::{JsonBody, PageQuery, RequestBody, id_list_schema},
+    extract::{JsonBody, OptionalJsonBody, PageQuery, RequestBody, id_list_schema},
     routes::{Paged, paged},
     state::AppState,
 };
 
-pub(crate) use self::control::{cancel, publish_event, retry};
+pub(crate) use self::control::{cancel, publish_event, retry, retry_with_cap};
+pub use self::estimate::{CostRange, JobEstimate, PriceSource, StageEstimate, TokenRange};
 pub use self::view::{Job, JobSummary, StageProgress, Usage};
 
 const IDEMPOTENCY_KEY_HEADER: &str = "Idempotency-Key";
@@ -41,7 +44,8 @@ const MAX_IDEMPOTENCY_KEY_LEN: usize = 200;
 #[schema(example = json!({
     "pipeline_id": "01936d6e-8f3a-7c1e-9b2a-3f4e5d6c7b8a",
     "library_id": "01936d6e-8f3a-7c1e-9b2a-000000000001",
-    "priority": "high"
+    "priority": "high",
+    "max_cost_usd": 5.0
 }))]
 pub struct SubmitJob {
     pub pipeline_id: Uuid,
@@ -51,6 +55,15 @@ pub struct SubmitJob {
     pub image_ids: Option<Vec<Uuid>>,
     #[serde(default)]
     pub priority: Priority,
+    /// A budget cap in US dollars: once the job's spend (`usage.cost_usd`) reaches it, no new
+    /// call starts for the job and its remaining items end `skipped` (`stop_reason`
+    /// `budget_exhausted`). Calls already in flight finish, so the spend can pass the cap by
+    /// at most what they cost. A retry can raise it.
+    // Left out of the body's fingerprint when absent, so idempotency keys of requests made
+    // before caps existed still match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(exclusive_minimum = 0, example = 5.0)]
+    pub max_cost_usd: Option<f64>,
 }
 
 fn image_ids_schema() -> utoipa::openapi::schema::Array {
@@ -68,6 +81,8 @@ pub struct JobRequest {
     pub library_id: Uuid,
     pub images: ImageSelection,
     pub priority: Priority,
+    /// The job's budget cap, if it has one (finite and above 0).
+    pub max_cost_usd: Option<f64>,
     /// Fingerprint of the body, so a reused idempotency key with a different body is caught.
     pub request_hash: String,
 }
@@ -77,19 +92,29 @@ impl RequestBody for SubmitJob {
 
     fn parse(self) -> Result<JobRequest, ApiError> {
         let request_hash = fingerprint(&self)?;
-        let images = ImageSelection::parse(self.image_ids).map_err(selection_error)?;
-        Ok(JobRequest {
-            pipeline_id: self.pipeline_id,
-            library_id: self.library_id,
-            images,
-            priority: self.priority,
-            request_hash,
-        })
+        let mut errors = ValidationErrors::new();
+        let images = ImageSelection::parse(self.image_ids)
+            .map_err(|error| selection_errors(error, &mut errors))
+            .ok();
+        let max_cost_usd = self
+            .max_cost_usd
+            .and_then(|cap| parse_cap("/max_cost_usd", cap, &mut errors));
+        match images {
+            Some(images) if errors.is_empty() => Ok(JobRequest {
+                pipeline_id: self.pipeline_id,
+                library_id: self.library_id,
+                images,
+                priority: self.priority,
+                max_cost_usd,
+                request_hash,
+            }),
+            _ => Err(ApiError::Validation(errors)),
+        }
     }
 }
 
 /// A submission's `image_ids` problem: the first one, at the list.
-fn selection_error(error: IdListError) -> ApiError {
+fn selection_errors(error: IdListError, errors: &mut ValidationErrors) {
     let message = match error.0.first() {
         Some(IdListProblem::TooMany { max }) => format!("at most {max} images per job"),
         Some(IdListProblem::Repeated { id, .. }) => format!("image {id} is listed twice"),
@@ -97,7 +122,17 @@ fn selection_error(error: IdListError) -> ApiError {
             "must name at least one image, or be left out to use the whole library".into()
         }
     };
-    ApiError::invalid("/image_ids", message)
+    errors.push("/image_ids", message);
+}
+
+/// A budget cap as given at `path`: a finite number of US dollars above 0, or `None` with the
+/// problem recorded in `errors`.
+pub(crate) fn parse_cap(path: &str, cap: f64, errors: &mut ValidationErrors) -> Option<f64> {
+    if cap.is_finite() && cap > 0.0 {
+        return Some(cap);
+    }
+    errors.push(path, "must be a number of US dollars greater than 0");
+    None
 }
 
 /// The hex SHA-256 of a body as it serializes (so equal requests match however they were
@@ -155,24 +190,21 @@ pub async fn submit_job(
         idempotency_key: key.as_deref(),
         request_hash: &body.request_hash,
         preview: None,
-        max_cost_usd: None,
+        max_cost_usd: body.max_cost_usd,
         traceparent: traceparent.as_deref(),
     };
     accept(&state, tenant, submission).await
 }
 
-/// Submits a job (see [`submit_job`]) and answers 202 with it.
-pub(crate) async fn accept(
-    state: &AppState,
-    tenant: TenantId,
-    submission: Submission<'_>,
-) -> Result<HttpResponse, ApiError> {
-    let priority = submission.priority;
-    let accepted = store::jobs::submit(&state.db, tenant, submission)
-        .await
-        .map_err(|err| match err {
-        SubmitError::UnknownPipeline(_) => ApiError::invalid("/pipeline_id", "no pipeline with this id"),
-        SubmitError::UnknownLibrary(_) => ApiError::invalid("/library_id", "no library with this id"),
+/// Why a submission (or its estimate) was refused, for the client.
+pub(crate) fn submit_error(err: SubmitError) -> ApiError {
+    match err {
+        SubmitError::UnknownPipeline(_) => {
+            ApiError::invalid("/pipeline_id", "no pipeline with this id")
+        }
+        SubmitError::UnknownLibrary(_) => {
+            ApiError::invalid("/library_id", "no library with this id")
+        }
         SubmitError::ImagesNotInLibrary(missing) => {
             let shown: Vec<String> = missing.iter().take(10).map(Uuid::to_string).collect();
             ApiError::invalid(
@@ -193,14 +225,26 @@ pub(crate) async fn accept(
             "this Idempotency-Key was already used for a different request; use a new key".into(),
         ),
         SubmitError::Store(e) => e.into(),
-    })?;
+    }
+}
+
+/// Submits a job (see [`submit_job`]) and answers 202 with it.
+pub(crate) async fn accept(
+    state: &AppState,
+    tenant: TenantId,
+    submission: Submission<'_>,
+) -> Result<HttpResponse, ApiError> {
+    let priority = submission.priority;
+    let accepted = store::jobs::submit(&state.db, tenant, submission)
+        .await
+        .map_err(submit_error)?;
     if accepted.created {
         state.metrics.job_submitted(priority);
         tracing::info!(job_id = %accepted.job.job.id, items = accepted.job.job.total_items, "job accepted");
         // After the commit, so a listener that reads the job finds it.
         publish_event(state, &accepted.job.job, JobEventKind::Created).await;
     }
-    let job = Job::try_from(accepted.job)?;
+    let job = Job::live(state, tenant, accepted.job).await?;
     Ok(HttpResponse::Accepted()
         .insert_header(("Location", format!("/api/jobs/{}", job.id)))
         .insert_header((
@@ -228,7 +272,7 @@ pub async fn get_job(
             let view = store::jobs::get(&state.db, tenant, *path)
                 .await
                 .map_err(|e| ApiError::from_store(e, "job"))?;
-            let job = Job::try_from(view)?;
+            let job = Job::live(&state, tenant, view).await?;
             Ok::<_, ApiError>(Bytes::from(
                 serde_json::to_vec(&job).map_err(ApiError::internal)?,
             ))
@@ -352,18 +396,50 @@ pub async fn cancel_job(
     Ok(web::Json(Job::try_from(view)?))
 }
 
-/// Retry a job's failed items: each runs again from the stage where it failed.
+/// What a retry may change besides re-running items.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"max_cost_usd": 10.0}))]
+pub struct RetryJob {
+    /// A new budget cap in US dollars for a job that has one, greater than what the job has
+    /// spent: a job its budget stopped then resumes its skipped items.
+    #[schema(exclusive_minimum = 0, example = 10.0)]
+    pub max_cost_usd: Option<f64>,
+}
+
+impl RequestBody for RetryJob {
+    type Parsed = Option<f64>;
+
+    fn parse(self) -> Result<Option<f64>, ApiError> {
+        let mut errors = ValidationErrors::new();
+        let cap = self
+            .max_cost_usd
+            .and_then(|cap| parse_cap("/max_cost_usd", cap, &mut errors));
+        errors.into_result().map_err(ApiError::Validation)?;
+        Ok(cap)
+    }
+}
+
+/// Retry a job's failed items (each runs again from the stage where it failed), and resume a
+/// job its budget stopped.
 ///
 /// The failed items go back to `pending` (their attempts and errors cleared) and a finished
 /// job runs again; their stage messages are confirmed by the broker before anything is
-/// stored, so if the broker is down the answer is 503 and nothing changed. A job without
-/// failed items, or a cancelled job, cannot be retried.
+/// stored, so if the broker is down the answer is 503 and nothing changed.
+///
+/// A job stopped by its budget (`stop_reason` `budget_exhausted`) resumes when its cap is above
+/// its spend: raise it with `max_cost_usd` (422 unless greater than `usage.cost_usd`). Its
+/// skipped items go back to `pending` and are released again by the scheduler, and
+/// `stop_reason` is cleared. While the spend is at or over the cap, a retry is refused (409).
+/// A job with nothing failed or skipped, or a cancelled job, cannot be retried. The body is
+/// optional.
 #[utoipa::path(
     tag = "jobs",
     params(("job_id" = Uuid, Path, description = "Job id")),
+    request_body(content = Option<RetryJob>, description = "Optional: a new budget cap"),
     responses(
-        (status = 200, description = "The job, running its failed items again", body = Job),
-        (status = 409, description = "The job is cancelled, or has no failed items to retry", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The job, running its failed and skipped items again", body = Job),
+        (status = 409, description = "The job is cancelled, has nothing to retry, or its spend reached its cap", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/jobs/{job_id}/retry")]
@@ -371,14 +447,16 @@ pub async fn retry_job(
     state: web::Data<AppState>,
     Tenant(tenant): Tenant,
     path: web::Path<Uuid>,
+    OptionalJsonBody(cap): OptionalJsonBody<RetryJob>,
 ) -> Result<web::Json<Job>, ApiError> {
-    let view = retry(&state, tenant, *path).await?;
-    Ok(web::Json(Job::try_from(view)?))
+    let view = retry_with_cap(&state, tenant, *path, cap.flatten()).await?;
+    Ok(web::Json(Job::live(&state, tenant, view).await?))
 }
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // `/jobs/history` before `/jobs/{job_id}` so "history" is not read as an id.
     cfg.service(submit_job)
+        .service(self::estimate::estimate_job)
         .service(job_history)
         .service(get_job)
         .service(cancel_job)

@@ -3,17 +3,18 @@
 use chrono::{DateTime, Utc};
 use domain::{
     event::JobCounts,
-    job::{JobStatus, Priority},
+    job::{JobStatus, Priority, StopReason},
 };
 use serde::{Deserialize, Serialize};
 use store::{
+    TenantId,
     entities::{job_stage_stats, jobs},
     jobs::JobView,
 };
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::ApiError;
+use crate::{budget, error::ApiError, state::AppState};
 
 /// Progress of one stage of a job.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
@@ -27,15 +28,19 @@ pub struct StageProgress {
     pub failed: i32,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// What this stage's calls cost so far, in US dollars: the sum of its results' costs.
+    pub cost_usd: f64,
 }
 
-/// Tokens used by a job and their estimated cost.
+/// Tokens used by a job and what they cost.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct Usage {
     pub input_tokens: i64,
     pub output_tokens: i64,
     pub billed_input_tokens: i64,
     pub billed_output_tokens: i64,
+    /// The job's spend so far in US dollars: the sum of its stages' costs, each call priced
+    /// from its billed tokens at its model's price (`cohere.prices` in the settings).
     pub cost_usd: f64,
 }
 
@@ -56,7 +61,18 @@ pub struct Job {
     /// Share of items in a terminal state, 0 to 100.
     pub percent_complete: f64,
     pub stages: Vec<StageProgress>,
+    /// Tokens and cost so far (`cost_usd` grows as results are written).
     pub usage: Usage,
+    /// The job's budget cap in US dollars, if it has one.
+    pub max_cost_usd: Option<f64>,
+    /// Why the job stopped starting calls before all its items were analysed (its
+    /// `counts.skipped` items never ran); absent while it has not.
+    pub stop_reason: Option<StopReason>,
+    /// Seconds until the job is likely done, while it is unfinished: its remaining calls plus
+    /// those of its tenant's jobs ahead of it (higher priority, or older of the same; both
+    /// as remaining items × stages, an upper bound), at the tenant's share of the Cohere
+    /// budget (see `POST /api/jobs/estimate`). `null` once the job finished.
+    pub eta_seconds: Option<u64>,
     pub error_summary: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -79,6 +95,10 @@ pub struct JobSummary {
     pub percent_complete: f64,
     pub stages: Vec<StageProgress>,
     pub usage: Usage,
+    /// See `Job`.
+    pub max_cost_usd: Option<f64>,
+    /// See `Job`.
+    pub stop_reason: Option<StopReason>,
     pub created_at: DateTime<Utc>,
     pub finished_at: Option<DateTime<Utc>>,
 }
@@ -91,7 +111,11 @@ fn percent_complete(job: &jobs::Model) -> f64 {
     if job.total_items == 0 {
         return 0.0;
     }
-    let done = job.passed_items + job.filtered_out_items + job.failed_items + job.cancelled_items;
+    let done = job.passed_items
+        + job.filtered_out_items
+        + job.failed_items
+        + job.cancelled_items
+        + job.skipped_items;
     (f64::from(done) * 1000.0 / f64::from(job.total_items)).round() / 10.0
 }
 
@@ -116,6 +140,7 @@ fn stage_progress(s: job_stage_stats::Model) -> StageProgress {
         failed: s.failed,
         input_tokens: s.input_tokens,
         output_tokens: s.output_tokens,
+        cost_usd: s.cost_usd,
     }
 }
 
@@ -148,12 +173,29 @@ impl TryFrom<JobView> for Job {
             percent_complete: percent_complete(&job),
             stages: view.stages.into_iter().map(stage_progress).collect(),
             usage: usage(&job),
+            max_cost_usd: job.max_cost_usd,
+            stop_reason: job.stop_reason,
+            eta_seconds: None,
             error_summary: job.error_summary,
             created_at: job.created_at.into(),
             updated_at: job.updated_at.into(),
             started_at: job.started_at.map(Into::into),
             finished_at: job.finished_at.map(Into::into),
         })
+    }
+}
+
+impl Job {
+    /// The job as the API shows it, with its live ETA (one query while it is unfinished).
+    pub(crate) async fn live(
+        state: &AppState,
+        tenant: TenantId,
+        view: JobView,
+    ) -> Result<Job, ApiError> {
+        let eta = budget::live_eta(state, tenant, &view.job).await?;
+        let mut job = Job::try_from(view)?;
+        job.eta_seconds = eta;
+        Ok(job)
     }
 }
 
@@ -179,6 +221,8 @@ impl From<Job> for JobSummary {
             percent_complete: full.percent_complete,
             stages: full.stages,
             usage: full.usage,
+            max_cost_usd: full.max_cost_usd,
+            stop_reason: full.stop_reason,
             created_at: full.created_at,
             finished_at: full.finished_at,
         }

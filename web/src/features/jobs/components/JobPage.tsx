@@ -1,6 +1,6 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { useJob, useJobErrors, useJobItems } from '../hooks/queries';
+import { useJob, useJobErrors, useJobEta, useJobItems } from '../hooks/queries';
 import { useJobEvents, type StreamState } from '../hooks/useJobEvents';
 import { useCancelJob } from '../hooks/useCancelJob';
 import { useRetryJob } from '../hooks/useRetryJob';
@@ -17,6 +17,7 @@ import { Thumb } from '../../../components/Thumb';
 import { isTerminal, type ItemStatus, type Job } from '../../../api/types';
 import { useUrlState } from '../../../lib/urlState';
 import { dateTime, label, num, shortId } from '../../../lib/format';
+import { duration, etaLeft, usd } from '../../../lib/estimate';
 
 // `stage` is -1 for every stage; `outcome` empty for every state; `item` is the open drawer.
 const DEFAULTS = { stage: -1, outcome: '', item: '' };
@@ -35,7 +36,7 @@ function throughput(job: Job): string {
   if (!job.started_at) return '—';
   const end = job.finished_at ? Date.parse(job.finished_at) : Date.now();
   const secs = Math.max(1, (end - Date.parse(job.started_at)) / 1000);
-  const done = job.counts.passed + job.counts.filtered_out + job.counts.failed + job.counts.cancelled;
+  const done = job.counts.passed + job.counts.filtered_out + job.counts.failed + job.counts.cancelled + job.counts.skipped;
   const perMin = (done / secs) * 60;
   return `${perMin >= 10 ? Math.round(perMin) : perMin.toFixed(1)} images/min`;
 }
@@ -72,8 +73,18 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
         <Stat k="Failed" v={num(job.counts.failed)} />
         <Stat k="Throughput" v={throughput(job)} />
         <Stat k="Tokens in / out" v={`${num(job.usage.input_tokens)} / ${num(job.usage.output_tokens)}`} />
-        <Stat k="Estimated cost" v={`$${job.usage.cost_usd.toFixed(4)}`} />
+        <Stat
+          k={`${done ? 'Cost' : 'Cost so far'}${job.max_cost_usd != null ? ' / cap' : ''}`}
+          v={job.max_cost_usd != null ? `${usd(job.usage.cost_usd)} / ${usd(job.max_cost_usd)}` : usd(job.usage.cost_usd)}
+        />
+        <EtaStat job={job} />
       </div>
+      {job.stop_reason === 'budget_exhausted' && (
+        <div className="alert warn" role="status">
+          <strong>Stopped:</strong> the job&apos;s spend reached its cap; {num(job.counts.skipped)} images were skipped. Retry with a higher cap to
+          run them.
+        </div>
+      )}
       {job.error_summary && (
         <div className="alert error" role="alert">
           <strong>Errors:</strong> {job.error_summary}
@@ -127,6 +138,21 @@ function JobView({ job, stream }: { job: Job; stream: StreamState }) {
   );
 }
 
+/** Time left while the job runs: the api's ETA, re-read as the job moves, counted down in between. */
+function EtaStat({ job }: { job: Job }) {
+  const live = !isTerminal(job.status);
+  const eta = useJobEta(job.id, live);
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!live) return;
+    const timer = setInterval(() => setNow(Date.now()), 1000);
+    return () => clearInterval(timer);
+  }, [live]);
+  if (!live) return <Stat k="Time left" v="done" />;
+  const left = eta.data ? etaLeft(eta.data.eta_seconds, eta.data.read_at, now) : null;
+  return <Stat k="Time left" v={left === null ? '…' : left === 0 ? 'finishing' : `≈ ${duration(left)}`} />;
+}
+
 function Stat({ k, v }: { k: string; v: string }) {
   return (
     <div className="stat">
@@ -143,6 +169,7 @@ const OUTCOMES: { value: ItemStatus; label: string }[] = [
   { value: 'pending', label: 'pending' },
   { value: 'running', label: 'running' },
   { value: 'cancelled', label: 'cancelled' },
+  { value: 'skipped', label: 'skipped' },
 ];
 
 const STATUS_MARK: Record<ItemStatus, string> = {
@@ -152,6 +179,7 @@ const STATUS_MARK: Record<ItemStatus, string> = {
   pending: '… pending',
   running: '↻ running',
   cancelled: '– cancelled',
+  skipped: '⊘ skipped',
 };
 
 /** The job's images (or one funnel segment of them) with their state; one request per 200. */

@@ -22,6 +22,22 @@ export function useJob(id: string) {
   });
 }
 
+/**
+ * The job's ETA and when it was read, apart from its detail (which the event stream keeps): read
+ * while the job runs, again whenever the stream refreshes what hangs under the job (at most once a
+ * second), and counted down in between.
+ */
+export function useJobEta(id: string, live: boolean) {
+  return useQuery({
+    queryKey: keys.jobs.eta(id),
+    enabled: live,
+    queryFn: async ({ signal }) => {
+      const job = ok(await api.GET('/api/jobs/{job_id}', { params: { path: { job_id: id } }, signal }));
+      return { eta_seconds: job.eta_seconds ?? null, read_at: Date.now() };
+    },
+  });
+}
+
 export const RESULT_PAGE = 200;
 
 /** A job's results of one stage (optionally one verdict), page by page as the grid scrolls. */

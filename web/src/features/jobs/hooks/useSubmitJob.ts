@@ -10,7 +10,8 @@ export const submitJobMutation = (qc: QueryClient) =>
     qc,
     async (v: { body: SubmitJob; idempotencyKey: string }) =>
       ok(await api.POST('/api/jobs/submit', { body: v.body, params: { header: { 'Idempotency-Key': v.idempotencyKey } } })),
-    () => [keys.jobs.lists()],
+    // A new job is work ahead of the next one: estimates change.
+    () => [keys.jobs.lists(), keys.jobs.estimates()],
   );
 
 export function useSubmitJob() {
