@@ -15,14 +15,18 @@
 #      BENCH_ADMISSION_SHARE_SECONDS (from job_results.created_at), with equal weights and then
 #      with weights 3:1 (`api admin set-share`), the calls per minute against the limit and the
 #      stand-in's 429s.
-# Images of parts 2 and 3 are copies of one uploaded sample image: the upload's row is copied
+#   4. budget: the estimate of a job over the sample images against the tokens and cost the
+#      stand-in billed for it; then a job of 500 copies of them capped at a tenth of its
+#      estimate (scheduler, one worker, stand-in at 100-300 ms): the overshoot against the bound
+#      of the calls in flight when the cap was reached.
+# Images of parts 2 to 4 are copies of uploaded sample images: the upload's row is copied
 # with SQL, every copy naming the same stored bytes. Prints one line per measurement (and `#`
 # lines with detail); docs/benchmarks.md ("Admission") describes the method.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-RUNS=${BENCH_ADMISSION_RUNS:-submit depth fairness}
+RUNS=${BENCH_ADMISSION_RUNS:-submit depth fairness budget}
 SUBMIT_SIZES=${BENCH_ADMISSION_SUBMIT_SIZES:-1000 10000 100000 1000000}
 SUBMIT_REPEATS=${BENCH_ADMISSION_SUBMIT_REPEATS:-3}
 DEPTH_ITEMS=${BENCH_ADMISSION_DEPTH_ITEMS:-100000}
@@ -37,6 +41,8 @@ SHARE_SECONDS=${BENCH_ADMISSION_SHARE_SECONDS:-120}
 SETTLE_SECONDS=${BENCH_ADMISSION_SETTLE_SECONDS:-40}
 RPM=${BENCH_ADMISSION_RPM:-600}
 FAIR_CONCURRENCY=${BENCH_ADMISSION_FAIR_CONCURRENCY:-16}
+BUDGET_ITEMS=${BENCH_ADMISSION_BUDGET_ITEMS:-500}
+BUDGET_CONCURRENCY=${BENCH_ADMISSION_BUDGET_CONCURRENCY:-32}
 export APP__SCHEDULER__WINDOW=${APP__SCHEDULER__WINDOW:-128}
 WINDOW=$APP__SCHEDULER__WINDOW
 wanted() { [[ " $RUNS " == *" $1 "* ]]; }
@@ -101,33 +107,69 @@ library() {
     -d "{\"name\":\"$2\"}" | json 'd["id"]'
 }
 
-# A library named $2 of $3 images for the tenant of key $1: one sample image uploaded, then
-# its row copied $3 - 1 times with SQL (every copy names the same stored bytes); prints its id.
-copied_library() {
-  local key=$1 name=$2 n=$3 id image
-  id=$(library "$key" "$name")
-  image=$(curl -fsS -H "Authorization: Bearer $key" -F "file=@samples/images/horse.png" \
-    "$BASE/api/libraries/$id/images" | json 'd["items"][0]["id"]')
+# Uploads files $3... into library $2 of the tenant of key $1 (their sizes are recorded).
+upload() {
+  local key=$1 id=$2 file form=()
+  shift 2
+  for file in "$@"; do form+=(-F "file=@$file"); done
+  curl -fsS -H "Authorization: Bearer $key" "${form[@]}" "$BASE/api/libraries/$id/images" >/dev/null
+}
+
+# Copies the rows of library $1's images, in turn, until it holds $2 images: every copy names
+# the same stored bytes (and size) as its original.
+copy_images() {
   sql "INSERT INTO images (id, tenant_id, library_id, filename, source, object_key, url, media_type,
          size_bytes, content_hash, width, height, created_at)
-       SELECT gen_random_uuid(), tenant_id, library_id, 'copy-' || g || '.png', source, object_key, url,
-         media_type, size_bytes, content_hash, width, height, created_at + g * interval '1 microsecond'
-       FROM images, generate_series(1, $n - 1) g WHERE id = '$image'" >/dev/null
+       SELECT gen_random_uuid(), o.tenant_id, o.library_id, 'copy-' || g || '-' || o.filename, o.source,
+         o.object_key, o.url, o.media_type, o.size_bytes, o.content_hash, o.width, o.height,
+         o.created_at + (g + 1) * interval '1 microsecond'
+       FROM (SELECT *, row_number() OVER (ORDER BY created_at, id) - 1 AS k, count(*) OVER () AS n
+             FROM images WHERE library_id = '$1') o
+       JOIN generate_series(0, $2 - 1) g ON g % o.n = o.k AND g >= o.n" >/dev/null
+}
+
+# A library named $2 of $3 images for the tenant of key $1: one sample image uploaded, then
+# copied with SQL; prints its id.
+copied_library() {
+  local key=$1 name=$2 n=$3 id
+  id=$(library "$key" "$name")
+  upload "$key" "$id" samples/images/horse.png
+  copy_images "$id" "$n"
   echo "$id"
 }
 
-# Submits a whole-library job (key $1, pipeline $2, library $3); prints its id and the
-# wall-clock time of the 202.
+# Submits a whole-library job (key $1, pipeline $2, library $3; $4: more fields of the body as
+# JSON, optional); prints its id and the wall-clock time of the 202.
 submit() {
-  python3 - "$BASE" "$1" "$2" "$3" <<'PY'
+  local extra=${4:-}
+  python3 - "$BASE" "$1" "$2" "$3" "${extra:-"{}"}" <<'PY'
 import json, sys, time, urllib.request
-base, key, pipeline, library = sys.argv[1:5]
-body = json.dumps({"pipeline_id": pipeline, "library_id": library}).encode()
+base, key, pipeline, library, extra = sys.argv[1:6]
+body = json.dumps({"pipeline_id": pipeline, "library_id": library, **json.loads(extra)}).encode()
 request = urllib.request.Request(f"{base}/api/jobs/submit", data=body,
     headers={"Authorization": f"Bearer {key}", "content-type": "application/json"})
 with urllib.request.urlopen(request) as response:
     assert response.status == 202, response.status
     print(json.load(response)["id"], f"{time.time():.6f}")
+PY
+}
+
+# Polls job $2 (key $1) every 100 ms until it is finished (at most $3 seconds, default 600);
+# prints its view (JSON).
+wait_finished() {
+  python3 - "$BASE" "$1" "$2" "${3:-600}" <<'PY'
+import json, sys, time, urllib.request
+base, key, job, limit = sys.argv[1:5]
+started = time.time()
+while True:
+    request = urllib.request.Request(f"{base}/api/jobs/{job}", headers={"Authorization": f"Bearer {key}"})
+    view = json.load(urllib.request.urlopen(request))
+    if view["status"] not in ("queued", "running"):
+        print(json.dumps(view))
+        break
+    if time.time() - started > float(limit):
+        sys.exit(f"job {job} is not finished after {limit} s: {view['counts']}")
+    time.sleep(0.1)
 PY
 }
 
@@ -399,5 +441,89 @@ measure_shares 1:1 50 50
 $BIN/api admin set-share --tenant "$TENANT_A" --weight 3 >/dev/null
 measure_shares 3:1 75 25
 fi
+stop_system
+fi
+
+# --- 4. estimate accuracy and the budget cap -------------------------------------------------
+if wanted budget; then
+start_system bench-admission-budget
+PIPELINE=$(pipeline "$KEY" 1)
+SAMPLE_FILES=(samples/images/*.png samples/images/*.jpg)
+start_standin 100 300
+start_scheduler
+start_worker "$BUDGET_CONCURRENCY" budget 1
+
+# The estimate of a job over the sample images against what the stand-in billed for it.
+SAMPLES=$(library "$KEY" samples)
+upload "$KEY" "$SAMPLES" "${SAMPLE_FILES[@]}"
+ESTIMATE=$(curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+  "$BASE/api/jobs/estimate" -d "{\"pipeline_id\":\"$PIPELINE\",\"library_id\":\"$SAMPLES\"}")
+read -r JOB _ <<<"$(submit "$KEY" "$PIPELINE" "$SAMPLES")"
+VIEW=$(wait_finished "$KEY" "$JOB")
+python3 - "$ESTIMATE" "$VIEW" "$(load)" <<'PY'
+import json, sys
+estimate, view, load = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+low, high = estimate["input_tokens"]["low"], estimate["input_tokens"]["high"]
+billed_in, billed_out = view["usage"]["billed_input_tokens"], view["usage"]["billed_output_tokens"]
+cost, cost_low, cost_high = view["usage"]["cost_usd"], estimate["cost_usd"]["low"], estimate["cost_usd"]["high"]
+error = ((low + high) / 2 - billed_in) / billed_in
+assumed = estimate["output_tokens"]
+total_error = ((low + high) / 2 + assumed - billed_in - billed_out) / (billed_in + billed_out)
+verdict = lambda e: "met" if abs(e) <= 0.2 else "NOT met"
+print(f"estimate accuracy ({estimate['images']} sample images, {estimate['images_of_unknown_size']} of unknown size, one stage, "
+      f"job {view['status']}): input tokens estimated {low}-{high}, billed {billed_in} = {error:+.1%} "
+      f"(target ± 20%) {verdict(error)}; output tokens assumed {assumed}, billed {billed_out}; "
+      f"input + output {total_error:+.1%} (± 20%) {verdict(total_error)}; cost estimated {cost_low:.6f}-{cost_high:.6f} USD, "
+      f"billed {cost:.6f} USD ({(cost_high - cost) / cost:+.0%} at the high end); {load}")
+PY
+
+# A job of BUDGET_ITEMS copies of the sample images capped at a tenth of its estimate.
+COPIES=$(library "$KEY" copies)
+upload "$KEY" "$COPIES" "${SAMPLE_FILES[@]}"
+copy_images "$COPIES" "$BUDGET_ITEMS"
+ESTIMATE=$(curl -fsS -H "Authorization: Bearer $KEY" -H 'content-type: application/json' \
+  "$BASE/api/jobs/estimate" -d "{\"pipeline_id\":\"$PIPELINE\",\"library_id\":\"$COPIES\"}")
+CAP=$(json 'd["cost_usd"]["high"] / 10' <<<"$ESTIMATE")
+read -r JOB _ <<<"$(submit "$KEY" "$PIPELINE" "$COPIES" "{\"max_cost_usd\": $CAP}")"
+VIEW=$(wait_finished "$KEY" "$JOB")
+# When the cap was reached (t_cap: the batch write whose results first brought the running sum
+# to it) and what was in flight then: items released before the first skip and not finished
+# before t_cap. Every call that spent past the cap is one of theirs, so the overshoot is at most
+# their number × the most one call cost (as in the costs test of tests/tests/worker).
+STOP=$(psql -qtAX "$APP__DATABASE__URL" -v job="'$JOB'" -v cap="$CAP" <<'SQL'
+WITH batches AS (
+    SELECT created_at, sum(cost_usd) AS cost FROM job_results WHERE job_id = :job GROUP BY created_at),
+running AS (
+    SELECT created_at, sum(cost) OVER (ORDER BY created_at) AS spent FROM batches),
+t AS (
+    SELECT (SELECT min(created_at) FROM running WHERE spent >= :cap) AS t_cap,
+           (SELECT min(finished_at) FROM job_items WHERE job_id = :job AND status = 'skipped') AS t_skip)
+SELECT (SELECT count(*) FROM job_results WHERE job_id = :job),
+       (SELECT max(cost_usd) FROM job_results WHERE job_id = :job),
+       (SELECT count(*) FROM job_results, t WHERE job_id = :job AND created_at >= t.t_cap),
+       (SELECT count(*) FROM job_items i, t
+        WHERE i.job_id = :job AND i.released_at IS NOT NULL AND i.released_at <= t.t_skip
+          AND (i.finished_at IS NULL OR i.finished_at >= t.t_cap)),
+       (SELECT count(*) FROM job_items WHERE job_id = :job AND status = 'skipped' AND released_at IS NOT NULL)
+FROM t
+SQL
+)
+python3 - "$ESTIMATE" "$VIEW" "$CAP" "$STOP" "$BUDGET_CONCURRENCY" "$WINDOW" "$(load)" <<'PY'
+import json, sys
+estimate, view, cap = json.loads(sys.argv[1]), json.loads(sys.argv[2]), float(sys.argv[3])
+calls, max_call, from_crossing, in_flight, skipped_released = sys.argv[4].split("|")
+calls, max_call, from_crossing, in_flight = int(calls), float(max_call), int(from_crossing), int(in_flight)
+concurrency, window, load = sys.argv[5:8]
+spent = view["usage"]["cost_usd"]
+overshoot = spent - cap
+bound = in_flight * max_call
+print(f"budget cap: a {estimate['images']}-image job capped at a tenth of its estimate ({cap:.6f} of "
+      f"{estimate['cost_usd']['high']:.6f} USD; 1 worker at concurrency {concurrency}, window {window}, stand-in 100-300 ms): "
+      f"{view['status']}, stop_reason {view['stop_reason']}, {calls} calls, {view['counts']['skipped']} items skipped "
+      f"({skipped_released} of them released); spent {spent:.6f} USD, overshoot {overshoot:.6f} USD = "
+      f"{overshoot / cap:.0%} of the cap = {overshoot / max_call:.1f} calls at the dearest call; {from_crossing} calls written "
+      f"from the crossing on; in-flight bound {in_flight} calls x {max_call:.6f} = {bound:.6f} USD (target: within it) "
+      f"{'met' if 0 <= overshoot <= bound + 1e-12 and view['stop_reason'] == 'budget_exhausted' else 'NOT met'}; {load}")
+PY
 stop_system
 fi
