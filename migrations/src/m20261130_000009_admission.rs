@@ -16,6 +16,8 @@ use sea_orm_migration::prelude::*;
 ///   the budget cap.
 /// - `cost_usd` on results and stages: every cost is priced from billed tokens.
 /// - `images.width` / `height`: what the estimate's image-token rule needs (NULL: unknown).
+/// - `libraries.image_count` / `newest_image_at`, kept by triggers on `images`: a
+///   whole-library submission reads them instead of counting a library of any size.
 /// - `jobs.traceparent`: the submission's trace context, which the scheduler's releases
 ///   continue, so one trace runs from the submit request to every Cohere call.
 pub struct Migration;
@@ -73,9 +75,54 @@ ALTER TABLE job_stage_stats ADD COLUMN cost_usd double precision NOT NULL DEFAUL
 ALTER TABLE images
     ADD COLUMN width integer CHECK (width > 0),
     ADD COLUMN height integer CHECK (height > 0);
+
+-- What a whole-library submission needs, kept with the library so it is read, not counted:
+-- the number of its images and the newest one's created_at. One statement-level trigger per
+-- change keeps them, however many rows a statement writes.
+ALTER TABLE libraries
+    ADD COLUMN image_count bigint NOT NULL DEFAULT 0,
+    ADD COLUMN newest_image_at timestamptz;
+UPDATE libraries l SET image_count = c.n, newest_image_at = c.newest
+FROM (SELECT library_id, count(*) AS n, max(created_at) AS newest FROM images GROUP BY library_id) c
+WHERE l.id = c.library_id;
+
+CREATE FUNCTION libraries_count_added_images() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE libraries l SET image_count = l.image_count + a.n,
+        newest_image_at = greatest(l.newest_image_at, a.newest)
+    FROM (SELECT library_id, count(*) AS n, max(created_at) AS newest
+          FROM added GROUP BY library_id) a
+    WHERE l.id = a.library_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER images_added AFTER INSERT ON images
+    REFERENCING NEW TABLE AS added FOR EACH STATEMENT
+    EXECUTE FUNCTION libraries_count_added_images();
+
+-- A delete takes its images off the count; the newest is found again only when it was the
+-- one deleted (one index probe).
+CREATE FUNCTION libraries_count_removed_images() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE libraries l SET image_count = l.image_count - r.n,
+        newest_image_at = CASE WHEN l.newest_image_at <= r.newest
+            THEN (SELECT max(created_at) FROM images i WHERE i.library_id = l.id)
+            ELSE l.newest_image_at END
+    FROM (SELECT library_id, count(*) AS n, max(created_at) AS newest
+          FROM removed GROUP BY library_id) r
+    WHERE l.id = r.library_id;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER images_removed AFTER DELETE ON images
+    REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
+    EXECUTE FUNCTION libraries_count_removed_images();
 "#;
 
 const DOWN: &str = r#"
+DROP TRIGGER IF EXISTS images_removed ON images;
+DROP TRIGGER IF EXISTS images_added ON images;
+DROP FUNCTION IF EXISTS libraries_count_removed_images();
+DROP FUNCTION IF EXISTS libraries_count_added_images();
+ALTER TABLE libraries DROP COLUMN IF EXISTS image_count, DROP COLUMN IF EXISTS newest_image_at;
 ALTER TABLE images DROP COLUMN IF EXISTS width, DROP COLUMN IF EXISTS height;
 ALTER TABLE job_stage_stats DROP COLUMN IF EXISTS cost_usd;
 ALTER TABLE job_results DROP COLUMN IF EXISTS cost_usd;

@@ -68,6 +68,8 @@ pub async fn create<C: ConnectionTrait>(
         description: Set(description.map(str::to_string)),
         created_at: Set(now.into()),
         updated_at: Set(now.into()),
+        image_count: Set(0),
+        newest_image_at: Set(None),
     })
     .exec_with_returning(db)
     .await

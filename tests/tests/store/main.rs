@@ -5,6 +5,7 @@
 //! cluster-wide rate limiter (`resilience::RateLimiter`).
 
 mod budget;
+mod library_counts;
 mod migrations;
 mod rate_limiter;
 mod reopen;

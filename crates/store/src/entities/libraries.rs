@@ -14,6 +14,11 @@ pub struct Model {
     pub description: Option<String>,
     pub created_at: DateTimeWithTimeZone,
     pub updated_at: DateTimeWithTimeZone,
+    /// Its images, kept by triggers on `images` (a whole-library submission reads it).
+    pub image_count: i64,
+    /// The newest image's `created_at`, kept the same way.
+    #[sea_orm(nullable)]
+    pub newest_image_at: Option<DateTimeWithTimeZone>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

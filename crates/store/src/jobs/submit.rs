@@ -107,7 +107,8 @@ pub async fn submit(
         },
         None => pipeline_snapshot(&txn, tenant, submission.pipeline_id).await?,
     };
-    match libraries::lock(&txn, tenant, submission.library_id, LockType::Update).await {
+    let library = match libraries::lock(&txn, tenant, submission.library_id, LockType::Update).await
+    {
         Err(StoreError::NotFound) => {
             return Err(SubmitError::UnknownLibrary(submission.library_id));
         }
@@ -120,22 +121,10 @@ pub async fn submit(
             (found.len(), Some(found), None)
         }
         None => {
-            let row = txn
-                .query_one_raw(Statement::from_sql_and_values(
-                    DatabaseBackend::Postgres,
-                    // The library is the tenant's (locked above), so its index alone
-                    // answers: no row of a million-image library is read.
-                    r#"SELECT count(*) AS images, max(created_at) AS newest FROM images
-                       WHERE library_id = $1"#,
-                    [submission.library_id.into()],
-                ))
-                .await?
-                .ok_or_else(|| {
-                    StoreError::Database(sea_orm::DbErr::RecordNotFound("count".into()))
-                })?;
-            let count: i64 = row.try_get("", "images")?;
-            let newest: Option<chrono::DateTime<chrono::FixedOffset>> =
-                row.try_get("", "newest")?;
+            // Kept with the library by triggers on `images`: read, not counted, so a library
+            // of any size costs the same. The lock above holds them still.
+            let count = library.image_count;
+            let newest = library.newest_image_at;
             check_library_images(count as u64)?;
             (count as usize, None, newest)
         }
