@@ -31,7 +31,13 @@ impl RunningScheduler {
 }
 
 impl Drop for RunningScheduler {
+    /// Stops the scheduler at its next await, not at the end of its pass: the test's clean-up
+    /// follows at once and deletes the queues, and a pass still publishing would declare them
+    /// again.
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
