@@ -189,11 +189,21 @@ function ItemGrid({ job, stage, outcome, onOpen }: { job: Job; stage: number | u
   if (q.isError) return <ErrorState error={q.error} retry={() => q.refetch()} />;
   const items = q.data.pages.flatMap((p) => p.items);
   const total = q.data.pages[0]?.total ?? 0;
-  if (total === 0) return <Empty>No images here{outcome ? ` (${label(outcome)})` : ''} yet.</Empty>;
+  // The scheduler writes a job's items in chunks as their turn comes: until then the job
+  // counts them but the list does not hold them yet.
+  const unfiltered = stage === undefined && !outcome;
+  const notListedYet = unfiltered ? job.counts.total - total : 0;
+  if (total === 0) {
+    return notListedYet > 0 ? (
+      <Empty>The job's {num(notListedYet)} images appear here as the scheduler takes them up.</Empty>
+    ) : (
+      <Empty>No images here{outcome ? ` (${label(outcome)})` : ''} yet.</Empty>
+    );
+  }
   return (
     <>
       <p className="muted" role="status">
-        {num(total)} images
+        {notListedYet > 0 ? `${num(total)} of ${num(job.counts.total)} images listed so far` : `${num(total)} images`}
       </p>
       <VirtualGrid
         count={total}
